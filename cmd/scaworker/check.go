@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+)
+
+// checkUserID is a user id that cannot exist at Mangopay (ids are numeric
+// or prefixed "user_m_"): asking for it proves the token and the Users
+// scope through a 404.
+const checkUserID = "scaworker-check"
+
+// checkResult is one line of `scaworker check`.
+type checkResult struct {
+	name         string
+	err          error
+	inconclusive bool // Mangopay unreachable or unavailable: neither ok nor refused
+}
+
+// checksFailed reports that `check` printed at least one failure.
+type checksFailed struct{ n int }
+
+func (e *checksFailed) Error() string { return fmt.Sprintf("%d checks failed", e.n) }
+
+// checkMangopay proves the credentials and the API-key scopes with two
+// reads that must answer 404: a user that cannot exist (token, Users
+// scope) and a stored response under a random key (Client.Developers
+// scope, for reading back idempotent answers).
+func checkMangopay(ctx context.Context, mp *enroll.Client) []checkResult {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out []checkResult
+	_, err := mp.GetUser(ctx, checkUserID)
+	out = append(out, expect404("mangopay token and Users scope", "Users", err))
+	if r := out[0]; r.err != nil && !r.inconclusive && enroll.IsFault(r.err) {
+		return out // a bad token fails every other call the same way
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	_, err = mp.Response(ctx, hex.EncodeToString(b[:])+"-1")
+	out = append(out, expect404("mangopay Client.Developers scope (responses)", "Client.Developers", err))
+	return out
+}
+
+// expect404 judges a read that must answer 404.
+func expect404(name, scope string, err error) checkResult {
+	r := checkResult{name: name}
+	var apiErr *enroll.APIError
+	var fault *enroll.FaultError
+	switch {
+	case err == nil:
+		// Found: odd but it proves access.
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
+		// Expected.
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusForbidden,
+		errors.As(err, &fault) && fault.Kind == "forbidden":
+		r.err = fmt.Errorf("forbidden: the API key lacks the %s scope or this host is not on the IP allowlist: %w", scope, err)
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized,
+		errors.As(err, &fault) && fault.Kind == "unauthorized":
+		r.err = fmt.Errorf("unauthorized: check MANGOPAY_CLIENT_ID and MANGOPAY_API_KEY (and MANGOPAY_BASE_URL: sandbox keys do not work in production): %w", err)
+	case errors.As(err, &fault):
+		r.err = err // TLS
+	case enroll.IsRetryable(err):
+		r.err, r.inconclusive = err, true
+	default:
+		r.err = err
+	}
+	return r
+}
+
+// checkCommand is `scaworker check`: one line per check on stdout.
+func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdout io.Writer) error {
+	c := p.CLI.Check
+	cfg, errs := checkServiceConfig(c.Mangopay, c.NATS, c.Consumer)
+	if err := newConfigError(errs...); err != nil {
+		return printConfigFailure(stdout, err)
+	}
+	log.Info("config", p.LogFields()...)
+	fmt.Fprintln(stdout, "config: ok")
+	failed := 0
+	report := func(r checkResult) {
+		switch {
+		case r.err == nil:
+			fmt.Fprintf(stdout, "%s: ok\n", r.name)
+		case r.inconclusive:
+			failed++
+			fmt.Fprintf(stdout, "%s: FAILED: Mangopay unavailable, try again: %v\n", r.name, r.err)
+		default:
+			failed++
+			fmt.Fprintf(stdout, "%s: FAILED: %v\n", r.name, r.err)
+		}
+	}
+
+	mp, err := enroll.NewClient(cfg.mangopay, log.Named("enroll"))
+	if err != nil {
+		return printConfigFailure(stdout, newConfigError(err))
+	}
+	for _, r := range checkMangopay(ctx, mp) {
+		report(r)
+	}
+
+	if cfg.nats.URL == "" {
+		fmt.Fprintln(stdout, "streams: skipped (NATS_URL is empty: the embedded server's streams are checked at start-up of run)")
+	} else {
+		report(checkStreams(ctx, cfg, log))
+	}
+	if failed > 0 {
+		return &checksFailed{n: failed}
+	}
+	return nil
+}
+
+// printConfigFailure prints the config line of `check` for a
+// configuration error, one problem per line, and marks it shown.
+func printConfigFailure(stdout io.Writer, err error) error {
+	var cfgErr *configError
+	if !errors.As(err, &cfgErr) {
+		fmt.Fprintf(stdout, "config: FAILED: %v\n", err)
+		return err
+	}
+	fmt.Fprintln(stdout, "config: FAILED:")
+	for _, e := range cfgErr.errs {
+		fmt.Fprintf(stdout, "  %v\n", e)
+	}
+	cfgErr.printed = true
+	return cfgErr
+}
+
+// checkStreams connects to NATS_URL and checks the JetStream layout
+// without creating anything.
+func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger) checkResult {
+	r := checkResult{name: "nats and streams"}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	nc, err := connectNATS(ctx, cfg.nats.URL, cfg.nats, log)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.err = consumer.Check(ctx, js, cfg.consumer)
+	return r
+}

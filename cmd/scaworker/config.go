@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
+)
+
+// mangopayConfig turns the Mangopay settings into an enroll.Config. It
+// reads MANGOPAY_API_KEY_FILE. Problems are returned, each naming its
+// setting; the config is usable only when there are none.
+func mangopayConfig(m settings.Mangopay) (enroll.Config, []error) {
+	var errs []error
+	if err := m.ReadAPIKey(nil); err != nil {
+		errs = append(errs, err)
+	}
+	rate, err := enroll.ParseRate(m.Rate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_RATE: %w", err))
+	}
+	if m.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_TIMEOUT: must be positive, got %s", m.Timeout))
+	}
+	retries := m.Retries
+	switch {
+	case retries < 0 || retries > 20:
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_RETRIES: must be 0..20, got %d", m.Retries))
+	case retries == 0:
+		retries = -1 // enroll: 0 means its default; negative means none
+	}
+	cfg := enroll.Config{
+		BaseURL:        m.BaseURL,
+		ClientID:       m.ClientID,
+		APIKey:         m.APIKey,
+		TLSCert:        m.TLSCert,
+		TLSKey:         m.TLSKey,
+		LinkHosts:      m.LinkHosts,
+		ReturnURL:      m.ReturnURL,
+		Rate:           rate,
+		RequestTimeout: m.Timeout,
+		MaxRetries:     retries,
+		UserAgent:      readBuildInfo().userAgent(),
+	}
+	if cfg.Rate == (enroll.Rate{}) {
+		cfg.Rate = enroll.DefaultRate() // a bad rate is reported once, above
+	}
+	errs = append(errs, cfg.Validate())
+	return cfg, errs
+}
+
+// consumerConfig turns the consumer settings into a consumer.Config.
+func consumerConfig(c settings.Consumer) consumer.Config {
+	return consumer.Config{
+		Stream:       c.Stream,
+		LinksStream:  c.LinksStream,
+		DLQStream:    c.DLQStream,
+		Durable:      c.Durable,
+		LedgerBucket: c.LedgerBucket,
+		UsersBucket:  c.UsersBucket,
+		Subjects: events.Subjects{
+			UserCreated:         c.SubjectUserCreated,
+			SessionExpired:      c.SubjectSessionExpired,
+			SessionFailed:       c.SubjectSessionFailed,
+			EnrollmentSucceeded: c.SubjectEnrollmentSucceeded,
+			LinkSend:            c.SubjectLinkSend,
+			DLQPrefix:           c.SubjectDLQPrefix,
+		},
+		EventsMaxAge:    c.EventsMaxAge,
+		DLQMaxAge:       c.DLQMaxAge,
+		Replicas:        c.Replicas,
+		Concurrency:     c.Concurrency,
+		MaxAckPending:   c.MaxAckPending,
+		AckWait:         c.AckWait,
+		AttemptTimeout:  c.AttemptTimeout,
+		RetryBudget:     c.RetryBudget,
+		RetryDelayMin:   c.RetryDelayMin,
+		RetryDelayMax:   c.RetryDelayMax,
+		FaultPause:      c.FaultPause,
+		FaultPauseMax:   c.FaultPauseMax,
+		RecentLink:      c.RecentLink,
+		UserCap:         c.UserCap,
+		UserCapWindow:   c.UserCapWindow,
+		MaxTriggerAge:   c.MaxTriggerAge,
+		ShutdownTimeout: c.ShutdownTimeout,
+	}
+}
+
+// serviceConfig is what `run` and `check` need.
+type serviceConfig struct {
+	mangopay enroll.Config
+	consumer consumer.Config
+	nats     settings.NATS
+	embedded settings.Embedded // run only
+	http     settings.HTTP     // run only
+}
+
+// checkServiceConfig validates the settings shared by run and check.
+func checkServiceConfig(m settings.Mangopay, n settings.NATS, c settings.Consumer) (serviceConfig, []error) {
+	cfg := serviceConfig{consumer: consumerConfig(c), nats: n}
+	var errs []error
+	cfg.mangopay, errs = mangopayConfig(m)
+	if err := cfg.consumer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if m.Timeout > 0 && c.AttemptTimeout > 0 && m.Timeout >= c.AttemptTimeout {
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_TIMEOUT: %s must be shorter than SCA_ATTEMPT_TIMEOUT (%s): one request must fit in one attempt", m.Timeout, c.AttemptTimeout))
+	}
+	errs = append(errs, checkNATS(n)...)
+	return cfg, errs
+}
+
+func checkNATS(n settings.NATS) []error {
+	var errs []error
+	for _, part := range strings.Split(n.URL, ",") {
+		part = strings.TrimSpace(part)
+		if n.URL == "" {
+			break
+		}
+		if part == "" {
+			errs = append(errs, errors.New("NATS_URL: empty entry in the list"))
+			continue
+		}
+		if !strings.Contains(part, "://") {
+			part = "nats://" + part
+		}
+		u, err := url.Parse(part)
+		if err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("NATS_URL: %q is not a server URL such as nats://host:4222", settings.RedactURLs(part)))
+			continue
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			errs = append(errs, fmt.Errorf("NATS_URL: scheme %q: want nats, tls, ws or wss", u.Scheme))
+		}
+	}
+	if (n.TLSCert == "") != (n.TLSKey == "") {
+		errs = append(errs, errors.New("NATS_TLS_CERT, NATS_TLS_KEY: set both or neither"))
+	}
+	if n.URL == "" && (n.Creds != "" || n.TLSCA != "" || n.TLSCert != "") {
+		errs = append(errs, errors.New("NATS_URL: empty (embedded server) but NATS_CREDS or NATS_TLS_* are set; set NATS_URL or drop them"))
+	}
+	return errs
+}
+
+// runConfig validates the settings of `run`.
+func runConfig(r settings.Run) (serviceConfig, error) {
+	cfg, errs := checkServiceConfig(r.Mangopay, r.NATS, r.Consumer)
+	cfg.embedded, cfg.http = r.Embedded, r.HTTP
+	if r.NATS.URL == "" {
+		if err := natsembed.ValidateListen(r.Embedded.Listen); err != nil {
+			errs = append(errs, err)
+		}
+		if strings.TrimSpace(r.Embedded.DataDir) == "" {
+			errs = append(errs, errors.New("SCA_DATA_DIR: required when NATS_URL is empty"))
+		}
+	}
+	errs = append(errs, checkAddr("SCA_HTTP_ADDR", r.HTTP.Addr))
+	if r.HTTP.AdminAddr != "" {
+		errs = append(errs, checkAddr("SCA_ADMIN_ADDR", r.HTTP.AdminAddr))
+		if _, port, _ := net.SplitHostPort(r.HTTP.Addr); r.HTTP.AdminAddr == r.HTTP.Addr && port != "0" {
+			errs = append(errs, errors.New("SCA_ADMIN_ADDR: same as SCA_HTTP_ADDR; leave it empty to serve everything on one listener"))
+		}
+	}
+	return cfg, newConfigError(errs...)
+}
+
+func checkAddr(setting, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %q: want host:port, e.g. :8080 or 127.0.0.1:0", setting, addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s: %q: port must be 0..65535", setting, addr)
+	}
+	return nil
+}

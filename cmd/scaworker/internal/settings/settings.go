@@ -1,0 +1,144 @@
+package settings
+
+import (
+	"time"
+)
+
+// CLI is the command line of scaworker.
+type CLI struct {
+	Run           Run           `cmd:"" help:"Run the worker (consumer, health, readiness and metrics endpoints)."`
+	Demo          Demo          `cmd:"" help:"Show the whole flow on this machine: embedded NATS in a temporary store, a simulated Mangopay, scripted triggers."`
+	Check         Check         `cmd:"" help:"Check the configuration, the Mangopay credentials and API-key scopes, and the streams."`
+	Version       Version       `cmd:"" help:"Print version and build information."`
+	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
+}
+
+// Run holds the settings of `scaworker run`.
+type Run struct {
+	Mangopay Mangopay `embed:"" group:"Mangopay"`
+	NATS     NATS     `embed:"" group:"NATS"`
+	Embedded Embedded `embed:"" group:"Embedded NATS"`
+	HTTP     HTTP     `embed:"" group:"HTTP"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Check holds the settings of `scaworker check`.
+type Check struct {
+	Mangopay Mangopay `embed:"" group:"Mangopay"`
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Demo holds the settings of `scaworker demo`: everything else is chosen
+// by the demo itself.
+type Demo struct {
+	Log DemoLog `embed:"" group:"Logging"`
+}
+
+// Version holds the settings of `scaworker version` (none).
+type Version struct{}
+
+// SettingsTable holds the settings of the hidden `scaworker settings-table`.
+type SettingsTable struct {
+	Write string `name:"write" short:"w" envvar:"-" placeholder:"FILE" help:"Rewrite the section between the settings markers of FILE (README.md) in place instead of printing."`
+}
+
+// Mangopay are the Mangopay API settings.
+type Mangopay struct {
+	BaseURL    string        `name:"mangopay-base-url" envvar:"MANGOPAY_BASE_URL" default:"https://api.sandbox.mangopay.com" redact:"url" help:"Mangopay API base: https://api.mangopay.com, the sandbox, or an api-mtls host; plain http only on loopback (a simulator)."`
+	ClientID   string        `name:"mangopay-client-id" envvar:"MANGOPAY_CLIENT_ID" help:"Mangopay ClientId; required by run and check."`
+	APIKey     string        `name:"mangopay-api-key" envvar:"MANGOPAY_API_KEY" secret:"" help:"Mangopay API key (secret, never printed); required by run and check unless MANGOPAY_API_KEY_FILE is set."`
+	APIKeyFile string        `name:"mangopay-api-key-file" envvar:"MANGOPAY_API_KEY_FILE" help:"File holding the Mangopay API key (surrounding whitespace trimmed); excludes MANGOPAY_API_KEY."`
+	TLSCert    string        `name:"mangopay-tls-cert" envvar:"MANGOPAY_TLS_CERT" help:"Client certificate for Mangopay mTLS: file path or base64 PEM."`
+	TLSKey     string        `name:"mangopay-tls-key" envvar:"MANGOPAY_TLS_KEY" secret:"" help:"Private key of MANGOPAY_TLS_CERT: file path or base64 PEM (never printed)."`
+	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"This deployment's share of the Mangopay quota, N/duration (Mangopay's smallest window is 2300/15m)."`
+	Timeout    time.Duration `name:"mangopay-timeout" default:"10s" help:"Timeout of one Mangopay HTTP request."`
+	Retries    int           `name:"mangopay-retries" default:"3" help:"In-process retries of one Mangopay call (within SCA_ATTEMPT_TIMEOUT); longer outages are retried through JetStream."`
+	ReturnURL  string        `name:"return-url" help:"Where Mangopay sends the user back after enrollment (https, appended to every link); required by run and check."`
+	LinkHosts  []string      `name:"link-hosts" default:"sca.mangopay.com,sca.sandbox.mangopay.com" help:"Allowed hosts of Mangopay's SCA links, comma-separated."`
+}
+
+// NATS are the settings of the connection to an external NATS.
+type NATS struct {
+	URL     string `name:"nats-url" envvar:"NATS_URL" redact:"url" help:"NATS server URL(s), comma-separated; empty starts an embedded JetStream server."`
+	Creds   string `name:"nats-creds" envvar:"NATS_CREDS" help:"NATS credentials (.creds) file."`
+	TLSCA   string `name:"nats-tls-ca" envvar:"NATS_TLS_CA" help:"CA certificate file to verify the NATS server."`
+	TLSCert string `name:"nats-tls-cert" envvar:"NATS_TLS_CERT" help:"Client certificate file for NATS TLS."`
+	TLSKey  string `name:"nats-tls-key" envvar:"NATS_TLS_KEY" help:"Private key file of NATS_TLS_CERT."`
+}
+
+// Embedded are the settings of the embedded NATS server (NATS_URL empty).
+type Embedded struct {
+	Listen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Where the embedded NATS server listens (host:port, port 0 picks a free one; the bound address is logged)."`
+	DataDir string `name:"data-dir" default:"./data" help:"Storage of the embedded NATS server; locked while in use."`
+}
+
+// HTTP are the listener settings.
+type HTTP struct {
+	Addr      string `name:"http-addr" default:":8080" help:"Listener for webhooks and, unless SCA_ADMIN_ADDR is set, /healthz, /readyz and /metrics (port 0 picks a free one; the bound address is logged)."`
+	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one."`
+}
+
+// Consumer are the settings of the JetStream consumer (consumer.Config).
+type Consumer struct {
+	Stream       string `name:"stream" default:"SCA_EVENTS" help:"Stream of trigger events (created when missing)."`
+	LinksStream  string `name:"links-stream" default:"SCA_LINKS" help:"Stream of send-link events (created when missing; needs per-message TTL)."`
+	DLQStream    string `name:"dlq-stream" default:"SCA_DLQ" help:"Stream of dead-letter records (created when missing)."`
+	Durable      string `name:"durable" default:"scaworker" help:"Durable pull consumer on SCA_STREAM."`
+	LedgerBucket string `name:"ledger-bucket" default:"sca_ledger" help:"KV bucket of trigger outcomes."`
+	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
+
+	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
+	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
+	SubjectSessionFailed       string `name:"subject-session-failed" default:"sca.events.session.failed" help:"Subject of sca.session.failed triggers."`
+	SubjectEnrollmentSucceeded string `name:"subject-enrollment-succeeded" default:"sca.events.enrollment.succeeded" help:"Subject of sca.enrollment.succeeded events."`
+	SubjectLinkSend            string `name:"subject-link-send" default:"sca.links.send" help:"Subject of the send-link events scaworker publishes."`
+	SubjectDLQPrefix           string `name:"subject-dlq-prefix" default:"sca.dlq." help:"Prefix of dead-letter subjects (followed by the original subject)."`
+
+	EventsMaxAge time.Duration `name:"events-max-age" default:"720h" help:"How long a created SCA_STREAM keeps events for replay (30 days)."`
+	DLQMaxAge    time.Duration `name:"dlq-max-age" default:"2160h" help:"How long a created SCA_DLQ_STREAM keeps records (90 days)."`
+	Replicas     int           `name:"replicas" default:"1" help:"Replicas of the streams and buckets scaworker creates (1..5)."`
+
+	Concurrency     int           `name:"concurrency" default:"8" help:"Triggers handled at once by this process."`
+	MaxAckPending   int           `name:"max-ack-pending" default:"256" help:"Unacknowledged messages across all replicas."`
+	AckWait         time.Duration `name:"ack-wait" default:"30s" help:"JetStream ack deadline of a delivery."`
+	AttemptTimeout  time.Duration `name:"attempt-timeout" default:"20s" help:"Bound of one delivery's work, in-process retries included; shorter than SCA_ACK_WAIT."`
+	RetryBudget     time.Duration `name:"retry-budget" default:"24h" help:"How long a trigger is retried after its first attempt before it is dead-lettered (max_attempts)."`
+	RetryDelayMin   time.Duration `name:"retry-delay-min" default:"5s" help:"Shortest delay before a failed trigger is delivered again."`
+	RetryDelayMax   time.Duration `name:"retry-delay-max" default:"5m" help:"Longest delay before a failed trigger is delivered again."`
+	FaultPause      time.Duration `name:"fault-pause" default:"15s" help:"First pause of consumption after a deployment-wide fault (doubles while it lasts)."`
+	FaultPauseMax   time.Duration `name:"fault-pause-max" default:"5m" help:"Longest pause after a deployment-wide fault."`
+	RecentLink      time.Duration `name:"recent-link" default:"10m" help:"How long a link counts as still usable (recent_link skips of user.created)."`
+	UserCap         int           `name:"user-cap" default:"3" help:"Most links one user gets per SCA_USER_CAP_WINDOW."`
+	UserCapWindow   time.Duration `name:"user-cap-window" default:"1h" help:"Sliding window of SCA_USER_CAP."`
+	MaxTriggerAge   time.Duration `name:"max-trigger-age" default:"72h" help:"Expiry and failure events older than this are stale_trigger skips."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"25s" help:"Bound of the drain after SIGTERM."`
+}
+
+// Log are the logging settings.
+type Log struct {
+	Level  string `name:"log-level" envvar:"LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn or error."`
+	Format string `name:"log-format" envvar:"LOG_FORMAT" default:"json" enum:"json,console" help:"Log format: json or console."`
+}
+
+// DemoLog are the logging settings of the demo, quieter by default: the
+// demo prints its own readable story on stdout.
+type DemoLog struct {
+	Level  string `name:"log-level" envvar:"LOG_LEVEL" default:"error" enum:"debug,info,warn,error" help:"Log level: debug, info, warn or error."`
+	Format string `name:"log-format" envvar:"LOG_FORMAT" default:"console" enum:"json,console" help:"Log format: json or console."`
+}
+
+// LogSettings returns the level and format of the selected command.
+func (c *CLI) LogSettings(command string) (level, format string) {
+	switch command {
+	case "run":
+		return c.Run.Log.Level, c.Run.Log.Format
+	case "check":
+		return c.Check.Log.Level, c.Check.Log.Format
+	case "demo":
+		return c.Demo.Log.Level, c.Demo.Log.Format
+	}
+	return "info", "json"
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/httpserver"
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+)
+
+// httpGrace bounds the shutdown of the HTTP listeners.
+const httpGrace = 5 * time.Second
+
+// runCommand is `scaworker run`.
+func runCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger) error {
+	cfg, err := runConfig(p.CLI.Run)
+	if err != nil {
+		return err
+	}
+	log.Info("config", p.LogFields()...)
+	mp, err := enroll.NewClient(cfg.mangopay, log.Named("enroll"))
+	if err != nil {
+		return newConfigError(err) // e.g. an unreadable MANGOPAY_TLS_CERT
+	}
+	return runWorker(ctx, cfg, mp, log)
+}
+
+// readiness answers /readyz: NATS connected and the consumer ready.
+type readiness struct {
+	nc  atomic.Pointer[nats.Conn]
+	con atomic.Pointer[consumer.Consumer]
+}
+
+func (r *readiness) ready() error {
+	nc := r.nc.Load()
+	if nc == nil {
+		return errors.New("starting: nats not connected yet")
+	}
+	if !nc.IsConnected() {
+		return fmt.Errorf("nats %s", nc.Status())
+	}
+	c := r.con.Load()
+	if c == nil {
+		return errors.New("starting: consumer not running yet")
+	}
+	return c.Ready()
+}
+
+// runWorker runs the worker until ctx ends: HTTP listeners first (so
+// /healthz answers during start-up), then NATS (embedded or NATS_URL), the
+// JetStream layout, the Mangopay checks, and the consumer.
+func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := consumer.NewMetrics(reg)
+
+	var state readiness
+	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
+	public := http.NewServeMux() // later features (webhook ingress) register here
+	servers := []struct {
+		setting, addr string
+		mux           *http.ServeMux
+	}{{"SCA_HTTP_ADDR", cfg.http.Addr, public}}
+	if cfg.http.AdminAddr == "" {
+		httpserver.RegisterOps(public, ops)
+	} else {
+		admin := http.NewServeMux()
+		httpserver.RegisterOps(admin, ops)
+		servers = append(servers, struct {
+			setting, addr string
+			mux           *http.ServeMux
+		}{"SCA_ADMIN_ADDR", cfg.http.AdminAddr, admin})
+	}
+
+	listeners := make([]net.Listener, 0, len(servers))
+	for _, s := range servers {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.addr)
+		if err != nil {
+			for _, l := range listeners {
+				_ = l.Close()
+			}
+			return fmt.Errorf("%s: listen on %s: %w", s.setting, s.addr, err)
+		}
+		listeners = append(listeners, ln)
+		log.Info("http listening", zap.String("addr", ln.Addr().String()), zap.String("setting", s.setting))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range servers {
+		srv, ln := httpserver.NewServer(s.mux, log), listeners[i]
+		g.Go(func() error { return httpserver.Serve(gctx, srv, ln, httpGrace) })
+	}
+	g.Go(func() error {
+		err := work(gctx, cfg, mp, log, metrics, &state)
+		if err != nil && ctx.Err() != nil {
+			return nil // interrupted during start-up: a clean stop
+		}
+		if err == nil && ctx.Err() == nil {
+			return errors.New("consumer stopped unexpectedly")
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+// work is the NATS side of the worker; it returns after the consumer has
+// drained, then closes the connection and stops the embedded server.
+func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness) error {
+	url := cfg.nats.URL
+	if url == "" {
+		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			emb.Shutdown()
+			log.Info("nats stopped")
+		}()
+		log.Info("nats listening", zap.String("addr", emb.Addr()), zap.String("data_dir", cfg.embedded.DataDir))
+		url = emb.ClientURL()
+	}
+	nc, err := connectNATS(ctx, url, cfg.nats, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	state.nc.Store(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = consumer.Provision(pctx, js, cfg.consumer)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("jetstream layout: %w", err)
+	}
+
+	for _, r := range checkMangopay(ctx, mp) {
+		switch {
+		case r.err == nil:
+			log.Info("check ok", zap.String("check", r.name))
+		case r.inconclusive:
+			// Mangopay unreachable or down: the events wait in the stream
+			// and the consumer retries them; not a reason to refuse to start.
+			log.Warn("check inconclusive", zap.String("check", r.name), zap.Error(r.err))
+		default:
+			return fmt.Errorf("check %s: %w", r.name, r.err)
+		}
+	}
+
+	c, err := consumer.New(cfg.consumer, consumer.Deps{
+		JS: js, Mangopay: mp, Pacer: mp.Governor(), Metrics: metrics, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	state.con.Store(c)
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for announced := false; ; {
+		select {
+		case err := <-runDone:
+			if err != nil {
+				return fmt.Errorf("consumer: %w", err)
+			}
+			log.Info("consumer drained")
+			return nil
+		case <-tick.C:
+			if !announced && c.Ready() == nil {
+				announced = true
+				log.Info("ready", zap.String("stream", cfg.consumer.Defaults().Stream), zap.String("durable", cfg.consumer.Defaults().Durable))
+				tick.Stop()
+			}
+		}
+	}
+}

@@ -1,0 +1,78 @@
+// Package consumer wires JetStream to Mangopay: it pulls trigger events,
+// applies the rules of SPEC §3, asks Mangopay for enrollment sessions and
+// ends every trigger with exactly one outcome — a send-SCA-link event, a
+// skip with its reason, a state change, or a dead-letter record.
+//
+// # Layout
+//
+// [Provision] creates what is missing: the trigger stream (limits
+// retention, kept for replay), the links stream (per-message TTL: a link
+// message lives until its expires_at; a 15-minute duplicate window, longer
+// than a link's life), the dead-letter stream, a durable pull consumer
+// with explicit acks and unlimited deliveries, and two KV buckets: the
+// ledger of outcomes and the per-user state. An existing stream, consumer
+// or bucket is never modified; one that cannot work stops start-up with
+// an error that says what to change. [Check] does the same checks without
+// creating anything.
+//
+// # One delivery
+//
+// Run pulls with Fetch, only as many messages as there are free handlers
+// (Config.Concurrency), so nothing waits in a client buffer and a pause
+// stops the pulling itself. A handler keeps its message alive with
+// InProgress while it works, and then:
+//
+//  1. decodes the event; an invalid one is dead-lettered (invalid_event) at once;
+//  2. reads the ledger (KV, keyed by the hash of the CloudEvents source and
+//     id). A decided trigger is a duplicate: acknowledged, nothing else.
+//     A decided trigger whose event was not yet confirmed by JetStream is
+//     finished: the event is published again with the same message id;
+//  3. records the attempt with compare-and-set (the retry budget is counted
+//     here, by the worker, not by the server's MaxDeliver, so a worker
+//     killed during the last allowed delivery still dead-letters the
+//     trigger at the next one);
+//  4. applies the eligibility rules in SPEC §3's order, with only the
+//     Mangopay calls they allow;
+//  5. enrolls, with the Idempotency-Key sequence kept in the ledger, so a
+//     redelivery after a crash reads Mangopay's first answer back (409 rule);
+//  6. records the outcome and the event it publishes, publishes it with a
+//     deterministic message id, marks it published, and acknowledges
+//     (DoubleAck; Term for dead letters).
+//
+// A compare-and-set conflict means another replica or delivery wrote
+// first; the handler starts over from what it wrote.
+//
+// # Acks and retries
+//
+//   - Retryable failures (network, timeouts, 5xx, 429) are retried in
+//     process by the enroll client (well inside the ack wait), then handed
+//     back with NakWithDelay: exponential from Config.RetryDelayMin,
+//     capped at Config.RetryDelayMax, jittered. When Config.RetryBudget has
+//     passed since the first attempt, the next delivery dead-letters the
+//     trigger with reason max_attempts and the last error.
+//   - A spent Mangopay rate-limit window stops the pulling; messages in hand
+//     wait for the reset with their heartbeat running: no attempt is spent
+//     and no delivery count grows.
+//   - A deployment-wide fault (second 401, a 403 that is not about one user,
+//     a TLS failure) pauses consumption with a doubling pause, turns
+//     [Consumer.Ready] false, logs one error, and hands messages back. It
+//     never dead-letters and never spends the retry budget.
+//   - On shutdown, pulling stops at once; messages in hand finish or are
+//     handed back within Config.ShutdownTimeout.
+//
+// # Guarantees and their one limit
+//
+// The ledger is what guarantees one outcome per trigger: a redelivery, a
+// replay or a second replica finds the decided entry. JetStream's
+// Nats-Msg-Id dedupe is the second line for the outcome events. One
+// residual case is decided in favour of "no double send": if the worker
+// dies after recording a link and before JetStream confirmed its publish,
+// and stays down until the link has expired (10 minutes), the link is not
+// published again (it would be dead) and no second one is minted (the
+// first may have been sent). Within the link's life the republish is exact.
+//
+// The per-user cap is enforced with a mark taken in the user's KV entry
+// (compare-and-set) before a session is requested, so replicas cannot
+// overrun it together; a mark is confirmed when its link is published and
+// dropped when the trigger ends without one.
+package consumer

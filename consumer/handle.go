@@ -1,0 +1,299 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
+)
+
+// job is one delivery of one trigger.
+type job struct {
+	msg       jetstream.Msg
+	subject   string
+	streamSeq uint64
+	delivered uint64
+	ev        *events.Trigger // nil when the event is invalid
+	key       string          // ledger key: hash of (source, id)
+	typ       string
+	eventID   string
+	userID    string
+	log       *zap.Logger
+}
+
+// verdict is what evaluating a trigger decided.
+type verdict struct {
+	kind    verdictKind
+	outcome string // for final verdicts
+	reason  string
+	err     error
+	link    enroll.Result // for link outcomes
+	email   string
+	locale  string
+}
+
+type verdictKind int
+
+const (
+	final    verdictKind = iota // an outcome: record it, publish what it publishes, ack
+	retry                       // a retryable failure: hand back with a delay
+	fault                       // a deployment-wide fault: pause, hand back, never DLQ
+	handBack                    // shutting down: hand back without a verdict
+)
+
+func outcomeOf(outcome, reason string) verdict {
+	return verdict{kind: final, outcome: outcome, reason: reason}
+}
+
+// errStopping means the worker is shutting down before a call was made.
+var errStopping = errors.New("worker stopping")
+
+// handle settles one delivery. stop ends at SIGTERM (no new waits); work
+// ends at the shutdown timeout (calls and writes in progress stop).
+func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
+	c.m.addInflight(1)
+	defer c.m.addInflight(-1)
+	defer c.heartbeat(msg)()
+
+	j := &job{msg: msg, subject: msg.Subject(), typ: "unknown"}
+	if meta, err := msg.Metadata(); err == nil {
+		j.streamSeq, j.delivered = meta.Sequence.Stream, meta.NumDelivered
+	}
+	ev, decErr := c.cfg.Subjects.Decode(j.subject, msg.Data())
+	if decErr == nil {
+		j.ev, j.key, j.typ, j.eventID, j.userID = ev, ev.Key(), ev.Type, ev.ID, ev.UserID
+	} else {
+		// An event without a readable identity is known by its place in the stream.
+		j.key = events.KeyOf("nats:"+c.cfg.Stream, strconv.FormatUint(j.streamSeq, 10))
+		var inv *events.InvalidError
+		if errors.As(decErr, &inv) {
+			j.eventID = inv.EventID
+			if inv.Key != "" {
+				j.key = inv.Key
+			}
+		}
+	}
+	j.log = c.log.With(zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
+		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
+
+	// A compare-and-set conflict means another replica or delivery wrote
+	// first: start over from what it wrote.
+	for range 5 {
+		if c.process(stop, work, j, decErr) {
+			return
+		}
+	}
+	c.handBack(j, c.retryDelay(1), "conflict")
+}
+
+// process reads the ledger and carries the trigger one step towards its
+// outcome. It returns false when a ledger write lost a race.
+func (c *Consumer) process(stop, work context.Context, j *job, decErr error) bool {
+	e, rev, err := c.ledger.get(work, j.key)
+	if err != nil {
+		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
+		c.handBack(j, c.retryDelay(1), "retry")
+		return true
+	}
+	if e != nil && e.Outcome != "" {
+		return c.settle(work, j, e, rev, false)
+	}
+	now := c.now()
+	if e == nil {
+		e = &entry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
+	}
+	e.Attempts++
+	e.LastAttemptAt = now
+	if decErr != nil {
+		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonInvalidEvent, err: decErr})
+	}
+	if e.Attempts > 1 && !e.LastFault && now.Sub(e.FirstAttemptAt) >= c.cfg.RetryBudget {
+		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMaxAttempts, err: errors.New(e.LastError)})
+	}
+	// Record the attempt before any call: the budget is counted by the
+	// worker, so a kill during the last allowed delivery still ends in
+	// the DLQ at the next one.
+	if rev, err = c.ledger.put(work, j.key, e, rev); err != nil {
+		if errors.Is(err, errConflict) {
+			return false
+		}
+		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
+		c.handBack(j, c.retryDelay(1), "retry")
+		return true
+	}
+	v := c.evaluate(stop, work, j, e)
+	switch v.kind {
+	case final:
+		return c.decide(work, j, e, rev, v)
+	case retry:
+		e.LastError, e.LastFault = errText(v.err), false
+		c.save(work, j, e, rev)
+		j.log.Warn("attempt failed; redelivering", zap.Error(v.err), zap.Int("attempts", e.Attempts))
+		c.handBack(j, c.retryDelay(e.Attempts), "retry")
+	case fault:
+		e.LastError, e.LastFault = errText(v.err), true
+		c.save(work, j, e, rev)
+		c.handBack(j, c.setFault(v.err), "fault")
+	case handBack:
+		e.Attempts-- // no work was done for it
+		c.save(work, j, e, rev)
+		c.handBack(j, time.Second, "shutdown")
+	}
+	return true
+}
+
+// save writes a pending entry's progress (key sequence, last error); a
+// lost race or a failed write only costs a 409 read-back later.
+func (c *Consumer) save(ctx context.Context, j *job, e *entry, rev uint64) {
+	if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
+		j.log.Debug("ledger progress not saved", zap.Error(err))
+	}
+}
+
+func (c *Consumer) handBack(j *job, delay time.Duration, why string) {
+	if err := j.msg.NakWithDelay(delay); err != nil {
+		j.log.Warn("nak failed; JetStream redelivers after the ack wait", zap.Error(err))
+	}
+	c.m.handedBack(why)
+}
+
+// decide records a final verdict in the ledger, with the event it
+// publishes, then settles it.
+func (c *Consumer) decide(ctx context.Context, j *job, e *entry, rev uint64, v verdict) bool {
+	now := c.now()
+	e.Outcome, e.Reason, e.DecidedAt = v.outcome, v.reason, now
+	switch v.outcome {
+	case events.OutcomeLink:
+		ev := j.ev
+		id, body, err := events.EncodeLinkSend(j.key, events.LinkSend{
+			UserID: ev.UserID, RedirectURL: v.link.Link, ExpiresAt: v.link.ExpiresAt,
+			Trigger: ev.Ref(),
+			Locale:  v.locale, Email: v.email,
+		}, now)
+		if err != nil { // cannot happen for a decoded trigger; never lose it
+			j.log.Error("encode send-link event", zap.Error(err))
+			c.handBack(j, c.retryDelay(e.Attempts), "retry")
+			return true
+		}
+		e.LinkID, e.ExpiresAt = id, v.link.ExpiresAt
+		e.Pending = &pendingEvent{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, MsgID: id, Body: body, ExpiresAt: v.link.ExpiresAt, RecordedAt: now}
+	case events.OutcomeDLQ:
+		e.LastError = errText(v.err)
+		id := events.DeadLetterID(j.key, j.streamSeq)
+		body, err := events.EncodeDeadLetter(id, events.DeadLetter{
+			EventID: j.eventID, Reason: v.reason, Error: e.LastError, Attempts: int(max(j.delivered, 1)),
+			FirstAttemptAt: e.FirstAttemptAt, LastAttemptAt: e.LastAttemptAt, StreamSequence: j.streamSeq,
+			Original: events.Original{Subject: j.subject, Headers: j.msg.Headers(), Body: j.msg.Data()},
+		}, now)
+		if err != nil {
+			j.log.Error("encode dead-letter record", zap.Error(err))
+			c.handBack(j, c.retryDelay(e.Attempts), "retry")
+			return true
+		}
+		e.Pending = &pendingEvent{Stream: c.cfg.DLQStream, Subject: c.cfg.Subjects.DLQSubject(j.subject), MsgID: id, Body: body, RecordedAt: now}
+	}
+	c.checkpoint("decided")
+	rev, err := c.ledger.put(ctx, j.key, e, rev)
+	if errors.Is(err, errConflict) {
+		return false
+	}
+	if err != nil {
+		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
+		c.handBack(j, c.retryDelay(e.Attempts), "retry")
+		return true
+	}
+	c.checkpoint("recorded")
+	return c.settle(ctx, j, e, rev, true)
+}
+
+// settle finishes a decided trigger: publishes its pending event (with its
+// deterministic message id, so a republish after a crash is dropped by
+// JetStream), marks it published, acknowledges, and reports. decidedNow
+// is false for a redelivery or replay of a decided trigger.
+func (c *Consumer) settle(ctx context.Context, j *job, e *entry, rev uint64, decidedNow bool) bool {
+	finishing := e.Pending != nil
+	if p := e.Pending; p != nil {
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(p.MsgID)}
+		publish := true
+		if !p.ExpiresAt.IsZero() {
+			ttl := p.ExpiresAt.Sub(c.now()).Truncate(time.Second)
+			if ttl < time.Second {
+				// The link died before JetStream confirmed it: sending it now is
+				// useless, and minting another could send this trigger twice.
+				j.log.Warn("link expired before its publish was confirmed; not sent again")
+				publish = false
+			}
+			opts = append(opts, jetstream.WithMsgTTL(ttl))
+		}
+		if publish && !decidedNow && !c.dedupes(p) {
+			// Past the stream's duplicate window JetStream would take a second
+			// copy: look for the first one instead.
+			found, err := c.published(ctx, p)
+			if err != nil {
+				j.log.Warn("cannot tell whether the outcome was published; redelivering", zap.Error(err))
+				c.handBack(j, c.retryDelay(1), "retry")
+				return true
+			}
+			publish = !found
+		}
+		if publish {
+			if _, err := c.js.Publish(ctx, p.Subject, p.Body, opts...); err != nil {
+				j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
+				c.handBack(j, c.retryDelay(1), "retry")
+				return true
+			}
+			c.checkpoint("published")
+		}
+		if e.Outcome == events.OutcomeLink {
+			// Counted even when the publish could not be confirmed: it may have been sent.
+			if err := c.users.publish(ctx, e.UserID, j.key, e.ExpiresAt.Add(-enroll.LinkTTL)); err != nil {
+				j.log.Warn("user link count not updated", zap.Error(err))
+			}
+		}
+		e.Pending = nil // the link's token leaves the ledger with it
+		if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
+			j.log.Debug("ledger publish mark not saved; a redelivery republishes with the same id", zap.Error(err))
+		}
+	}
+	var err error
+	if e.Outcome == events.OutcomeDLQ && (decidedNow || finishing) {
+		err = j.msg.TermWithReason(e.Reason)
+	} else {
+		err = j.msg.DoubleAck(ctx)
+	}
+	if err != nil {
+		j.log.Warn("ack failed; the redelivery will be a duplicate", zap.Error(err))
+	}
+	out := Outcome{Key: j.key, EventID: j.eventID, Type: j.typ, UserID: j.userID, Outcome: e.Outcome,
+		Reason: e.Reason, Attempts: e.Attempts, StreamSeq: j.streamSeq, LinkID: e.LinkID}
+	if e.Outcome == events.OutcomeDLQ {
+		out.Error = e.LastError
+	}
+	if decidedNow || finishing {
+		j.log.Info("trigger settled", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason), zap.Int("attempts", e.Attempts))
+		c.m.outcome(j.typ, e.Outcome, e.Reason, e.Attempts)
+	} else {
+		j.log.Debug("duplicate trigger", zap.String("outcome", e.Outcome))
+		out.Outcome, out.Reason = events.OutcomeDuplicate, ""
+		c.m.outcome(j.typ, events.OutcomeDuplicate, "", 0)
+	}
+	if c.onOutcome != nil {
+		c.onOutcome(out)
+	}
+	return true
+}
+
+// errText is an error's text for the ledger and DLQ records; enroll's
+// errors never carry secrets.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

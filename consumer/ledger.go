@@ -1,0 +1,104 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// entry is a trigger's ledger record, keyed by the hash of (source, id).
+// It is written with compare-and-set at every step, so a redelivery, a
+// replay or a second replica sees what was done and by whom.
+//
+// A trigger is pending while Outcome is empty. Once Outcome is set the
+// trigger is decided; if the decision publishes an event (a link or a
+// dead letter), Pending holds that event until JetStream acknowledged it,
+// so a crash between the record and the publish is finished by the next
+// delivery with the very same message id.
+type entry struct {
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+
+	Type      string `json:"type,omitempty"`
+	EventID   string `json:"event_id,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	StreamSeq uint64 `json:"stream_seq,omitempty"`
+
+	// Attempts counts deliveries that did work on the trigger.
+	Attempts       int       `json:"attempts"`
+	FirstAttemptAt time.Time `json:"first_attempt_at"`
+	LastAttemptAt  time.Time `json:"last_attempt_at"`
+	// Seq is the first Idempotency-Key sequence not known to be spent.
+	Seq int `json:"seq,omitempty"`
+	// LastError is the last failure's text (no secrets); LastFault says
+	// it was a deployment-wide fault, which never spends the budget.
+	LastError string `json:"last_error,omitempty"`
+	LastFault bool   `json:"last_fault,omitempty"`
+
+	// Pending is the outcome event not yet acknowledged by JetStream.
+	Pending *pendingEvent `json:"pending,omitempty"`
+	// LinkID and ExpiresAt describe the published link, if any.
+	LinkID    string    `json:"link_id,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+}
+
+// pendingEvent is an outcome event recorded before it is published.
+type pendingEvent struct {
+	Stream  string `json:"stream"`
+	Subject string `json:"subject"`
+	// RecordedAt is when the event was recorded, just before its first publish.
+	RecordedAt time.Time `json:"recorded_at"`
+	MsgID      string    `json:"msg_id"`
+	Body       []byte    `json:"body"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"` // links only: the message TTL ends here
+}
+
+// ledger stores entries in a KV bucket.
+type ledger struct {
+	kv jetstream.KeyValue
+}
+
+// errConflict means another writer changed the entry first.
+var errConflict = errors.New("ledger entry changed concurrently")
+
+// get returns the entry and its revision; a missing entry is (nil, 0, nil).
+func (l ledger) get(ctx context.Context, key string) (*entry, uint64, error) {
+	kve, err := l.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read ledger: %w", err)
+	}
+	var e entry
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		return nil, 0, fmt.Errorf("decode ledger entry %s: %w", key, err)
+	}
+	return &e, kve.Revision(), nil
+}
+
+// put writes e with compare-and-set: rev 0 creates the key. It returns the
+// new revision, or errConflict when another writer got there first.
+func (l ledger) put(ctx context.Context, key string, e *entry, rev uint64) (uint64, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return 0, fmt.Errorf("encode ledger entry: %w", err)
+	}
+	if rev == 0 {
+		rev, err = l.kv.Create(ctx, key, b)
+	} else {
+		rev, err = l.kv.Update(ctx, key, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, errConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write ledger: %w", err)
+	}
+	return rev, nil
+}

@@ -1,0 +1,302 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// linksDuplicates is the duplicate window of a links stream scaworker
+// creates: longer than a link's life, so a link republished after a crash
+// is recognised by JetStream itself (past the window, the consumer looks
+// for it in the stream instead).
+const linksDuplicates = 15 * time.Minute
+
+// Provision creates what is missing of the JetStream layout (SPEC §2) and
+// checks what exists. It never modifies an existing stream, consumer or
+// bucket: an incompatible one is an error that says what to change.
+func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	return layout(ctx, js, cfg.Defaults(), true)
+}
+
+// Check checks the JetStream layout without creating anything; what is
+// missing is not an error, since [Provision] would create it.
+func Check(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	return layout(ctx, js, cfg.Defaults(), false)
+}
+
+func layout(ctx context.Context, js jetstream.JetStream, cfg Config, create bool) error {
+	var errs []error
+	eventsMaxAge := cfg.EventsMaxAge
+	for _, want := range wantStreams(cfg) {
+		info, err := ensureStream(ctx, js, want, create)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if info != nil && want.Name == cfg.Stream {
+			eventsMaxAge = info.Config.MaxAge
+		}
+	}
+	if err := ensureConsumer(ctx, js, cfg, create); err != nil {
+		errs = append(errs, err)
+	}
+	// The ledger must outlive every trigger still stored for replay.
+	ledgerTTL := time.Duration(0)
+	if eventsMaxAge > 0 {
+		ledgerTTL = eventsMaxAge + 24*time.Hour
+	}
+	for _, b := range []struct {
+		name, setting, purpose string
+		ttl                    time.Duration
+	}{
+		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL},
+		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL},
+	} {
+		if err := ensureBucket(ctx, js, cfg, b.name, b.setting, b.purpose, b.ttl, create); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// streamWant is a stream scaworker needs and the subjects it must capture.
+type streamWant struct {
+	Setting  string
+	Name     string
+	Subjects []string // subjects that must be captured
+	Create   jetstream.StreamConfig
+	Check    func(jetstream.StreamConfig) []string // problems, each with its fix
+}
+
+func wantStreams(cfg Config) []streamWant {
+	s := cfg.Subjects
+	limitsOnly := func(name string) func(jetstream.StreamConfig) []string {
+		return func(c jetstream.StreamConfig) []string {
+			if c.Retention != jetstream.LimitsPolicy {
+				return []string{fmt.Sprintf("uses %s retention; it needs limits retention so triggers stay for replay after they are acknowledged (create a new stream with --retention limits and source %s into it)", c.Retention, name)}
+			}
+			return nil
+		}
+	}
+	return []streamWant{{
+		Setting:  "SCA_STREAM",
+		Name:     cfg.Stream,
+		Subjects: s.Triggers(),
+		Create: jetstream.StreamConfig{
+			Name: cfg.Stream, Subjects: []string{subjectRoot(s.Triggers())},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: cfg.EventsMaxAge, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute,
+			Description: "scaworker triggers: kept for replay",
+		},
+		Check: limitsOnly(cfg.Stream),
+	}, {
+		Setting:  "SCA_LINKS_STREAM",
+		Name:     cfg.LinksStream,
+		Subjects: []string{s.LinkSend},
+		Create: jetstream.StreamConfig{
+			Name: cfg.LinksStream, Subjects: []string{subjectRoot([]string{s.LinkSend})},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			AllowMsgTTL: true, MaxAge: time.Hour, Duplicates: linksDuplicates, Replicas: cfg.Replicas,
+			Description: "scaworker send-link events: each lives until its link expires",
+		},
+		Check: func(c jetstream.StreamConfig) []string {
+			var p []string
+			if !c.AllowMsgTTL {
+				p = append(p, fmt.Sprintf("does not allow per-message TTL, so links would outlive their expiry: enable it (nats stream edit %s --allow-msg-ttl)", c.Name))
+			}
+			return p
+		},
+	}, {
+		Setting:  "SCA_DLQ_STREAM",
+		Name:     cfg.DLQStream,
+		Subjects: []string{s.DLQSubject(s.UserCreated)},
+		Create: jetstream.StreamConfig{
+			Name: cfg.DLQStream, Subjects: []string{s.DLQFilter()},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: cfg.DLQMaxAge, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute,
+			Description: "scaworker dead letters: they hold personal data",
+		},
+		Check: limitsOnly(cfg.DLQStream),
+	}}
+}
+
+// subjectRoot is the wildcard that captures subjects: "sca.events.>" for
+// the trigger subjects, the subject itself when there is one.
+func subjectRoot(subjects []string) string {
+	if len(subjects) == 1 {
+		parts := strings.Split(subjects[0], ".")
+		if len(parts) > 1 {
+			return strings.Join(parts[:len(parts)-1], ".") + ".>"
+		}
+		return subjects[0]
+	}
+	common := strings.Split(subjects[0], ".")
+	for _, s := range subjects[1:] {
+		parts := strings.Split(s, ".")
+		n := 0
+		for n < len(common) && n < len(parts) && common[n] == parts[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	if len(common) == 0 {
+		return ">"
+	}
+	return strings.Join(common, ".") + ".>"
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want streamWant, create bool) (*jetstream.StreamInfo, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if !create {
+			return nil, nil
+		}
+		st, err = js.CreateStream(ctx, want.Create)
+		if err != nil {
+			return nil, fmt.Errorf("%s: create stream %s: %w", want.Setting, want.Name, err)
+		}
+		return st.CachedInfo(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: look up stream %s: %w", want.Setting, want.Name, err)
+	}
+	info := st.CachedInfo()
+	var problems []string
+	for _, subj := range want.Subjects {
+		if !captures(info.Config.Subjects, subj) {
+			problems = append(problems, fmt.Sprintf("does not capture subject %s (its subjects: %s): add it, or point %s at a stream that does", subj, strings.Join(info.Config.Subjects, ", "), want.Setting))
+		}
+	}
+	problems = append(problems, want.Check(info.Config)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s: existing stream %s cannot be used; scaworker never modifies it: it %s", want.Setting, want.Name, strings.Join(problems, "; it "))
+	}
+	return info, nil
+}
+
+// captures reports whether one of the stream subjects matches subj.
+func captures(streamSubjects []string, subj string) bool {
+	for _, pattern := range streamSubjects {
+		if subjectMatches(pattern, subj) {
+			return true
+		}
+	}
+	return false
+}
+
+func subjectMatches(pattern, subj string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subj, ".")
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, create bool) error {
+	st, err := js.Stream(ctx, cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && !create {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("SCA_DURABLE: look up stream %s: %w", cfg.Stream, err)
+	}
+	c, err := st.Consumer(ctx, cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if !create {
+			return nil
+		}
+		_, err = st.CreateConsumer(ctx, consumerConfig(cfg))
+		if err != nil {
+			return fmt.Errorf("SCA_DURABLE: create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("SCA_DURABLE: look up consumer %s: %w", cfg.Durable, err)
+	}
+	cc := c.CachedInfo().Config
+	var problems []string
+	if cc.AckPolicy != jetstream.AckExplicitPolicy {
+		problems = append(problems, fmt.Sprintf("has ack policy %s, not explicit", cc.AckPolicy))
+	}
+	if cc.DeliverSubject != "" {
+		problems = append(problems, "is a push consumer, not a pull consumer")
+	}
+	if cc.MaxDeliver > 0 {
+		problems = append(problems, fmt.Sprintf("gives up after %d deliveries, which would strand triggers: scaworker counts attempts itself and needs unlimited deliveries", cc.MaxDeliver))
+	}
+	filters := cc.FilterSubjects
+	if cc.FilterSubject != "" {
+		filters = append(filters, cc.FilterSubject)
+	}
+	if len(filters) > 0 {
+		for _, subj := range cfg.Subjects.Triggers() {
+			if !captures(filters, subj) {
+				problems = append(problems, fmt.Sprintf("does not deliver subject %s", subj))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("SCA_DURABLE: existing consumer %s on %s cannot be used; scaworker never modifies it: it %s (delete it to let scaworker create it, or name another with SCA_DURABLE)", cfg.Durable, cfg.Stream, strings.Join(problems, "; it "))
+	}
+	return nil
+}
+
+func consumerConfig(cfg Config) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        cfg.Durable,
+		Description:    "scaworker: trigger events to SCA links",
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  cfg.MaxAckPending,
+		FilterSubjects: cfg.Subjects.Triggers(),
+		Replicas:       cfg.Replicas,
+	}
+}
+
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config, name, setting, purpose string, ttl time.Duration, create bool) error {
+	kv, err := js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if !create {
+			return nil
+		}
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: name, Description: "scaworker " + purpose,
+			History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: create bucket %s: %w", setting, name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: look up bucket %s: %w", setting, name, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: read bucket %s: %w", setting, name, err)
+	}
+	if got := st.TTL(); got != 0 && (ttl == 0 || got < ttl) {
+		return fmt.Errorf("%s: existing bucket %s forgets entries after %s, before the triggers in %s expire (%s needed): recreate it with a longer TTL or name another bucket", setting, name, got, cfg.Stream, ttlText(ttl))
+	}
+	return nil
+}
+
+func ttlText(d time.Duration) string {
+	if d == 0 {
+		return "no expiry"
+	}
+	return d.String()
+}

@@ -1,0 +1,295 @@
+package enroll
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// freshLinkMin is how much lifetime a link recovered from GET
+// /responses/{key} must have left to be used (SPEC §3).
+const freshLinkMin = 5 * time.Minute
+
+// maxKeyStepsPerAttempt bounds how many keys one attempt walks through when
+// each of them turns out to be spent.
+const maxKeyStepsPerAttempt = 8
+
+// User is what the worker needs from GET /v2.01/{ClientId}/sca/users/{UserId}.
+type User struct {
+	ID         string
+	Category   string // UserCategory: OWNER, PAYER, PLATFORM
+	PersonType string // NATURAL or LEGAL
+	Status     string // UserStatus: ACTIVE, PENDING_USER_ACTION, CLOSED
+	Email      string
+	// LegalRepresentativeEmail is LegalRepresentative.Email of a legal user
+	// (or the legacy flat LegalRepresentativeEmail); "" when absent.
+	LegalRepresentativeEmail string
+}
+
+type userJSON struct {
+	ID                  string `json:"Id"`
+	UserCategory        string
+	PersonType          string
+	UserStatus          string
+	Email               string
+	LegalRepresentative *struct {
+		Email string
+	}
+	LegalRepresentativeEmail string
+}
+
+// GetUser reads a user: GET /v2.01/{ClientId}/sca/users/{UserId}. An unknown
+// user is an [*APIError] with reason user_not_found.
+func (c *Client) GetUser(ctx context.Context, userID string) (*User, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	var u userJSON
+	r := &apiRequest{method: http.MethodGet, url: c.userURL(userID, "")}
+	err := c.retry(ctx, "get_user", c.log.With(zap.String("user_id", userID)), func(ctx context.Context) error {
+		u = userJSON{}
+		_, err := c.call(ctx, r, &u)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get user %s: %w", userID, err)
+	}
+	out := &User{
+		ID:                       u.ID,
+		Category:                 strings.ToUpper(u.UserCategory),
+		PersonType:               strings.ToUpper(u.PersonType),
+		Status:                   strings.ToUpper(u.UserStatus),
+		Email:                    u.Email,
+		LegalRepresentativeEmail: u.LegalRepresentativeEmail,
+	}
+	if u.LegalRepresentative != nil && u.LegalRepresentative.Email != "" {
+		out.LegalRepresentativeEmail = u.LegalRepresentative.Email
+	}
+	if out.ID == "" {
+		out.ID = userID
+	}
+	return out, nil
+}
+
+// SCAStatus is a user's SCA status from GET …/sca/users/{UserId}/sca-status.
+type SCAStatus struct {
+	// Triggered is false when Mangopay answered 404: the user never
+	// triggered an SCA enrollment (then every other field is zero).
+	Triggered          bool
+	UserStatus         string
+	IsEnrolled         bool
+	LastEnrollmentDate time.Time // zero when null
+}
+
+// Enrolled reports whether the user is enrolled and active: IsEnrolled and
+// UserStatus ACTIVE.
+func (s SCAStatus) Enrolled() bool {
+	return s.IsEnrolled && strings.EqualFold(s.UserStatus, "ACTIVE")
+}
+
+type scaStatusJSON struct {
+	UserStatus         string
+	IsEnrolled         bool
+	LastEnrollmentDate json.RawMessage
+}
+
+// SCAStatus reads GET /v2.01/{ClientId}/sca/users/{UserId}/sca-status. A 404
+// means the user never triggered SCA: Triggered=false and a nil error.
+func (c *Client) SCAStatus(ctx context.Context, userID string) (*SCAStatus, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, fmt.Errorf("get sca status: %w", err)
+	}
+	var (
+		s        scaStatusJSON
+		notFound bool
+	)
+	r := &apiRequest{method: http.MethodGet, url: c.userURL(userID, "/sca-status")}
+	err := c.retry(ctx, "sca_status", c.log.With(zap.String("user_id", userID)), func(ctx context.Context) error {
+		s, notFound = scaStatusJSON{}, false
+		resp, err := c.call(ctx, r, &s)
+		if resp != nil && resp.status == http.StatusNotFound {
+			notFound = true
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get sca status of user %s: %w", userID, err)
+	}
+	if notFound {
+		return &SCAStatus{}, nil
+	}
+	return &SCAStatus{
+		Triggered:          true,
+		UserStatus:         strings.ToUpper(s.UserStatus),
+		IsEnrolled:         s.IsEnrolled,
+		LastEnrollmentDate: jsonUnixTime(s.LastEnrollmentDate),
+	}, nil
+}
+
+// Request asks for one SCA enrollment link.
+type Request struct {
+	UserID string
+	// Trigger identifies the event that asks for the link: the hex SHA-256
+	// of its (source, id) (events.Trigger.Key). Idempotency keys derive
+	// from it, so it must have at least 14 characters of [A-Za-z0-9].
+	Trigger string
+	// Seq is the first key sequence to use (≥ 1; 0 means 1): the NextSeq of
+	// the previous attempt for the same trigger.
+	Seq int
+	// Locale picks the hosted page's language (lang); "" or unsupported:
+	// none.
+	Locale string
+}
+
+// Result is a minted (or recovered) SCA link.
+type Result struct {
+	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error
+	MintedAt  time.Time // when the answer was received (stored Date when recovered)
+	ExpiresAt time.Time // MintedAt + LinkTTL
+	Recovered bool      // read back from GET /responses/{key} after a 409
+	// NextSeq is set with or without an error: the first key sequence not
+	// known to be spent. After a success it is the key that holds the link
+	// (enrolling again with it recovers the same link while it is fresh).
+	NextSeq int
+}
+
+type enrollJSON struct {
+	PendingUserAction *struct {
+		RedirectURL string `json:"RedirectUrl"`
+	}
+}
+
+func (e enrollJSON) redirect() string {
+	if e.PendingUserAction == nil {
+		return ""
+	}
+	return e.PendingUserAction.RedirectURL
+}
+
+// Enroll asks Mangopay for an SCA enrollment link:
+// POST /v2.01/{ClientId}/sca/users/{UserId}/enrollment, no body, with
+// Idempotency-Key IdempotencyKey(req.Trigger, seq) starting at seq=req.Seq.
+//
+//   - 200: the link, built with the LinkBuilder (returnUrl, lang).
+//   - 409: the key was used before; GET /responses/{key} reads the first
+//     answer back. A stored 200 whose link has ≥ 5 minutes left gives that
+//     link (Recovered, MintedAt = stored Date). A stored failure or a stale
+//     link spends the key: Enroll POSTs again with the next one.
+//   - Any other received answer spends the key: the next try uses seq+1.
+//   - No answer (transport error, timeout, unreadable body) keeps the key:
+//     the call may have executed, and the next try reads it back via 409.
+//
+// Result.NextSeq is always set, also with an error.
+func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
+	seq := max(req.Seq, 1)
+	res := Result{NextSeq: seq}
+	if err := checkUserID(req.UserID); err != nil {
+		return res, fmt.Errorf("enroll: %w", err)
+	}
+	if err := validKey(IdempotencyKey(req.Trigger, seq)); err != nil {
+		return res, fmt.Errorf("enroll user %s: trigger %q: %v: %w", req.UserID, truncateForError(req.Trigger), err, errInvalidInput)
+	}
+	log := c.log.With(zap.String("user_id", req.UserID))
+	keyOf := func() string { return IdempotencyKey(req.Trigger, seq) }
+	post := &apiRequest{
+		method:      http.MethodPost,
+		url:         c.userURL(req.UserID, "/enrollment"),
+		contentType: "application/json",
+		key:         keyOf,
+		answered: func(status int) {
+			if status != http.StatusOK && status != http.StatusConflict {
+				seq++ // a received failure spends the key
+			}
+		},
+	}
+	var (
+		redirect  string
+		minted    time.Time
+		recovered bool
+	)
+	err := c.retry(ctx, "enroll", log, func(ctx context.Context) error {
+		for step := 0; step < maxKeyStepsPerAttempt; step++ {
+			var body enrollJSON
+			resp, err := c.call(ctx, post, &body)
+			if err == nil {
+				redirect, minted, recovered = body.redirect(), resp.receivedAt, false
+				return nil
+			}
+			if resp == nil || resp.status != http.StatusConflict {
+				return err
+			}
+			// 409: the key was used before. Read its first answer back.
+			key := keyOf()
+			stored, err := c.response(ctx, key)
+			if err != nil {
+				var apiErr *APIError
+				if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+					// Not stored (yet): the first call may still be in flight.
+					return &retryError{msg: "idempotency key " + key + " conflicts but its response is not stored yet"}
+				}
+				return err
+			}
+			if stored.StatusCode == http.StatusOK {
+				var rb enrollJSON
+				_ = json.Unmarshal(stored.Body, &rb)
+				left := stored.Date.Add(LinkTTL).Sub(c.now())
+				if rb.redirect() != "" && !stored.Date.IsZero() && left >= freshLinkMin {
+					redirect, minted, recovered = rb.redirect(), stored.Date, true
+					return nil
+				}
+				log.Info("stored link is unusable or too old; requesting a new one",
+					zap.String("idempotency_key", key), zap.Duration("left", left))
+			} else {
+				log.Info("idempotency key spent by a failed call; using the next one",
+					zap.String("idempotency_key", key), zap.Int("stored_status", stored.StatusCode))
+			}
+			seq++ // the key is spent: POST again with the next one
+		}
+		return &retryError{msg: fmt.Sprintf("%d idempotency keys in a row were already spent", maxKeyStepsPerAttempt)}
+	})
+	res.NextSeq = seq
+	if err != nil {
+		return res, fmt.Errorf("enroll user %s: %w", req.UserID, err)
+	}
+	link, err := c.links.Build(redirect, req.Locale)
+	if err != nil {
+		res.NextSeq = seq + 1 // the key's answer is unusable
+		return res, fmt.Errorf("enroll user %s: %w", req.UserID, err)
+	}
+	res.Link = link
+	res.MintedAt = minted
+	res.ExpiresAt = minted.Add(LinkTTL)
+	res.Recovered = recovered
+	return res, nil
+}
+
+// errInvalidInput is returned, wrapped, for input rejected before any
+// request; its reason is bad_request and it is not retryable.
+var errInvalidInput = errors.New("invalid input")
+
+func checkUserID(id string) error {
+	if !validUserID(id) {
+		return fmt.Errorf("user id %q: want 1 to 128 of [A-Za-z0-9_-]: %w", truncateForError(id), errInvalidInput)
+	}
+	return nil
+}
+
+func truncateForError(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// userURL is base/v2.01/{ClientId}/sca/users/{UserId}{suffix}.
+func (c *Client) userURL(userID, suffix string) string {
+	return c.cpath + "/sca/users/" + url.PathEscape(userID) + suffix
+}

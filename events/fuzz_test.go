@@ -1,0 +1,85 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"unicode/utf8"
+)
+
+func FuzzDecode(f *testing.F) {
+	s := DefaultSubjects()
+	for _, subject := range s.Triggers() {
+		f.Add(subject, []byte(typicalUserCreated))
+	}
+	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"user.created","data":{"user_id":"u","category":"pLaTfOrM"}}`))
+	f.Add("sca.events.session.expired", []byte(`{"specversion":"1.0","id":"1","source":"s","type":"sca.session.expired","data":{"user_id":"u","occurred_at":"2025-01-01T00:00:00Z"}}`))
+	f.Add(subjUserCreated, []byte(`{"specversion":1.0,"id":"1","source":"s","type":"user.created","data":null}`))
+	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"1","id":"2","source":"s","type":"user.created","data":{"user_id":"u"}}`))
+	f.Add(subjUserCreated, []byte(`[]`))
+	f.Add("", []byte(``))
+	f.Fuzz(func(t *testing.T, subject string, body []byte) {
+		tr, err := s.Decode(subject, body)
+		if err != nil {
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Reason == "" {
+				t.Fatalf("Decode() error = %#v, want *InvalidError with a reason", err)
+			}
+			if tr != nil {
+				t.Fatalf("Decode() = %+v with error %v", tr, err)
+			}
+			if ie.Key != "" && !ValidKey(ie.Key) {
+				t.Fatalf("InvalidError.Key = %q, want a key or empty", ie.Key)
+			}
+			return
+		}
+		if !ValidUserID(tr.UserID) {
+			t.Fatalf("Decode() accepted user id %q", tr.UserID)
+		}
+		if want, ok := s.TypeFor(subject); !ok || tr.Type != want {
+			t.Fatalf("Decode() type %q on subject %q, want %q (%v)", tr.Type, subject, want, ok)
+		}
+		if len(body) > MaxBodySize || !utf8.Valid(body) {
+			t.Fatalf("Decode() accepted a %d-byte body (valid UTF-8: %v)", len(body), utf8.Valid(body))
+		}
+		if tr.ID == "" || tr.Source == "" || checkIdentity(tr.ID, "id") != nil || checkIdentity(tr.Source, "source") != nil {
+			t.Fatalf("Decode() accepted id %q, source %q", tr.ID, tr.Source)
+		}
+		switch tr.Category {
+		case "", CategoryOwner, CategoryPayer, CategoryPlatform:
+		default:
+			t.Fatalf("Decode() category %q", tr.Category)
+		}
+		switch tr.PersonType {
+		case "", PersonNatural, PersonLegal:
+		default:
+			t.Fatalf("Decode() person type %q", tr.PersonType)
+		}
+		if !ValidKey(tr.Key()) {
+			t.Fatalf("Key() = %q", tr.Key())
+		}
+	})
+}
+
+// FuzzDeadLetter checks that any body survives a DLQ record byte for byte.
+func FuzzDeadLetter(f *testing.F) {
+	f.Add([]byte(typicalUserCreated))
+	f.Add([]byte(" {\"a\" : 1}\n"))
+	f.Add([]byte("1 "))
+	f.Add([]byte("\xff"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d := DeadLetter{Reason: ReasonInvalidEvent, Original: Original{Subject: "a.b", Body: body}}
+		enc, err := EncodeDeadLetter("dlq-1", d, testNow)
+		if err != nil {
+			t.Fatalf("EncodeDeadLetter() error = %v", err)
+		}
+		got, err := DecodeDeadLetter(enc)
+		if err != nil {
+			t.Fatalf("DecodeDeadLetter(%q) error = %v", enc, err)
+		}
+		if !bytes.Equal(got.Original.Body, body) {
+			t.Fatalf("DecodeDeadLetter() body = %q, want %q", got.Original.Body, body)
+		}
+	})
+}

@@ -1,0 +1,405 @@
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"time"
+	"unicode/utf8"
+)
+
+// Trigger is a validated trigger event: a CloudEvent of one of the four trigger types,
+// received on the subject of its type. See [Subjects.Decode].
+type Trigger struct {
+	// ID is the CloudEvents id. Non-empty, no control characters.
+	ID string
+	// Source is the CloudEvents source. Non-empty, no control characters.
+	Source string
+	// Type is the CloudEvents type, one of the four trigger types.
+	Type string
+	// Time is the CloudEvents time, in UTC; zero when absent.
+	Time time.Time
+
+	// UserID is data.user_id, a valid Mangopay user id (see [ValidUserID]).
+	UserID string
+	// Category is data.category upper-cased ([CategoryOwner], [CategoryPayer] or
+	// [CategoryPlatform]); "" when absent.
+	Category string
+	// PersonType is data.person_type upper-cased ([PersonNatural] or [PersonLegal]);
+	// "" when absent.
+	PersonType string
+	// Email is data.email as sent (not validated); "" when absent.
+	Email string
+	// Locale is data.locale as sent (a BCP 47 tag, not validated); "" when absent.
+	Locale string
+	// OccurredAt is data.occurred_at, in UTC; zero when absent.
+	OccurredAt time.Time
+}
+
+// Key returns the trigger's identity, [KeyOf](t.Source, t.ID): everything that must be
+// unique per trigger (ledger entry, Idempotency-Key, outgoing message ids) derives from it.
+func (t *Trigger) Key() string {
+	return KeyOf(t.Source, t.ID)
+}
+
+// Ref returns the reference to this trigger carried by its send-link event.
+func (t *Trigger) Ref() Ref {
+	return Ref{Type: t.Type, Source: t.Source, ID: t.ID}
+}
+
+// KeyOf returns the identity key of the CloudEvent (source, id): 64 lowercase hex digits of
+//
+//	SHA-256( uint64be(len(source)) || source || uint64be(len(id)) || id )
+//
+// where lengths are byte counts. The length prefixes make the framing unambiguous: no two
+// distinct pairs share an input.
+func KeyOf(source, id string) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
+	h.Write(n[:])
+	h.Write([]byte(source))
+	binary.BigEndian.PutUint64(n[:], uint64(len(id)))
+	h.Write(n[:])
+	h.Write([]byte(id))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ValidKey reports whether key looks like a [KeyOf] result: 64 lowercase hex digits.
+func ValidKey(key string) bool {
+	if len(key) != sha256.Size*2 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxUserIDLen is the longest valid Mangopay user id.
+const MaxUserIDLen = 128
+
+// ValidUserID reports whether id is a valid Mangopay user id: 1 to 128 characters of
+// [A-Za-z0-9_-]. Anything else must never reach a URL path.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > MaxUserIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// InvalidError is why [Subjects.Decode] refused an event. Such an event is dead-lettered
+// at once with reason [ReasonInvalidEvent]; redelivery cannot fix it.
+type InvalidError struct {
+	// Reason is human text naming what was wrong, e.g. "missing attribute id" or
+	// `type "user.created" does not match subject "sca.events.session.failed"`. It quotes at
+	// most 64 bytes of an offending value and never quotes data.email.
+	Reason string
+	// EventID is the event's id when it could be read (a non-empty string without control
+	// characters), else "". The DLQ record carries it as event_id.
+	EventID string
+	// Key is KeyOf(source, id) when both could be read, else "". Use it with
+	// [DeadLetterID].
+	Key string
+}
+
+// Error returns "invalid event: " followed by the reason.
+func (e *InvalidError) Error() string {
+	return "invalid event: " + e.Reason
+}
+
+// Top-level members Decode reads, in this order.
+const (
+	attrSpecVersion = iota
+	attrID
+	attrSource
+	attrType
+	attrTime
+	attrDataContentType
+	attrData
+	attrDataBase64
+)
+
+// Members of data Decode reads, in this order.
+const (
+	fieldUserID = iota
+	fieldCategory
+	fieldPersonType
+	fieldEmail
+	fieldLocale
+	fieldOccurredAt
+)
+
+// Decode validates a CloudEvent in structured JSON mode received on subject and returns the
+// trigger it carries. Any error is an [*InvalidError].
+//
+// Refused: bodies over [MaxBodySize] bytes, not UTF-8, not exactly one JSON object, or with
+// a member that Decode reads given twice; specversion other than the string "1.0"; id or
+// source missing, not a string, empty, or holding a control character or U+FFFD; type
+// missing, not a trigger type, or not the type of subject ([Subjects.TypeFor]); time not an
+// RFC 3339 string; datacontenttype other than application/json (parameters allowed);
+// data_base64; data missing or not an object; data.user_id missing or not valid
+// ([ValidUserID]); data.category not OWNER, PAYER or PLATFORM (ASCII case-insensitive);
+// data.person_type not NATURAL or LEGAL (likewise); data.occurred_at not RFC 3339; data.email
+// or data.locale not a string.
+//
+// Tolerated: unknown attributes and extensions, unknown data members (duplicates of those
+// included); JSON null for an optional attribute or data member, and "" for an optional data
+// member, both meaning absent (a null required attribute is missing).
+func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
+	if len(body) > MaxBodySize {
+		return nil, &InvalidError{Reason: fmt.Sprintf("body is %d bytes, over the %d-byte limit", len(body), MaxBodySize)}
+	}
+	if !utf8.Valid(body) {
+		return nil, &InvalidError{Reason: "body is not valid UTF-8"}
+	}
+	attrs, dup, err := readObject(body, "body",
+		"specversion", "id", "source", "type", "time", "datacontenttype", "data", "data_base64")
+	if err != nil {
+		return nil, &InvalidError{Reason: err.Error()}
+	}
+	ie := &InvalidError{}
+	invalid := func(format string, args ...any) (*Trigger, error) {
+		ie.Reason = fmt.Sprintf(format, args...)
+		return nil, ie
+	}
+	id, idErr := identityAttr(attrs[attrID], "id")
+	if idErr == nil && dup != "id" {
+		ie.EventID = id
+	}
+	source, sourceErr := identityAttr(attrs[attrSource], "source")
+	if idErr == nil && sourceErr == nil && dup != "id" && dup != "source" {
+		ie.Key = KeyOf(source, id)
+	}
+	if dup != "" {
+		return invalid("body has member %q twice", dup)
+	}
+
+	if err := checkSpecVersion(attrs[attrSpecVersion]); err != nil {
+		return invalid("%v", err)
+	}
+	if idErr != nil {
+		return invalid("%v", idErr)
+	}
+	if sourceErr != nil {
+		return invalid("%v", sourceErr)
+	}
+	t := &Trigger{ID: id, Source: source}
+
+	if isNull(attrs[attrType]) {
+		return invalid("missing attribute type")
+	}
+	typ, err := stringValue(attrs[attrType], "attribute type")
+	if err != nil {
+		return invalid("%v", err)
+	}
+	if !isTriggerType(typ) {
+		return invalid("unknown type %s: not a trigger type", quote(typ))
+	}
+	want, ok := s.TypeFor(subject)
+	if !ok {
+		return invalid("type %s does not match subject %s: not a trigger subject", quote(typ), quote(subject))
+	}
+	if typ != want {
+		return invalid("type %s does not match subject %s (which carries %q)", quote(typ), quote(subject), want)
+	}
+	t.Type = typ
+
+	if !isNull(attrs[attrTime]) {
+		v, err := stringValue(attrs[attrTime], "attribute time")
+		if err != nil {
+			return invalid("%v", err)
+		}
+		if t.Time, err = parseTime(v, "attribute time"); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	if !isNull(attrs[attrDataContentType]) {
+		v, err := stringValue(attrs[attrDataContentType], "attribute datacontenttype")
+		if err != nil {
+			return invalid("%v", err)
+		}
+		if mt, _, err := mime.ParseMediaType(v); err != nil || mt != ContentTypeJSON {
+			return invalid("attribute datacontenttype %s is not %s", quote(v), ContentTypeJSON)
+		}
+	}
+	if !isNull(attrs[attrDataBase64]) {
+		return invalid("attribute data_base64 is not supported: data must be a JSON object")
+	}
+	if isNull(attrs[attrData]) {
+		return invalid("missing attribute data")
+	}
+	if attrs[attrData][0] != '{' {
+		return invalid("attribute data must be a JSON object, got %s", kindOf(attrs[attrData]))
+	}
+	fields, dup, err := readObject(attrs[attrData], "data",
+		"user_id", "category", "person_type", "email", "locale", "occurred_at")
+	if err != nil {
+		return invalid("%v", err)
+	}
+	if dup != "" {
+		return invalid("data has member %q twice", dup)
+	}
+	if err := t.readData(fields); err != nil {
+		return invalid("%v", err)
+	}
+	return t, nil
+}
+
+// readData validates and copies the members of data.
+func (t *Trigger) readData(fields []json.RawMessage) error {
+	if isNull(fields[fieldUserID]) {
+		return errorString("missing data.user_id")
+	}
+	uid, err := stringValue(fields[fieldUserID], "data.user_id")
+	if err != nil {
+		return err
+	}
+	if !ValidUserID(uid) {
+		return fmt.Errorf("data.user_id %s is not a valid user id (1 to 128 of A-Z a-z 0-9 _ -)", quote(uid))
+	}
+	t.UserID = uid
+
+	opt := func(i int, name string) (string, error) {
+		if isNull(fields[i]) {
+			return "", nil
+		}
+		return stringValue(fields[i], name)
+	}
+	cat, err := opt(fieldCategory, "data.category")
+	if err != nil {
+		return err
+	}
+	if cat != "" {
+		if t.Category = oneOf(cat, CategoryOwner, CategoryPayer, CategoryPlatform); t.Category == "" {
+			return fmt.Errorf("data.category %s is not OWNER, PAYER or PLATFORM", quote(cat))
+		}
+	}
+	pt, err := opt(fieldPersonType, "data.person_type")
+	if err != nil {
+		return err
+	}
+	if pt != "" {
+		if t.PersonType = oneOf(pt, PersonNatural, PersonLegal); t.PersonType == "" {
+			return fmt.Errorf("data.person_type %s is not NATURAL or LEGAL", quote(pt))
+		}
+	}
+	if t.Email, err = opt(fieldEmail, "data.email"); err != nil {
+		return err
+	}
+	if t.Locale, err = opt(fieldLocale, "data.locale"); err != nil {
+		return err
+	}
+	occ, err := opt(fieldOccurredAt, "data.occurred_at")
+	if err != nil {
+		return err
+	}
+	if occ != "" {
+		if t.OccurredAt, err = parseTime(occ, "data.occurred_at"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errorString is a constant error text.
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// oneOf returns the value among allowed that v equals ignoring ASCII case, or "".
+// Unicode case folding is deliberately not used (the Kelvin sign must not match "K").
+func oneOf(v string, allowed ...string) string {
+	for _, a := range allowed {
+		if len(a) != len(v) {
+			continue
+		}
+		match := true
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if c >= 'a' && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			if c != a[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return a
+		}
+	}
+	return ""
+}
+
+// isTriggerType reports whether typ is one of the four trigger types.
+func isTriggerType(typ string) bool {
+	switch typ {
+	case TypeUserCreated, TypeSessionExpired, TypeSessionFailed, TypeEnrollmentSucceeded:
+		return true
+	}
+	return false
+}
+
+// checkSpecVersion requires the string "1.0".
+func checkSpecVersion(raw json.RawMessage) error {
+	if isNull(raw) {
+		return errorString("missing attribute specversion")
+	}
+	v, err := stringValue(raw, "attribute specversion")
+	if err != nil {
+		return fmt.Errorf("attribute specversion must be the string %q, got %s", SpecVersion, kindOf(raw))
+	}
+	if v != SpecVersion {
+		return fmt.Errorf("unsupported specversion %s, want %q", quote(v), SpecVersion)
+	}
+	return nil
+}
+
+// identityAttr reads id or source: a non-empty string with no control character (C0, DEL,
+// C1) and no U+FFFD (what a lone surrogate escape decodes to, which would merge distinct
+// identities).
+func identityAttr(raw json.RawMessage, name string) (string, error) {
+	if isNull(raw) {
+		return "", fmt.Errorf("missing attribute %s", name)
+	}
+	v, err := stringValue(raw, "attribute "+name)
+	if err != nil {
+		return "", err
+	}
+	if err := checkIdentity(v, name); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// checkIdentity rejects an empty id or source, or one holding a control character (C0,
+// DEL, C1) or U+FFFD.
+func checkIdentity(v, name string) error {
+	if v == "" {
+		return fmt.Errorf("attribute %s is empty", name)
+	}
+	for _, r := range v {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return fmt.Errorf("attribute %s %s holds control character %U", name, quote(v), r)
+		case r == utf8.RuneError:
+			return fmt.Errorf("attribute %s %s holds U+FFFD (a lone surrogate or replacement character)", name, quote(v))
+		}
+	}
+	return nil
+}
