@@ -38,6 +38,7 @@ type bundle struct {
 	cons   *consumer.Consumer
 	cfg    consumer.Config
 	logs   *observer.ObservedLogs
+	logger *zap.Logger
 	cancel context.CancelFunc
 	done   chan error
 
@@ -96,6 +97,7 @@ func setup(t testing.TB, o setupOpts) *bundle {
 	if o.quiet {
 		log = zap.NewNop()
 	}
+	b.logger = log
 
 	ecfg := enroll.Config{
 		BaseURL: b.sim.URL, ClientID: b.sim.ClientID(), APIKey: b.sim.APIKey(),

@@ -190,9 +190,8 @@ func DecodeError(status int, body []byte) *APIError {
 // describeBody describes a body that is not a JSON object, without quoting
 // it: a proxy page carries nothing worth logging.
 func describeBody(b []byte) string {
-	lower := strings.ToLower(string(b[:min(len(b), 512)]))
 	switch {
-	case strings.HasPrefix(lower, "<"):
+	case b[0] == '<':
 		if t := htmlTitle(b); t != "" {
 			return fmt.Sprintf("HTML body %q (%d bytes)", t, len(b))
 		}
@@ -207,16 +206,28 @@ func describeBody(b []byte) string {
 // htmlTitle returns the cleaned <title> of an HTML page, "" when none.
 func htmlTitle(b []byte) string {
 	s := string(b[:min(len(b), 4096)])
-	i := strings.Index(strings.ToLower(s), "<title>")
+	i := strings.Index(asciiLower(s), "<title>")
 	if i < 0 {
 		return ""
 	}
 	s = s[i+len("<title>"):]
-	j := strings.Index(strings.ToLower(s), "</title>")
+	j := strings.Index(asciiLower(s), "</title>")
 	if j < 0 {
 		return ""
 	}
 	return clean(s[:j], 80)
+}
+
+// asciiLower lower-cases ASCII letters only, so byte offsets stay valid
+// (strings.ToLower may change the length of invalid UTF-8).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // clean keeps printable characters, collapses white space and caps the length.

@@ -154,17 +154,6 @@ func settingFlags(n *kong.Node) []*kong.Flag {
 	return out
 }
 
-// Explicit reports whether the setting with this variable name was given,
-// on the command line or in the environment.
-func (p *Parsed) Explicit(env string) bool {
-	for _, f := range p.Flags() {
-		if EnvName(f) == env {
-			return f.Set
-		}
-	}
-	return false
-}
-
 // LogFields returns the effective configuration of the selected command as
 // zap fields keyed by variable name, secrets redacted.
 func (p *Parsed) LogFields() []zap.Field {
