@@ -44,8 +44,10 @@ func publishBacklog(tb testing.TB, js jetstream.JetStream, sim *mangosim.Server,
 // TestBacklogStaysBounded queues 10,000 triggers and checks, all along,
 // that the messages held, the goroutines and the handlers in flight stay
 // within their bounds, and that every trigger gets its outcome.
+//
+// It does not run in parallel: it counts the process's goroutines, which
+// other tests would add to.
 func TestBacklogStaysBounded(t *testing.T) {
-	t.Parallel()
 	const n, concurrency = 10_000, 4
 	b := setup(t, setupOpts{noStart: true, cfg: func(c *consumer.Config) { c.Concurrency = concurrency }})
 	b.sim.SetFaults(mangosim.Faults{Latency: 2 * time.Millisecond})

@@ -102,12 +102,14 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 
 // checkNoSecrets fails if err's text or any log line carries the API key,
 // the Basic credentials, an access token or a link token.
-func (b *testBundle) checkNoSecrets(t *testing.T, err error) {
+func (b *testBundle) checkNoSecrets(t *testing.T, errs ...error) {
 	t.Helper()
 	secrets := append(b.tap.secrets(), b.apiKey)
 	var texts []string
-	if err != nil {
-		texts = append(texts, "error: "+err.Error())
+	for _, err := range errs {
+		if err != nil {
+			texts = append(texts, "error: "+err.Error())
+		}
 	}
 	for _, e := range b.logs.All() {
 		texts = append(texts, fmt.Sprintf("log: %s %v", e.Message, e.ContextMap()))
@@ -296,9 +298,11 @@ func TestGetUser(t *testing.T) {
 		{id: mangosim.UserOwnerLegacyNumeric, want: enroll.User{ID: mangosim.UserOwnerLegacyNumeric, Category: "OWNER", PersonType: "NATURAL", Status: "ACTIVE", Email: "legacy@example.com"}},
 		{id: "user_m_unknown", wantReason: enroll.ReasonUserNotFound},
 	}
+	var errs []error
 	for _, tt := range tests {
 		before := b.sim.Count(http.MethodGet, "/sca/users/"+tt.id)
 		got, err := b.client.GetUser(context.Background(), tt.id)
+		errs = append(errs, err)
 		calls := b.sim.Count(http.MethodGet, "/sca/users/"+tt.id) - before
 		if calls != 1 {
 			t.Errorf("GetUser(%s) sent %d requests, want 1", tt.id, calls)
@@ -320,7 +324,7 @@ func TestGetUser(t *testing.T) {
 			t.Errorf("GetUser(%s) = %+v, want %+v", tt.id, *got, tt.want)
 		}
 	}
-	b.checkNoSecrets(t, nil)
+	b.checkNoSecrets(t, errs...)
 }
 
 func TestInvalidUserIDSendsNothing(t *testing.T) {
@@ -343,6 +347,7 @@ func TestInvalidUserIDSendsNothing(t *testing.T) {
 		if err == nil || res.NextSeq != 4 {
 			t.Errorf("Enroll(%q) = %+v, %v; want an error and NextSeq 4", id, res, err)
 		}
+		b.checkNoSecrets(t, err)
 	}
 	if got := len(b.sim.Calls()); got != 0 {
 		t.Errorf("requests sent for invalid ids = %d, want 0", got)
@@ -515,6 +520,7 @@ func TestTruncatedBodyOnGet(t *testing.T) {
 	if got := f.calls.Load(); got != 2 {
 		t.Errorf("requests = %d, want 2", got)
 	}
+	b.checkNoSecrets(t, err)
 }
 
 func TestCallerDeadlineIsNotRetryable(t *testing.T) {
@@ -541,6 +547,7 @@ func TestCallerDeadlineIsNotRetryable(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || enroll.IsRetryable(err) {
 		t.Errorf("GetUser(canceled) error = %v (retryable %v), want context.Canceled, not retryable", err, enroll.IsRetryable(err))
 	}
+	b.checkNoSecrets(t, err)
 }
 
 func TestRequestHeaders(t *testing.T) {

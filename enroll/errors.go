@@ -312,6 +312,8 @@ type FaultError struct {
 	Err  error
 }
 
+// Error returns "mangopay fault: <kind>: <cause>"; the cause carries no
+// credentials.
 func (e *FaultError) Error() string {
 	if e.Err == nil {
 		return "mangopay fault: " + e.Kind
@@ -319,7 +321,10 @@ func (e *FaultError) Error() string {
 	return "mangopay fault: " + e.Kind + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause: an [*APIError] or a transport error.
 func (e *FaultError) Unwrap() error { return e.Err }
+
+var _ error = (*FaultError)(nil)
 
 // IsFault reports whether err is (or wraps) a [*FaultError].
 func IsFault(err error) bool {

@@ -15,13 +15,12 @@ func TestEvents(t *testing.T) {
 	clock := newFakeClock()
 	b := setup(t, setupOpts{clock: clock})
 	now := clock.Now()
-	for i, e := range []mangosim.Event{
+	for _, e := range []mangosim.Event{
 		{ResourceID: "u1", EventType: "SCA_ENROLLMENT_EXPIRED", Date: now.Add(-3 * time.Hour)},
 		{ResourceID: "u2", EventType: "SCA_ENROLLMENT_SUCCEEDED", Date: now.Add(-2 * time.Hour)},
 		{ResourceID: "u3", EventType: "SCA_ENROLLMENT_EXPIRED", Date: now.Add(-time.Hour)},
 		{ResourceID: "u4", EventType: "SCA_ENROLLMENT_EXPIRED", Date: now.Add(-30 * time.Minute)},
 	} {
-		_ = i
 		b.sim.AddEvent(e)
 	}
 	tests := []struct {
@@ -62,15 +61,18 @@ func TestEvents(t *testing.T) {
 	if enroll.Reason(err) != enroll.ReasonBadRequest || enroll.IsRetryable(err) {
 		t.Errorf("Events(50 days ago) error = %v, want bad_request", err)
 	}
+	b.checkNoSecrets(t, err)
 	if got := b.sim.Count(http.MethodGet, "/events") - before; got != 1 {
 		t.Errorf("requests = %d, want 1", got)
 	}
 	// Invalid paging is refused before any request.
 	before = len(b.sim.Calls())
 	for _, q := range []enroll.EventsQuery{{PerPage: 101}, {PerPage: -1}, {Page: -1}} {
-		if _, err := b.client.Events(context.Background(), q); enroll.Reason(err) != enroll.ReasonBadRequest {
+		_, err := b.client.Events(context.Background(), q)
+		if enroll.Reason(err) != enroll.ReasonBadRequest {
 			t.Errorf("Events(%+v) error = %v, want bad_request", q, err)
 		}
+		b.checkNoSecrets(t, err)
 	}
 	if got := len(b.sim.Calls()) - before; got != 0 {
 		t.Errorf("requests for invalid queries = %d, want 0", got)

@@ -19,8 +19,8 @@ const (
 // package) + "-" + seq, e.g. "0f3a…9c-1". The same (trigger, seq) always
 // gives the same key, so a redelivered trigger can read back the answer of a
 // call it lost. A trigger shorter than 32 characters is used whole; the
-// result is only valid for Mangopay when [validKey] accepts it, which
-// [Client.Enroll] checks before any request.
+// result must still fit Mangopay's rule (16–36 characters of [A-Za-z0-9-]),
+// which [Client.Enroll] checks before any request.
 func IdempotencyKey(trigger string, seq int) string {
 	if len(trigger) > keyHashLen {
 		trigger = trigger[:keyHashLen]

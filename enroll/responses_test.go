@@ -56,11 +56,14 @@ func TestResponseErrors(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || enroll.IsRetryable(err) {
 		t.Errorf("Response(unknown) error = %v, want a permanent 404", err)
 	}
+	b.checkNoSecrets(t, err)
 	before := len(b.sim.Calls())
 	for _, k := range []string{"short", "has space in the key 123", "0123456789abcdef0123456789abcdef-1000", "a/b-0123456789abcdef"} {
-		if _, err := b.client.Response(ctx, k); enroll.Reason(err) != enroll.ReasonBadRequest {
+		_, err := b.client.Response(ctx, k)
+		if enroll.Reason(err) != enroll.ReasonBadRequest {
 			t.Errorf("Response(%q) error = %v, want bad_request", k, err)
 		}
+		b.checkNoSecrets(t, err)
 	}
 	if got := len(b.sim.Calls()); got != before {
 		t.Errorf("requests for invalid keys = %d, want 0", got-before)

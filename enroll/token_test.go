@@ -210,7 +210,8 @@ func TestFaults(t *testing.T) {
 				}
 			}})
 			b.sim.SetFaults(tt.faults)
-			_, err := b.client.GetUser(context.Background(), mangosim.UserOwnerNatural)
+			_, getErr := b.client.GetUser(context.Background(), mangosim.UserOwnerNatural)
+			err := getErr
 			var fault *enroll.FaultError
 			if !errors.As(err, &fault) {
 				t.Fatalf("GetUser() error = %v, want *FaultError", err)
@@ -234,7 +235,7 @@ func TestFaults(t *testing.T) {
 			if res.NextSeq < 1 {
 				t.Errorf("Enroll() NextSeq = %d, want ≥ 1", res.NextSeq)
 			}
-			b.checkNoSecrets(t, err)
+			b.checkNoSecrets(t, getErr, err)
 		})
 	}
 }

@@ -139,7 +139,8 @@ type Request struct {
 	UserID string
 	// Trigger identifies the event that asks for the link: the hex SHA-256
 	// of its (source, id) (events.Trigger.Key). Idempotency keys derive
-	// from it, so it must have at least 14 characters of [A-Za-z0-9].
+	// from it (see [IdempotencyKey]); it needs at least 16 characters of
+	// [A-Za-z0-9].
 	Trigger string
 	// Seq is the first key sequence to use (≥ 1; 0 means 1): the NextSeq of
 	// the previous attempt for the same trigger.
@@ -271,9 +272,14 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
+// constError is an error that can be a constant.
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
 // errInvalidInput is returned, wrapped, for input rejected before any
 // request; its reason is bad_request and it is not retryable.
-var errInvalidInput = errors.New("invalid input")
+const errInvalidInput = constError("invalid input")
 
 func checkUserID(id string) error {
 	if !validUserID(id) {

@@ -268,6 +268,7 @@ func TestEnrollStoredFailureSpendsKey(t *testing.T) {
 	if enroll.Reason(err) != enroll.ReasonUserNotOwner || res.NextSeq != 2 {
 		t.Fatalf("Enroll() = %+v, %v; want user_not_owner, NextSeq 2", res, err)
 	}
+	b.checkNoSecrets(t, err)
 	// A stale ledger asks again from key 1: its stored failure spends it.
 	res, err = b.client.Enroll(ctx, req(mangosim.UserPayer, 1))
 	if enroll.Reason(err) != enroll.ReasonUserNotOwner || res.NextSeq != 3 {
@@ -365,6 +366,7 @@ func TestEnrollConflictNotStoredYet(t *testing.T) {
 	if got := f.calls.Load(); got != 4 {
 		t.Errorf("API calls = %d, want 4 (POST+GET, twice)", got)
 	}
+	b.checkNoSecrets(t, err)
 }
 
 func TestEnrollRejectsBadTrigger(t *testing.T) {
@@ -375,6 +377,7 @@ func TestEnrollRejectsBadTrigger(t *testing.T) {
 		if enroll.Reason(err) != enroll.ReasonBadRequest || enroll.IsRetryable(err) || res.NextSeq != 2 {
 			t.Errorf("Enroll(trigger %q) = %+v, %v; want bad_request, NextSeq 2", trig, res, err)
 		}
+		b.checkNoSecrets(t, err)
 	}
 	if got := len(b.sim.Calls()); got != 0 {
 		t.Errorf("requests = %d, want 0", got)

@@ -104,7 +104,7 @@ func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdo
 		}
 	}
 
-	mp, err := enroll.NewClient(cfg.mangopay, log.Named("enroll"))
+	mp, err := enroll.NewClient(cfg.mangopay, log)
 	if err != nil {
 		return printConfigFailure(stdout, newConfigError(err))
 	}

@@ -101,6 +101,8 @@ type serviceConfig struct {
 	nats     settings.NATS
 	embedded settings.Embedded // run only
 	http     settings.HTTP     // run only
+	// checkpoint is the crash tests' fault injection (see crashEnv).
+	checkpoint func(point string)
 }
 
 // checkServiceConfig validates the settings shared by run and check.

@@ -106,7 +106,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		InitialInterval: 20 * time.Millisecond,
 		MaxInterval:     100 * time.Millisecond,
 		UserAgent:       readBuildInfo().userAgent(),
-	}, log.Named("enroll"))
+	}, log)
 	if err != nil {
 		return err
 	}

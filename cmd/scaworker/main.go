@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, env settings.LookupEnv, stdout, std
 
 	switch p.Command {
 	case "run":
-		err = runCommand(ctx, p, log)
+		err = runCommand(ctx, p, env, log)
 	case "check":
 		err = checkCommand(ctx, p, log, stdout)
 	case "demo":

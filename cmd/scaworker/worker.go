@@ -27,13 +27,18 @@ import (
 const httpGrace = 5 * time.Second
 
 // runCommand is `scaworker run`.
-func runCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger) error {
+func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv, log *zap.Logger) error {
 	cfg, err := runConfig(p.CLI.Run)
 	if err != nil {
 		return err
 	}
+	if spec, ok := env(crashEnv); ok && spec != "" {
+		if cfg.checkpoint, err = crashAt(spec, log); err != nil {
+			return newConfigError(err)
+		}
+	}
 	log.Info("config", p.LogFields()...)
-	mp, err := enroll.NewClient(cfg.mangopay, log.Named("enroll"))
+	mp, err := enroll.NewClient(cfg.mangopay, log)
 	if err != nil {
 		return newConfigError(err) // e.g. an unreadable MANGOPAY_TLS_CERT
 	}
@@ -165,6 +170,7 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 
 	c, err := consumer.New(cfg.consumer, consumer.Deps{
 		JS: js, Mangopay: mp, Pacer: mp.Governor(), Metrics: metrics, Log: log,
+		Checkpoint: cfg.checkpoint,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
