@@ -25,6 +25,12 @@ type Config struct {
 	LedgerBucket string
 	// UsersBucket is the KV bucket of per-user state (SCA_USERS_BUCKET, default "sca_users").
 	UsersBucket string
+	// HooksBucket remembers the ids of stored Mangopay hooks for 46 days,
+	// so resends and backfills are stored once (SCA_HOOKS_BUCKET, default "sca_hooks").
+	HooksBucket string
+	// OpsBucket holds operator state: replay cursors and dead-letter
+	// redrive marks (SCA_OPS_BUCKET, default "sca_ops").
+	OpsBucket string
 	// Subjects are the subjects of every event (defaults: events.DefaultSubjects).
 	Subjects events.Subjects
 
@@ -103,6 +109,8 @@ func (c Config) Defaults() Config {
 	def(&c.Durable, "scaworker")
 	def(&c.LedgerBucket, "sca_ledger")
 	def(&c.UsersBucket, "sca_users")
+	def(&c.HooksBucket, "sca_hooks")
+	def(&c.OpsBucket, "sca_ops")
 	if c.Subjects == (events.Subjects{}) {
 		c.Subjects = events.DefaultSubjects()
 	}
@@ -172,7 +180,7 @@ func (c Config) Validate() error {
 	if err := c.Subjects.Validate(); err != nil {
 		bad("SCA_SUBJECT_*", "%v", err)
 	}
-	names := map[string]string{"SCA_STREAM": c.Stream, "SCA_LINKS_STREAM": c.LinksStream, "SCA_DLQ_STREAM": c.DLQStream, "SCA_DURABLE": c.Durable, "SCA_LEDGER_BUCKET": c.LedgerBucket, "SCA_USERS_BUCKET": c.UsersBucket}
+	names := map[string]string{"SCA_STREAM": c.Stream, "SCA_LINKS_STREAM": c.LinksStream, "SCA_DLQ_STREAM": c.DLQStream, "SCA_DURABLE": c.Durable, "SCA_LEDGER_BUCKET": c.LedgerBucket, "SCA_USERS_BUCKET": c.UsersBucket, "SCA_HOOKS_BUCKET": c.HooksBucket, "SCA_OPS_BUCKET": c.OpsBucket}
 	for _, setting := range sortedKeys(names) {
 		if name := names[setting]; !validName(name) {
 			bad(setting, "%q is not a valid JetStream name (letters, digits, '-' and '_')", name)

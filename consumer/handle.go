@@ -25,7 +25,27 @@ type job struct {
 	eventID   string
 	userID    string
 	log       *zap.Logger
+	// replay is the Sca-Replay header: a replayed copy of a stored trigger.
+	replay string
+	// redriveOf is the Sca-Redrive-Of header: the id of the dead-lettered
+	// trigger this one redrives.
+	redriveOf string
 }
+
+// Headers set by the operator tools (package ops) on triggers they publish.
+const (
+	// HeaderReplay marks a stored trigger republished unchanged by
+	// `scaworker replay`: a decided skip, dlq or state outcome is reopened
+	// and evaluated again; a link is left alone.
+	HeaderReplay = "Sca-Replay"
+	// HeaderReplayOf names the trigger a forced replay copies (new id).
+	HeaderReplayOf = "Sca-Replay-Of"
+	// HeaderRedriveOf names the dead-lettered trigger a redrive copies
+	// (new id); its ledger entry takes the copy's outcome.
+	HeaderRedriveOf = "Sca-Redrive-Of"
+	// HeaderRedriveCount counts the redrives of one dead-lettered trigger.
+	HeaderRedriveCount = "Sca-Redrive-Count"
+)
 
 // verdict is what evaluating a trigger decided.
 type verdict struct {
@@ -62,6 +82,9 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 	defer c.heartbeat(msg)()
 
 	j := &job{msg: msg, subject: msg.Subject(), typ: "unknown"}
+	if h := msg.Headers(); h != nil {
+		j.replay, j.redriveOf = h.Get(HeaderReplay), h.Get(HeaderRedriveOf)
+	}
 	if meta, err := msg.Metadata(); err == nil {
 		j.streamSeq, j.delivered = meta.Sequence.Stream, meta.NumDelivered
 	}
@@ -101,10 +124,13 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 		c.handBack(j, c.retryDelay(1), "retry")
 		return true
 	}
-	if e != nil && e.Outcome != "" {
-		return c.settle(work, j, e, rev, false)
-	}
 	now := c.now()
+	if e != nil && e.Outcome != "" {
+		if !c.reopen(j, e, now) {
+			return c.settle(work, j, e, rev, false)
+		}
+		j.log.Info("replay reopens a decided trigger", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason))
+	}
 	if e == nil {
 		e = &entry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
 	}
@@ -261,6 +287,7 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *entry, rev uint64, dec
 			j.log.Debug("ledger publish mark not saved; a redelivery republishes with the same id", zap.Error(err))
 		}
 	}
+	c.takeOver(ctx, j, e)
 	var err error
 	if e.Outcome == events.OutcomeDLQ && (decidedNow || finishing) {
 		err = j.msg.TermWithReason(e.Reason)
@@ -296,4 +323,54 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// reopen resets a decided entry for a replayed copy (Sca-Replay) when its
+// outcome is one that new data can change: skip, dlq or state. A link is
+// never reopened: a replay must not send a second one (use a forced
+// replay, a new trigger, for that). It reports whether e was reset.
+func (c *Consumer) reopen(j *job, e *entry, now time.Time) bool {
+	if j.replay == "" || e.Pending != nil || e.ReplaySeq == j.streamSeq {
+		return false
+	}
+	switch e.Outcome {
+	case events.OutcomeSkip, events.OutcomeDLQ, events.OutcomeState:
+	default:
+		return false
+	}
+	*e = entry{
+		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: j.streamSeq,
+		FirstAttemptAt: now, Seq: e.Seq, ReplaySeq: j.streamSeq, RedrivenTo: e.RedrivenTo,
+	}
+	return true
+}
+
+// takeOver writes a redriven copy's outcome into the entry of the
+// dead-lettered trigger it copies, so that trigger's ledger entry shows
+// what finally became of it.
+func (c *Consumer) takeOver(ctx context.Context, j *job, e *entry) {
+	if j.redriveOf == "" || j.ev == nil || j.redriveOf == j.ev.ID {
+		return
+	}
+	rootKey := events.KeyOf(j.ev.Source, j.redriveOf)
+	for range 5 {
+		root, rev, err := c.ledger.get(ctx, rootKey)
+		if err != nil || root == nil {
+			if err != nil {
+				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
+			}
+			return
+		}
+		if root.RedrivenTo == j.ev.ID && root.Outcome == e.Outcome && root.Reason == e.Reason {
+			return
+		}
+		root.Outcome, root.Reason, root.RedrivenTo = e.Outcome, e.Reason, j.ev.ID
+		root.LinkID, root.ExpiresAt, root.DecidedAt = e.LinkID, e.ExpiresAt, e.DecidedAt
+		if _, err := c.ledger.put(ctx, rootKey, root, rev); !errors.Is(err, errConflict) {
+			if err != nil {
+				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
+			}
+			return
+		}
+	}
 }

@@ -45,6 +45,14 @@ type entry struct {
 	LinkID    string    `json:"link_id,omitempty"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	DecidedAt time.Time `json:"decided_at,omitzero"`
+
+	// ReplaySeq is the stream sequence of the replayed copy (Sca-Replay)
+	// that last reopened a decided skip, dlq or state outcome; a
+	// redelivery of that copy is then a duplicate, not another reopening.
+	ReplaySeq uint64 `json:"replay_seq,omitempty"`
+	// RedrivenTo is the id of the redriven copy whose outcome this entry
+	// took (on the entry of the trigger that was dead-lettered).
+	RedrivenTo string `json:"redriven_to,omitempty"`
 }
 
 // pendingEvent is an outcome event recorded before it is published.

@@ -16,6 +16,10 @@ import (
 // for it in the stream instead).
 const linksDuplicates = 15 * time.Minute
 
+// HooksTTL is how long the id of a stored Mangopay hook is remembered:
+// Mangopay keeps events for 45 days (the backfill horizon), plus a day.
+const HooksTTL = 46 * 24 * time.Hour
+
 // Provision creates what is missing of the JetStream layout (SPEC §2) and
 // checks what exists. It never modifies an existing stream, consumer or
 // bucket: an incompatible one is an error that says what to change.
@@ -56,6 +60,8 @@ func layout(ctx context.Context, js jetstream.JetStream, cfg Config, create bool
 	}{
 		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL},
 		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL},
+		{cfg.HooksBucket, "SCA_HOOKS_BUCKET", "ids of stored Mangopay hooks", HooksTTL},
+		{cfg.OpsBucket, "SCA_OPS_BUCKET", "operator state: replay cursors, redrive marks", 0},
 	} {
 		if err := ensureBucket(ctx, js, cfg, b.name, b.setting, b.purpose, b.ttl, create); err != nil {
 			errs = append(errs, err)

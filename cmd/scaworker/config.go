@@ -66,6 +66,8 @@ func consumerConfig(c settings.Consumer) consumer.Config {
 		Durable:      c.Durable,
 		LedgerBucket: c.LedgerBucket,
 		UsersBucket:  c.UsersBucket,
+		HooksBucket:  c.HooksBucket,
+		OpsBucket:    c.OpsBucket,
 		Subjects: events.Subjects{
 			UserCreated:         c.SubjectUserCreated,
 			SessionExpired:      c.SubjectSessionExpired,

@@ -89,6 +89,8 @@ type Consumer struct {
 	Durable      string `name:"durable" default:"scaworker" help:"Durable pull consumer on SCA_STREAM."`
 	LedgerBucket string `name:"ledger-bucket" default:"sca_ledger" help:"KV bucket of trigger outcomes."`
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
+	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
+	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
 	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
