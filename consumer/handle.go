@@ -339,7 +339,7 @@ func (c *Consumer) reopen(j *job, e *entry, now time.Time) bool {
 		return false
 	}
 	*e = entry{
-		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: j.streamSeq,
+		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: e.StreamSeq,
 		FirstAttemptAt: now, Seq: e.Seq, ReplaySeq: j.streamSeq, RedrivenTo: e.RedrivenTo,
 	}
 	return true
