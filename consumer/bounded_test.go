@@ -65,8 +65,10 @@ func TestBacklogStaysBounded(t *testing.T) {
 		}
 		return info.NumPending == 0 && info.NumAckPending == 0
 	})
-	// Each handler owns itself and a heartbeat; the rest is fixed.
-	if limit := baseline + 3*concurrency + 10; maxGoroutines > limit {
+	// Each handler owns itself and a heartbeat; the rest (the embedded
+	// server's timers and fetch requests among them) varies a little, but
+	// nothing grows with the 10,000 messages waiting.
+	if limit := baseline + 3*concurrency + 50; maxGoroutines > limit {
 		t.Errorf("goroutines peaked at %d, want at most %d (baseline %d)", maxGoroutines, limit, baseline)
 	}
 	counts := map[string]int{}
