@@ -13,6 +13,7 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/hooks"
 )
 
 // mangopayConfig turns the Mangopay settings into an enroll.Config. It
@@ -103,6 +104,7 @@ type serviceConfig struct {
 	nats     settings.NATS
 	embedded settings.Embedded // run only
 	http     settings.HTTP     // run only
+	hooks    hooks.Config      // run only
 	// checkpoint is the crash tests' fault injection (see crashEnv).
 	checkpoint func(point string)
 }
@@ -160,6 +162,9 @@ func checkNATS(n settings.NATS) []error {
 func runConfig(r settings.Run) (serviceConfig, error) {
 	cfg, errs := checkServiceConfig(r.Mangopay, r.NATS, r.Consumer)
 	cfg.embedded, cfg.http = r.Embedded, r.HTTP
+	var hookErrs []error
+	cfg.hooks, hookErrs = hooksConfig(r.Hooks, cfg.consumer)
+	errs = append(errs, hookErrs...)
 	if r.NATS.URL == "" {
 		if err := natsembed.ValidateListen(r.Embedded.Listen); err != nil {
 			errs = append(errs, err)

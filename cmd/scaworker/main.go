@@ -17,7 +17,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	code := runWithInput(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -76,8 +76,15 @@ func newConfigError(errs ...error) error {
 // run is the whole program: it parses args and env, runs the command, and
 // returns the exit code. Command output goes to stdout, logs to stderr.
 // Every error surfaces once: a usage or configuration error as text on
-// stderr, a runtime failure as one error log line.
+// stderr, a runtime failure as one error log line. It has no stdin: a
+// command that asks (dlq purge) refuses without --yes.
 func run(ctx context.Context, args []string, env settings.LookupEnv, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, env, nil, stdout, stderr)
+}
+
+// runWithInput is run with stdin, where a command may read an answer
+// (nil: none).
+func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, stdin io.Reader, stdout, stderr io.Writer) int {
 	p, err := settings.Parse(args, env, stdout, stderr)
 	var usage *settings.UsageError
 	switch {
@@ -116,8 +123,14 @@ func run(ctx context.Context, args []string, env settings.LookupEnv, stdout, std
 		err = runCommand(ctx, p, env, log)
 	case "check":
 		err = checkCommand(ctx, p, log, stdout)
+	case "replay":
+		err = replayCommand(ctx, p, log, stdout, stderr)
 	case "demo":
 		err = demoCommand(ctx, log, stdout)
+	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
+		err = dlqCommand(ctx, p, env, log, stdin, stdout, stderr)
+	case "backfill":
+		err = backfillCommand(ctx, p, log, stdout, stderr)
 	default:
 		err = fmt.Errorf("unknown command %q", p.Command)
 	}
@@ -136,6 +149,9 @@ func run(ctx context.Context, args []string, env settings.LookupEnv, stdout, std
 		return exitUsage
 	case errors.As(err, &failed):
 		// `check` already printed every failure on stdout.
+		return exitFailure
+	case errors.As(err, new(*shownError)):
+		// An operator command already said what went wrong (refusals, a cancelled purge).
 		return exitFailure
 	default:
 		log.Error("scaworker failed", zap.String("command", p.Command), zap.Error(err))

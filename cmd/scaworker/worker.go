@@ -21,6 +21,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/hooks"
 )
 
 // httpGrace bounds the shutdown of the HTTP listeners.
@@ -77,6 +78,11 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	var state readiness
 	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
 	public := http.NewServeMux() // later features (webhook ingress) register here
+	hk, err := newHooks(cfg.hooks, reg, log)
+	if err != nil {
+		return newConfigError(err)
+	}
+	hk.Register(public)
 	servers := []struct {
 		setting, addr string
 		mux           *http.ServeMux
@@ -110,7 +116,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 		g.Go(func() error { return httpserver.Serve(gctx, srv, ln, httpGrace) })
 	}
 	g.Go(func() error {
-		err := work(gctx, cfg, mp, log, metrics, &state)
+		err := work(gctx, cfg, mp, log, metrics, &state, hk)
 		if err != nil && ctx.Err() != nil {
 			return nil // interrupted during start-up: a clean stop
 		}
@@ -124,7 +130,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 
 // work is the NATS side of the worker; it returns after the consumer has
 // drained, then closes the connection and stops the embedded server.
-func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness) error {
+func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness, hk *hooks.Handler) error {
 	url := cfg.nats.URL
 	if url == "" {
 		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
@@ -154,6 +160,10 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	if err != nil {
 		return fmt.Errorf("jetstream layout: %w", err)
 	}
+	if err := bindHooks(ctx, js, hk, cfg); err != nil {
+		return err
+	}
+	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
 
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {

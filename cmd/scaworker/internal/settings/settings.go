@@ -9,6 +9,9 @@ type CLI struct {
 	Run           Run           `cmd:"" help:"Run the worker (consumer, health, readiness and metrics endpoints)."`
 	Demo          Demo          `cmd:"" help:"Show the whole flow on this machine: embedded NATS in a temporary store, a simulated Mangopay, scripted triggers."`
 	Check         Check         `cmd:"" help:"Check the configuration, the Mangopay credentials and API-key scopes, and the streams."`
+	Replay        Replay        `cmd:"" help:"Re-process stored triggers through the live worker (skips and dead letters re-evaluated; links left alone unless --force)."`
+	Dlq           Dlq           `cmd:"" name:"dlq" help:"Dead letters: list, show, redrive, purge."`
+	Backfill      Backfill      `cmd:"" help:"Store Mangopay's SCA enrollment events of the last hours or days that no webhook delivered (at most 45 days back)."`
 	Version       Version       `cmd:"" help:"Print version and build information."`
 	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
 }
@@ -19,12 +22,91 @@ type Run struct {
 	NATS     NATS     `embed:"" group:"NATS"`
 	Embedded Embedded `embed:"" group:"Embedded NATS"`
 	HTTP     HTTP     `embed:"" group:"HTTP"`
+	Hooks    Hooks    `embed:"" group:"Webhooks"`
 	Consumer Consumer `embed:"" group:"Consumer"`
 	Log      Log      `embed:"" group:"Logging"`
 }
 
 // Check holds the settings of `scaworker check`.
 type Check struct {
+	Mangopay Mangopay `embed:"" group:"Mangopay"`
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Replay holds the settings of `scaworker replay`. Its own flags have no
+// environment variable: they describe one run, not the deployment.
+type Replay struct {
+	From    string   `name:"from" envvar:"-" required:"" placeholder:"TIME|SEQ" help:"Start of the replay: an RFC 3339 time (when JetStream stored the message) or a stream sequence."`
+	To      string   `name:"to" envvar:"-" placeholder:"TIME|SEQ" help:"End of the replay, inclusive, in the same forms; default: the last message stored when the replay started."`
+	Types   []string `name:"type" envvar:"-" placeholder:"TYPE" help:"Only triggers of this CloudEvents type (repeatable): user.created, sca.session.expired, sca.session.failed, sca.enrollment.succeeded."`
+	Users   []string `name:"user" envvar:"-" placeholder:"USER_ID" help:"Only triggers of this user (data.user_id; repeatable)."`
+	DryRun  bool     `name:"dry-run" envvar:"-" help:"Write nothing anywhere (no publish, no cursor); print what would happen to each trigger."`
+	Force   bool     `name:"force" envvar:"-" help:"Also replay triggers that produced a link, as new triggers <id>.replay-<n> that the per-user rules judge."`
+	Restart bool     `name:"restart" envvar:"-" help:"Start the replay over instead of resuming its stored cursor."`
+	Name    string   `name:"name" envvar:"-" help:"Name of the replay and its cursor (default: a hash of the filters, so the same command resumes)."`
+	Rate    string   `name:"rate" envvar:"-" default:"50/1s" help:"Most triggers republished per duration, N/duration (the workers' Mangopay budget applies anyway)."`
+
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Dlq holds the dead-letter commands. Like every operator command they
+// connect to NATS_URL (required) and never open a data directory. Their
+// own flags have no environment variable: they describe one run.
+type Dlq struct {
+	List    DlqList    `cmd:"" help:"List dead letters: time, seq, subject, reason, user, attempts, state."`
+	Show    DlqShow    `cmd:"" help:"Show one dead letter with its original event."`
+	Redrive DlqRedrive `cmd:"" help:"Publish dead-lettered events again, as new triggers <id>.redrive-<n> on their original subjects (at most 5 redrives per event)."`
+	Purge   DlqPurge   `cmd:"" help:"Delete dead letters (asks unless --yes); --user erases a user's records."`
+
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// DlqList holds the flags of `scaworker dlq list`.
+type DlqList struct {
+	Reason string `name:"reason" envvar:"-" placeholder:"REASON" help:"Only records with this reason code (e.g. missing_legal_representative_email)."`
+	User   string `name:"user" envvar:"-" placeholder:"USER_ID" help:"Only records about this user: data.user_id, or the id anywhere in the original event."`
+	Since  string `name:"since" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered at or after this RFC 3339 time, or this long ago (24h, 7d)."`
+	Until  string `name:"until" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered before this RFC 3339 time, or this long ago."`
+	Limit  int    `name:"limit" envvar:"-" default:"100" help:"Show at most the newest N matching records (0: all)."`
+}
+
+// DlqShow holds the argument of `scaworker dlq show`.
+type DlqShow struct {
+	Seq uint64 `arg:"" name:"seq" help:"Sequence of the record in the dead-letter stream (the SEQ column of dlq list)."`
+}
+
+// DlqRedrive holds the flags of `scaworker dlq redrive`.
+type DlqRedrive struct {
+	Reason string   `name:"reason" envvar:"-" placeholder:"REASON" help:"Redrive the records with this reason code."`
+	User   string   `name:"user" envvar:"-" placeholder:"USER_ID" help:"Redrive the records about this user."`
+	Seq    []uint64 `name:"seq" envvar:"-" placeholder:"SEQ" help:"Redrive the record with this sequence (repeatable)."`
+	All    bool     `name:"all" envvar:"-" help:"Redrive every record not redriven yet."`
+}
+
+// DlqPurge holds the flags of `scaworker dlq purge`.
+type DlqPurge struct {
+	User      string `name:"user" envvar:"-" placeholder:"USER_ID" help:"Purge the records about this user (personal-data erasure: erased securely)."`
+	Reason    string `name:"reason" envvar:"-" placeholder:"REASON" help:"Purge the records with this reason code."`
+	OlderThan string `name:"older-than" envvar:"-" placeholder:"DURATION" help:"Purge the records dead-lettered longer ago than this (e.g. 720h, 30d)."`
+	All       bool   `name:"all" envvar:"-" help:"Purge every record."`
+	Secure    bool   `name:"secure" envvar:"-" help:"Erase securely (overwrite on disk) also when not purging by --user."`
+	Yes       bool   `name:"yes" short:"y" envvar:"-" help:"Do not ask for confirmation (needed without a terminal, as in CI)."`
+}
+
+// Backfill holds the settings of `scaworker backfill`. Its own flags have
+// no environment variable: they describe one run.
+type Backfill struct {
+	Since string `name:"since" envvar:"-" placeholder:"DURATION" help:"Backfill the events of this long ago until now (24h, 7d; at most 45d)."`
+	From  string `name:"from" envvar:"-" placeholder:"TIME" help:"Backfill from this RFC 3339 time (at most 45 days ago); excludes --since."`
+	To    string `name:"to" envvar:"-" placeholder:"TIME" help:"Backfill until this RFC 3339 time (default: now)."`
+	Rate  string `name:"rate" envvar:"-" placeholder:"N/DURATION" help:"Mangopay requests per duration for this backfill (default: half of SCA_MANGOPAY_RATE, leaving the rest to the running worker)."`
+
 	Mangopay Mangopay `embed:"" group:"Mangopay"`
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
@@ -79,6 +161,17 @@ type Embedded struct {
 type HTTP struct {
 	Addr      string `name:"http-addr" default:":8080" help:"Listener for webhooks and, unless SCA_ADMIN_ADDR is set, /healthz, /readyz and /metrics (port 0 picks a free one; the bound address is logged)."`
 	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one."`
+}
+
+// Hooks are the settings of the Mangopay webhook ingress (hooks.Config), served on
+// SCA_HTTP_ADDR at /hooks/mangopay.
+type Hooks struct {
+	Secret         string        `name:"hook-secret" secret:"" help:"When set, hooks are accepted only at /hooks/mangopay/<secret> (16-128 of A-Z a-z 0-9 - _ . ~; never printed); other paths answer 404."`
+	AllowCIDRs     []string      `name:"hook-allow-cidrs" help:"When set, only these source addresses may send hooks (comma-separated CIDRs or addresses, IPv4/IPv6); others answer 403."`
+	ClientIPHeader string        `name:"hook-client-ip-header" help:"Header set by your trusted reverse proxy with the client address, e.g. X-Forwarded-For (its right-most entry is used); empty: the TCP peer."`
+	Rate           string        `name:"hook-rate" default:"20/1m" help:"The ingress's own rate of stored hooks, N/duration (token bucket); over it hooks answer 429 and Mangopay resends."`
+	Burst          int           `name:"hook-burst" default:"60" help:"Hooks stored at once before SCA_HOOK_RATE applies."`
+	StoreTimeout   time.Duration `name:"hook-store-timeout" default:"1.5s" help:"Deadline to store one hook; past it the answer is 503 and Mangopay resends (under Mangopay's 2s limit)."`
 }
 
 // Consumer are the settings of the JetStream consumer (consumer.Config).
@@ -139,8 +232,14 @@ func (c *CLI) LogSettings(command string) (level, format string) {
 		return c.Run.Log.Level, c.Run.Log.Format
 	case "check":
 		return c.Check.Log.Level, c.Check.Log.Format
+	case "replay":
+		return c.Replay.Log.Level, c.Replay.Log.Format
 	case "demo":
 		return c.Demo.Log.Level, c.Demo.Log.Format
+	case "backfill":
+		return c.Backfill.Log.Level, c.Backfill.Log.Format
+	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
+		return c.Dlq.Log.Level, c.Dlq.Log.Format
 	}
 	return "info", "json"
 }

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/ops"
+)
+
+// shownError is a failure an operator command already reported on its
+// output (refused redrives, a cancelled purge): exit code 1, no log line.
+type shownError struct{ msg string }
+
+func (e *shownError) Error() string { return e.msg }
+
+// operatorConnectTimeout bounds the connection of an operator command: it
+// works against a running deployment and gives up rather than waiting.
+const operatorConnectTimeout = 15 * time.Second
+
+// operatorConfig checks the settings every operator command needs: NATS_URL
+// (required: operator commands never open a data directory, also for an
+// embedded deployment) and the layout names.
+func operatorConfig(command string, n settings.NATS, c settings.Consumer) (consumer.Config, []error) {
+	var errs []error
+	if n.URL == "" {
+		errs = append(errs, fmt.Errorf("NATS_URL: required by `scaworker %s`: operator commands connect to the deployment's NATS by URL (for an embedded server, its SCA_NATS_LISTEN address, e.g. nats://127.0.0.1:4222) and never open SCA_DATA_DIR", command))
+	}
+	errs = append(errs, checkNATS(n)...)
+	cfg := consumerConfig(c)
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errs
+}
+
+// closeOperatorConn closes an operator command's connection without the
+// "nats disconnected" warning a worker logs.
+func closeOperatorConn(nc *nats.Conn) {
+	nc.SetDisconnectErrHandler(nil)
+	nc.Close()
+}
+
+// operatorConnect connects to NATS_URL for an operator command; close the
+// connection with closeOperatorConn.
+func operatorConnect(ctx context.Context, n settings.NATS, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	cctx, cancel := context.WithTimeout(ctx, operatorConnectTimeout)
+	defer cancel()
+	nc, err := connectNATS(cctx, n.URL, n, log)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("connect to NATS_URL %s: not reachable within %s", settings.RedactURLs(n.URL), operatorConnectTimeout)
+		}
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		closeOperatorConn(nc)
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// dlqCommand is `scaworker dlq list|show|redrive|purge`.
+func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv, log *zap.Logger, stdin io.Reader, stdout, stderr io.Writer) error {
+	d := p.CLI.Dlq
+	cfg, errs := operatorConfig(p.Command, d.NATS, d.Consumer)
+	now := time.Now()
+	var f ops.Filter
+	var purge ops.PurgeOptions
+	timeFlag := func(flag, v string) time.Time {
+		if v == "" {
+			return time.Time{}
+		}
+		t, err := ops.ParseTime(flag, v, now)
+		errs = append(errs, err)
+		return t
+	}
+	userFlag := func(u string) string {
+		if u != "" && !events.ValidUserID(u) {
+			errs = append(errs, fmt.Errorf("--user: %q is not a Mangopay user id (1 to 128 of A-Z a-z 0-9 _ -)", u))
+		}
+		return u
+	}
+	switch p.Command {
+	case "dlq list":
+		l := d.List
+		f = ops.Filter{Reason: l.Reason, User: userFlag(l.User), Since: timeFlag("--since", l.Since), Until: timeFlag("--until", l.Until)}
+		if l.Limit < 0 {
+			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", l.Limit))
+		}
+	case "dlq redrive":
+		r := d.Redrive
+		f = ops.Filter{Reason: r.Reason, User: userFlag(r.User), Seqs: r.Seq, All: r.All}
+		if f.Empty() {
+			errs = append(errs, errors.New("dlq redrive: select records with --reason, --user, --seq or --all"))
+		}
+	case "dlq purge":
+		pg := d.Purge
+		f = ops.Filter{Reason: pg.Reason, User: userFlag(pg.User), All: pg.All}
+		if pg.OlderThan != "" {
+			age, err := ops.ParseDuration(pg.OlderThan)
+			if err != nil || age <= 0 {
+				errs = append(errs, fmt.Errorf("--older-than: %q: want a positive duration such as 720h or 30d", pg.OlderThan))
+			}
+			f.Until, purge.OlderThan = now.Add(-age), age
+		}
+		if f.Empty() {
+			errs = append(errs, errors.New("dlq purge: select records with --user, --reason, --older-than or --all"))
+		}
+		purge.Secure = pg.Secure
+		if !pg.Yes {
+			purge.Confirm = ops.Confirm(stdin, stderr)
+		}
+	}
+	if err := newConfigError(errs...); err != nil {
+		return err
+	}
+
+	nc, js, err := operatorConnect(ctx, d.NATS, log)
+	if err != nil {
+		return err
+	}
+	defer closeOperatorConn(nc)
+	operator, _ := env("USER")
+	tools := ops.NewDLQ(js, cfg, ops.DLQOptions{Log: log.Named("audit"), Operator: operator})
+
+	switch p.Command {
+	case "dlq list":
+		recs, total, err := tools.ListN(ctx, f, d.List.Limit)
+		if err != nil {
+			return err
+		}
+		return ops.WriteRecords(stdout, recs, total)
+	case "dlq show <seq>":
+		rec, ledger, err := tools.Show(ctx, d.Show.Seq)
+		if errors.Is(err, ops.ErrNoRecord) {
+			fmt.Fprintf(stdout, "dead letter %d: %v\n", d.Show.Seq, ops.ErrNoRecord)
+			return &shownError{msg: err.Error()}
+		}
+		if err != nil {
+			return err
+		}
+		return ops.WriteRecord(stdout, rec, ledger)
+	case "dlq redrive":
+		results, err := tools.Redrive(ctx, f)
+		if werr := ops.WriteRedriveResults(stdout, results); err == nil {
+			err = werr
+		}
+		if err != nil {
+			return err
+		}
+		refused := 0
+		for _, r := range results {
+			if r.Result == ops.RedriveRefused || r.Result == ops.RedriveConflict {
+				refused++
+			}
+		}
+		if refused > 0 {
+			return &shownError{msg: fmt.Sprintf("%d records not redriven", refused)}
+		}
+		return nil
+	case "dlq purge":
+		res, err := tools.Purge(ctx, f, purge)
+		switch {
+		case errors.Is(err, ops.ErrNoAnswer):
+			return newConfigError(errors.New("--yes: no answer on stdin (as in CI): pass --yes to purge without asking"))
+		case errors.Is(err, ops.ErrNotConfirmed):
+			fmt.Fprintln(stdout, "purge cancelled: nothing deleted")
+			return &shownError{msg: "purge cancelled"}
+		case err != nil:
+			return err
+		}
+		how := ""
+		if res.Secure {
+			how = " (erased securely)"
+		}
+		fmt.Fprintf(stdout, "purged %d of %d selected records%s\n", res.Deleted, res.Selected, how)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q", p.Command)
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/hooks"
+)
+
+// hooksConfig turns the webhook settings into a hooks.Config; the stream, bucket and
+// subjects come from the consumer's configuration. Problems are returned, each naming
+// its setting.
+func hooksConfig(h settings.Hooks, c consumer.Config) (hooks.Config, []error) {
+	var errs []error
+	rate, err := enroll.ParseRate(h.Rate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_RATE: %w", err))
+	}
+	cidrs, err := hooks.ParseCIDRs(h.AllowCIDRs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_ALLOW_CIDRS: %w", err))
+	}
+	if h.Burst < 1 {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_BURST: must be at least 1, got %d", h.Burst))
+	}
+	if h.StoreTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_STORE_TIMEOUT: must be positive, got %s", h.StoreTimeout))
+	}
+	c = c.Defaults()
+	cfg := hooks.Config{
+		Secret:         h.Secret,
+		AllowCIDRs:     cidrs,
+		ClientIPHeader: h.ClientIPHeader,
+		Rate:           rate,
+		Burst:          h.Burst,
+		StoreTimeout:   h.StoreTimeout,
+		Stream:         c.Stream,
+		Bucket:         c.HooksBucket,
+		Subjects:       c.Subjects,
+	}
+	if len(errs) > 0 {
+		return cfg, errs // Validate would repeat them
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errs
+}
+
+// newHooks builds the webhook ingress, its metrics registered on reg. It answers 503
+// until bindHooks gives it JetStream.
+func newHooks(cfg hooks.Config, reg prometheus.Registerer, log *zap.Logger) (*hooks.Handler, error) {
+	return hooks.New(cfg, hooks.Deps{Log: log, Metrics: hooks.NewMetrics(reg)})
+}
+
+// bindHooks binds the ingress to the trigger stream and the hooks bucket (created by
+// consumer.Provision; created here too if missing).
+func bindHooks(ctx context.Context, js jetstream.JetStream, hk *hooks.Handler, cfg serviceConfig) error {
+	hc := cfg.hooks.Defaults()
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kv, err := hooks.Bucket(bctx, js, hc.Bucket, cfg.consumer.Defaults().Replicas)
+	if err != nil {
+		return fmt.Errorf("webhook ingress: %w", err)
+	}
+	hk.Bind(hooks.NewStore(js, kv, hc.Subjects, hc.Stream, nil))
+	return nil
+}

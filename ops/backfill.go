@@ -1,0 +1,333 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/hooks"
+)
+
+// EventsWindow is how far back Mangopay lists events: 45 days (older
+// dates answer 400 param_error).
+const EventsWindow = 45 * 24 * time.Hour
+
+// windowMargin keeps the backfill's start inside Mangopay's window for
+// the whole run.
+const windowMargin = time.Hour
+
+// BackfillPerPage is the page size of the backfill: Mangopay's largest.
+const BackfillPerPage = 100
+
+// HookTypes are the Mangopay event types the backfill reads, in order.
+func HookTypes() []string {
+	return []string{events.HookEnrollmentExpired, events.HookEnrollmentFailed, events.HookEnrollmentSucceeded}
+}
+
+// EventLister lists Mangopay's events; *enroll.Client implements it (its
+// rate governor paces every call).
+type EventLister interface {
+	Events(ctx context.Context, q enroll.EventsQuery) ([]enroll.Event, error)
+}
+
+// BackfillWindow turns the flags of `scaworker backfill` into the time
+// range [from, to]: --since (a duration such as 24h or 7d) or --from (RFC
+// 3339), and --to (RFC 3339, default now). It refuses a start more than
+// [EventsWindow] before now, naming the flag used, since Mangopay lists
+// no older events. A --to in the future is now.
+func BackfillWindow(since, from, to string, now time.Time) (time.Time, time.Time, error) {
+	var start, end time.Time
+	var err error
+	flag := "--from"
+	switch {
+	case since != "" && from != "":
+		return start, end, errors.New("--since and --from: set one, not both")
+	case since != "":
+		flag = "--since"
+		d, err := ParseDuration(since)
+		if err != nil || d <= 0 {
+			return start, end, fmt.Errorf("--since: %q: want a positive duration such as 24h or 7d", since)
+		}
+		start = now.Add(-d)
+	case from != "":
+		if start, err = time.Parse(time.RFC3339, from); err != nil {
+			return start, end, fmt.Errorf("--from: %q: want an RFC 3339 time such as 2026-05-01T00:00:00Z", from)
+		}
+	default:
+		return start, end, errors.New("--since or --from: required (e.g. --since 24h)")
+	}
+	end = now
+	if to != "" {
+		if end, err = time.Parse(time.RFC3339, to); err != nil {
+			return start, end, fmt.Errorf("--to: %q: want an RFC 3339 time such as 2026-05-02T00:00:00Z", to)
+		}
+		if end.After(now) {
+			end = now
+		}
+	}
+	if oldest := now.Add(-EventsWindow); start.Before(oldest) {
+		v := since
+		if flag == "--from" {
+			v = from
+		}
+		return start, end, fmt.Errorf("%s %s: reaches back before %s; Mangopay keeps events for 45 days only, so backfill cannot go further back", flag, v, fmtTime(oldest))
+	}
+	if !start.Before(end) {
+		return start, end, fmt.Errorf("--to: %s is not after the start %s", fmtTime(end), fmtTime(start))
+	}
+	return start.UTC(), end.UTC(), nil
+}
+
+// BackfillOptions tune [Backfill].
+type BackfillOptions struct {
+	// From and To bound the events' dates (both inclusive, as Mangopay's
+	// AfterDate and BeforeDate). To is fixed for the whole run, so paging
+	// is stable while new events arrive; zero means now at the start.
+	From, To time.Time
+	// Types are the Mangopay event types to read; default [HookTypes].
+	Types []string
+	// PerPage is the page size; default [BackfillPerPage].
+	PerPage int
+	// Progress is told about every page; nil means nothing is shown.
+	Progress Progress
+	// Log receives a line per event that cannot be stored; nil means none.
+	Log *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// BackfillCounts counts events.
+type BackfillCounts struct {
+	Found     int // listed by Mangopay
+	Stored    int // published as new triggers
+	Delivered int // already delivered (by a hook or an earlier backfill)
+	Invalid   int // not storable (e.g. an invalid user id): the webhook would refuse them too
+}
+
+func (c *BackfillCounts) add(o BackfillCounts) {
+	c.Found += o.Found
+	c.Stored += o.Stored
+	c.Delivered += o.Delivered
+	c.Invalid += o.Invalid
+}
+
+// BackfillResult is what a backfill did.
+type BackfillResult struct {
+	From, To time.Time
+	Pages    int
+	Total    BackfillCounts
+	// ByType counts per Mangopay event type, in the order read.
+	ByType []TypeCounts
+}
+
+// TypeCounts are the counts of one event type.
+type TypeCounts struct {
+	Type string
+	BackfillCounts
+}
+
+// Progress is told about the backfill's pages (see [NewProgress]).
+type Progress interface {
+	// Page reports one page read and stored: its type, number and size,
+	// with the totals so far.
+	Page(eventType string, page, items int, total BackfillCounts)
+	// Done reports the end of the backfill.
+	Done(BackfillResult)
+}
+
+// Backfill stores Mangopay's SCA enrollment events of [o.From, o.To] that
+// were not delivered by a hook yet, exactly as the webhook ingress would
+// (see the package documentation). mp's governor paces the calls. It
+// returns what it did so far also with an error.
+func Backfill(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, mp EventLister, o BackfillOptions) (BackfillResult, error) {
+	cfg = cfg.Defaults()
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := o.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	start := now()
+	if o.To.IsZero() || o.To.After(start) {
+		o.To = start
+	}
+	if len(o.Types) == 0 {
+		o.Types = HookTypes()
+	}
+	if o.PerPage <= 0 || o.PerPage > BackfillPerPage {
+		o.PerPage = BackfillPerPage
+	}
+	res := BackfillResult{From: o.From.UTC(), To: o.To.UTC()}
+	switch {
+	case o.From.IsZero():
+		return res, errors.New("backfill: no start time")
+	case o.From.Before(start.Add(-EventsWindow)):
+		return res, fmt.Errorf("backfill: start %s is more than 45 days ago; Mangopay keeps events for 45 days only", fmtTime(o.From))
+	case !o.From.Before(o.To):
+		return res, fmt.Errorf("backfill: start %s is not before the end %s", fmtTime(o.From), fmtTime(o.To))
+	}
+	// Mangopay refuses an AfterDate older than 45 days at the time of each
+	// call: a start at the very edge is moved inside by a margin that
+	// outlasts the run, losing only events about to expire anyway.
+	if edge := start.Add(-EventsWindow + windowMargin); o.From.Before(edge) {
+		log.Warn("backfill: start moved inside Mangopay's 45-day window", zap.String("asked", fmtTime(o.From)), zap.String("start", fmtTime(edge)))
+		o.From = edge
+		res.From = edge.UTC()
+	}
+	kv, err := HooksKV(ctx, js, cfg)
+	if err != nil {
+		return res, err
+	}
+	store := hooks.NewStore(js, kv, cfg.Subjects, cfg.Stream, now)
+	for _, typ := range o.Types {
+		if _, ok := events.HookType(typ); !ok {
+			return res, fmt.Errorf("backfill: %q is not an SCA enrollment event type", typ)
+		}
+		tc := TypeCounts{Type: typ}
+		for page := 1; ; page++ {
+			list, err := mp.Events(ctx, enroll.EventsQuery{
+				EventType: typ, AfterDate: o.From, BeforeDate: o.To,
+				Page: page, PerPage: o.PerPage, Sort: "Date:ASC",
+			})
+			if err != nil {
+				res.add(tc)
+				return res, fmt.Errorf("backfill %s page %d: %w", typ, page, err)
+			}
+			res.Pages++
+			for _, ev := range list {
+				c, err := storeHook(ctx, store, typ, ev, log)
+				tc.add(c)
+				if err != nil {
+					res.add(tc)
+					return res, fmt.Errorf("backfill %s page %d: %w", typ, page, err)
+				}
+			}
+			if o.Progress != nil {
+				total := res.Total
+				total.add(tc.BackfillCounts)
+				o.Progress.Page(typ, page, len(list), total)
+			}
+			if len(list) < o.PerPage {
+				break
+			}
+		}
+		res.add(tc)
+	}
+	if o.Progress != nil {
+		o.Progress.Done(res)
+	}
+	return res, nil
+}
+
+func (r *BackfillResult) add(tc TypeCounts) {
+	r.ByType = append(r.ByType, tc)
+	r.Total.add(tc.BackfillCounts)
+}
+
+// storeHookTimeout bounds the storing of one event (the store retries a
+// publish while JetStream does not answer).
+const storeHookTimeout = 30 * time.Second
+
+// storeHook stores one listed event through the webhook ingress's own
+// store: skipped when its marker is in the hooks bucket, else published
+// with Nats-Msg-Id = its id and marked by "backfill".
+func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Event, log *zap.Logger) (BackfillCounts, error) {
+	if ev.EventType != "" && ev.EventType != typ {
+		// Not what was asked for: its own type's pass finds it.
+		return BackfillCounts{}, nil
+	}
+	c := BackfillCounts{Found: 1}
+	date := ev.Date.UTC().Truncate(time.Second)
+	if !events.ValidUserID(ev.ResourceID) || date.Unix() <= 0 {
+		c.Invalid++
+		log.Warn("backfill: event not stored: invalid user id or date (the webhook would refuse it too)",
+			zap.String("event_type", typ), zap.String("date", fmtTime(ev.Date)))
+		return c, nil
+	}
+	h := hooks.Hook{EventType: typ, UserID: ev.ResourceID, Date: date, RawDate: strconv.FormatInt(date.Unix(), 10)}
+	ctx, cancel := context.WithTimeout(ctx, storeHookTimeout)
+	defer cancel()
+	st, err := store.Put(ctx, h, hooks.ByBackfill)
+	if err != nil {
+		return c, fmt.Errorf("store event %s: %w", h.ID(), err)
+	}
+	if st.MarkErr != nil {
+		log.Warn("backfill: event stored, marker not written", zap.String("event_id", st.ID), zap.Error(st.MarkErr))
+	}
+	if st.Duplicate {
+		c.Delivered++
+	} else {
+		c.Stored++
+	}
+	return c, nil
+}
+
+// NewProgress returns the backfill's progress display on w: a spinner
+// with counts when w is a terminal, else one log line per page on log.
+func NewProgress(w io.Writer, terminal bool, log *zap.Logger) Progress {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if !terminal {
+		return logProgress{log: log}
+	}
+	bar := progressbar.NewOptions(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("backfill"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionClearOnFinish(),
+	)
+	return &barProgress{bar: bar}
+}
+
+type logProgress struct{ log *zap.Logger }
+
+func (p logProgress) Page(typ string, page, items int, total BackfillCounts) {
+	p.log.Info("backfill page", zap.String("event_type", typ), zap.Int("page", page), zap.Int("items", items),
+		zap.Int("found", total.Found), zap.Int("stored", total.Stored), zap.Int("already_delivered", total.Delivered))
+}
+
+func (p logProgress) Done(BackfillResult) {}
+
+type barProgress struct{ bar *progressbar.ProgressBar }
+
+func (p *barProgress) Page(typ string, page, items int, total BackfillCounts) {
+	p.bar.Describe(fmt.Sprintf("%s page %d: %d stored, %d already delivered", typ, page, total.Stored, total.Delivered))
+	_ = p.bar.Add(items)
+}
+
+func (p *barProgress) Done(BackfillResult) { _ = p.bar.Finish() }
+
+// WriteBackfillSummary prints the range, then a table of counts by type
+// with a total.
+func WriteBackfillSummary(w io.Writer, r BackfillResult) error {
+	fmt.Fprintf(w, "backfill %s .. %s: %d pages\n", fmtTime(r.From), fmtTime(r.To), r.Pages)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tFOUND\tSTORED\tALREADY DELIVERED\tINVALID")
+	row := func(name string, c BackfillCounts) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, strconv.Itoa(c.Found), strconv.Itoa(c.Stored), strconv.Itoa(c.Delivered), strconv.Itoa(c.Invalid))
+	}
+	types := slices.Clone(r.ByType)
+	for _, tc := range types {
+		row(tc.Type, tc.BackfillCounts)
+	}
+	row("total", r.Total)
+	return tw.Flush()
+}

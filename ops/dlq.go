@@ -1,0 +1,933 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/events"
+)
+
+// MaxRedrives is the most redrives of one dead-lettered trigger (one
+// root id): the next one is refused, so nothing loops.
+const MaxRedrives = 5
+
+// ExtRedriveOf is the CloudEvents extension attribute a redriven event
+// carries: the root id it redrives.
+const ExtRedriveOf = "scaredriveof"
+
+// RedriveState is the mark of a redriven dead letter, kept in
+// SCA_OPS_BUCKET under [StateKey] of its DLQ stream sequence.
+type RedriveState struct {
+	// Redriven is the redrive count n of the event published for it (its
+	// id ends in ".redrive-<n>").
+	Redriven   int       `json:"redriven"`
+	RedrivenAt time.Time `json:"redriven_at"`
+	RedriveID  string    `json:"redrive_id"`
+	// Pending is set while the event is not yet acknowledged by JetStream
+	// (the mark is written before the publish); the next redrive finishes
+	// it with the same id.
+	Pending  bool   `json:"pending,omitempty"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// StateKey is the SCA_OPS_BUCKET key of the mark of the dead letter at
+// DLQ stream sequence seq: "dlq.<seq>".
+func StateKey(seq uint64) string { return "dlq." + strconv.FormatUint(seq, 10) }
+
+// Record is one dead letter as stored in the DLQ stream.
+type Record struct {
+	Seq     uint64
+	Stored  time.Time // when the DLQ stream stored it
+	Subject string    // the DLQ subject
+	// ID is the record's CloudEvents id; "" when unreadable.
+	ID string
+	// DeadLetter is the decoded record; nil when it could not be decoded
+	// (DecodeError says why): such a record can be listed and purged only.
+	DeadLetter  *events.DeadLetter
+	DecodeError string
+	// Event is what could be read of the original event.
+	Event OriginalEvent
+	// State is the record's redrive mark; nil when never redriven.
+	State *RedriveState
+}
+
+// OriginalEvent is what could be read of a dead letter's original event,
+// leniently: fields that are absent or not strings are "".
+type OriginalEvent struct {
+	ID, Source, Type string
+	// UserID is data.user_id, even when the event was invalid.
+	UserID string
+	// CloudEvent reports that the body has a valid CloudEvents envelope
+	// (specversion 1.0, id, source, type), so a redrive can give it a new id.
+	CloudEvent bool
+	// RedriveOf and RedriveCount are the redrive headers it carried (it was
+	// itself a redrive): the root id and the count so far.
+	RedriveOf    string
+	RedriveCount int
+	// ExtRedriveOf is its scaredriveof extension, when present.
+	ExtRedriveOf string
+}
+
+// OriginalSubject is the subject the original event was received on.
+func (r *Record) OriginalSubject() string {
+	if r.DeadLetter != nil && r.DeadLetter.Original.Subject != "" {
+		return r.DeadLetter.Original.Subject
+	}
+	return ""
+}
+
+// Reason is the record's DLQ reason, "?" when it could not be decoded.
+func (r *Record) Reason() string {
+	if r.DeadLetter == nil {
+		return "?"
+	}
+	return r.DeadLetter.Reason
+}
+
+// EventID is the original event's id as the record tells it.
+func (r *Record) EventID() string {
+	if r.DeadLetter != nil && r.DeadLetter.EventID != "" {
+		return r.DeadLetter.EventID
+	}
+	return r.Event.ID
+}
+
+// StateText is the record's state for a table: "" (never redriven),
+// "redriven <n>", or "redriving <n>" while a redrive is unfinished.
+func (r *Record) StateText() string {
+	switch {
+	case r.State == nil:
+		return ""
+	case r.State.Pending:
+		return "redriving " + strconv.Itoa(r.State.Redriven)
+	default:
+		return "redriven " + strconv.Itoa(r.State.Redriven)
+	}
+}
+
+// MentionsUser reports whether the record concerns user: the original
+// event's data.user_id is user, or user appears as a whole token (not
+// inside a longer run of [A-Za-z0-9_-]) in the original body or headers.
+func (r *Record) MentionsUser(user string) bool {
+	if user == "" {
+		return false
+	}
+	if r.Event.UserID == user {
+		return true
+	}
+	if r.DeadLetter == nil {
+		return false
+	}
+	if containsToken(r.DeadLetter.Original.Body, user) {
+		return true
+	}
+	for _, vs := range r.DeadLetter.Original.Headers {
+		for _, v := range vs {
+			if containsToken([]byte(v), user) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsToken(b []byte, tok string) bool {
+	for i := 0; i <= len(b)-len(tok); {
+		j := bytes.Index(b[i:], []byte(tok))
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(tok)
+		if (start == 0 || !isIDByte(b[start-1])) && (end == len(b) || !isIDByte(b[end])) {
+			return true
+		}
+		i = start + 1
+	}
+	return false
+}
+
+func isIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// Filter selects dead letters. Set fields combine with AND. [DLQ.List]
+// reads an empty filter as "all"; [DLQ.Redrive] and [DLQ.Purge] refuse it
+// (All says "all" explicitly).
+type Filter struct {
+	Reason string    // DLQ reason code, exact
+	User   string    // see [Record.MentionsUser]
+	Since  time.Time // stored at or after
+	Until  time.Time // stored before
+	Seqs   []uint64  // DLQ stream sequences
+	All    bool
+}
+
+// Empty reports whether f selects nothing because no criterion is set.
+func (f Filter) Empty() bool {
+	return !f.All && f.Reason == "" && f.User == "" && f.Since.IsZero() && f.Until.IsZero() && len(f.Seqs) == 0
+}
+
+func (f Filter) match(r *Record) bool {
+	switch {
+	case f.Reason != "" && r.Reason() != f.Reason:
+		return false
+	case f.User != "" && !r.MentionsUser(f.User):
+		return false
+	case !f.Since.IsZero() && r.Stored.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !r.Stored.Before(f.Until):
+		return false
+	case len(f.Seqs) > 0 && !slices.Contains(f.Seqs, r.Seq):
+		return false
+	}
+	return true
+}
+
+// DLQOptions are the collaborators of a [DLQ].
+type DLQOptions struct {
+	// Log receives the audit lines; nil means none.
+	Log *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Operator names who runs the tool (e.g. $USER) in audit lines and marks.
+	Operator string
+}
+
+// DLQ is the dead-letter tooling of one deployment.
+type DLQ struct {
+	js       jetstream.JetStream
+	cfg      consumer.Config
+	log      *zap.Logger
+	now      func() time.Time
+	operator string
+}
+
+// NewDLQ returns the dead-letter tools for the layout named by cfg
+// (streams, buckets and subjects; defaults applied).
+func NewDLQ(js jetstream.JetStream, cfg consumer.Config, o DLQOptions) *DLQ {
+	d := &DLQ{js: js, cfg: cfg.Defaults(), log: o.Log, now: o.Now, operator: o.Operator}
+	if d.log == nil {
+		d.log = zap.NewNop()
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d
+}
+
+// List returns the dead letters selected by f (an empty filter selects
+// all), oldest first; with limit > 0 only the newest limit of them.
+func (d *DLQ) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
+	recs, _, err := d.ListN(ctx, f, limit)
+	return recs, err
+}
+
+// ListN is [DLQ.List] that also returns how many records matched.
+func (d *DLQ) ListN(ctx context.Context, f Filter, limit int) ([]Record, int, error) {
+	states, err := d.states(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Record
+	ro := ReadOptions{StartTime: f.Since}
+	err = ReadStream(ctx, d.js, d.cfg.DLQStream, ro, func(m StoredMsg) error {
+		r := decodeRecord(m)
+		if st, ok := states[r.Seq]; ok {
+			r.State = &st.state
+		}
+		if f.match(&r) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list dead letters: %w", err)
+	}
+	total := len(out)
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out, total, nil
+}
+
+// ErrNoRecord means there is no dead letter at the sequence asked for
+// (never stored, purged, or expired).
+var ErrNoRecord = errors.New("no dead letter at this sequence (purged, expired, or never stored)")
+
+// Show returns the dead letter at DLQ stream sequence seq and, when the
+// worker decided its root trigger, that trigger's ledger entry.
+func (d *DLQ) Show(ctx context.Context, seq uint64) (*Record, *LedgerEntry, error) {
+	r, err := d.get(ctx, seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	states, err := d.states(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st, ok := states[seq]; ok {
+		r.State = &st.state
+	}
+	if r.Event.Source == "" {
+		return r, nil, nil
+	}
+	kv, err := LedgerKV(ctx, d.js, d.cfg)
+	if err != nil || kv == nil {
+		return r, nil, err
+	}
+	root, _ := redriveRoot(r)
+	e, err := kv.Get(ctx, events.KeyOf(r.Event.Source, root))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return r, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read ledger: %w", err)
+	}
+	var le LedgerEntry
+	if err := json.Unmarshal(e.Value(), &le); err != nil {
+		return nil, nil, fmt.Errorf("decode ledger entry: %w", err)
+	}
+	return r, &le, nil
+}
+
+func (d *DLQ) get(ctx context.Context, seq uint64) (*Record, error) {
+	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
+	if err != nil {
+		return nil, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("dead letter %d: %w", seq, ErrNoRecord)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
+	}
+	r := decodeRecord(StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
+	return &r, nil
+}
+
+// selectRecords returns the records f selects: by direct get when f names
+// sequences, else by reading the stream.
+func (d *DLQ) selectRecords(ctx context.Context, f Filter) ([]Record, error) {
+	if len(f.Seqs) == 0 {
+		return d.List(ctx, f, 0)
+	}
+	states, err := d.states(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	seqs := slices.Clone(f.Seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	var out []Record
+	for _, seq := range seqs {
+		r, err := d.get(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		if st, ok := states[seq]; ok {
+			r.State = &st.state
+		}
+		if f.match(r) {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+type stateRev struct {
+	state RedriveState
+	rev   uint64
+}
+
+// states reads every redrive mark. create binds (and creates) the ops
+// bucket; without it a missing bucket means no marks.
+func (d *DLQ) states(ctx context.Context, create bool) (map[uint64]stateRev, error) {
+	kv, err := d.opsKV(ctx, create)
+	if err != nil || kv == nil {
+		return map[uint64]stateRev{}, err
+	}
+	w, err := kv.Watch(ctx, "dlq.*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read redrive marks: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	out := map[uint64]stateRev{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e := <-w.Updates():
+			if e == nil {
+				return out, nil
+			}
+			seq, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), "dlq."), 10, 64)
+			if err != nil {
+				continue
+			}
+			var st RedriveState
+			if err := json.Unmarshal(e.Value(), &st); err != nil {
+				return nil, fmt.Errorf("decode redrive mark %s: %w", e.Key(), err)
+			}
+			out[seq] = stateRev{state: st, rev: e.Revision()}
+		}
+	}
+}
+
+func (d *DLQ) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
+	if create {
+		return OpsKV(ctx, d.js, d.cfg)
+	}
+	kv, err := d.js.KeyValue(ctx, d.cfg.OpsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SCA_OPS_BUCKET: look up bucket %s: %w", d.cfg.OpsBucket, err)
+	}
+	return kv, nil
+}
+
+// decodeRecord reads a DLQ message; what cannot be decoded is kept as text.
+func decodeRecord(m StoredMsg) Record {
+	r := Record{Seq: m.Seq, Stored: m.Time.UTC(), Subject: m.Subject}
+	if env, err := events.DecodeEnvelope(m.Data); err == nil {
+		r.ID = env.ID
+	}
+	dl, err := events.DecodeDeadLetter(m.Data)
+	if err != nil {
+		r.DecodeError = err.Error()
+		return r
+	}
+	r.DeadLetter = dl
+	r.Event = readOriginal(dl.Original)
+	return r
+}
+
+// readOriginal reads what it can of an original event, leniently.
+func readOriginal(o events.Original) OriginalEvent {
+	var ev OriginalEvent
+	h := nats.Header(o.Headers)
+	ev.RedriveOf = h.Get(consumer.HeaderRedriveOf)
+	if n, err := strconv.Atoi(h.Get(consumer.HeaderRedriveCount)); err == nil && n > 0 {
+		ev.RedriveCount = n
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(o.Body, &m) != nil {
+		return ev
+	}
+	str := func(raw json.RawMessage) string {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	}
+	ev.ID, ev.Source, ev.Type = str(m["id"]), str(m["source"]), str(m["type"])
+	ev.ExtRedriveOf = str(m[ExtRedriveOf])
+	var data map[string]json.RawMessage
+	if json.Unmarshal(m["data"], &data) == nil {
+		ev.UserID = str(data["user_id"])
+	}
+	_, err := events.DecodeEnvelope(o.Body)
+	ev.CloudEvent = err == nil
+	return ev
+}
+
+// redriveRoot returns the root id of a record's event (the id of the first
+// dead-lettered trigger of its chain of redrives) and the redrive count so
+// far. The Sca-Redrive-Of header wins, then the scaredriveof extension,
+// then the event's own id; an event without a readable id is known by the
+// record's id.
+func redriveRoot(r *Record) (root string, count int) {
+	switch {
+	case r.Event.RedriveOf != "":
+		root = r.Event.RedriveOf
+	case r.Event.ExtRedriveOf != "":
+		root = r.Event.ExtRedriveOf
+	case r.EventID() != "":
+		root = r.EventID()
+	case r.ID != "":
+		root = r.ID
+	default:
+		root = "dlq-" + strconv.FormatUint(r.Seq, 10)
+	}
+	return root, r.Event.RedriveCount
+}
+
+// RedriveID is the id of the n-th redrive of root: "<root>.redrive-<n>".
+func RedriveID(root string, n int) string { return root + ".redrive-" + strconv.Itoa(n) }
+
+// Redrive results.
+const (
+	RedriveDone     = "redriven"
+	RedriveSkipped  = "skipped"
+	RedriveRefused  = "refused"
+	RedriveConflict = "conflict"
+)
+
+// RedriveResult is what became of one selected record.
+type RedriveResult struct {
+	Seq       uint64
+	EventID   string
+	RedriveID string // the new id ("" when refused)
+	Count     int    // n of the new id
+	Result    string // RedriveDone, RedriveSkipped, RedriveRefused or RedriveConflict
+	// Note explains skips and refusals, and warns about redrives that will
+	// dead-letter again.
+	Note string
+	// AsIs reports that the body was not a CloudEvent and was redriven
+	// byte for byte.
+	AsIs bool
+}
+
+// Redrive publishes the original events of the records f selects (f must
+// not be empty) back to their original subjects as new triggers; see the
+// package documentation. A record already redriven is skipped; one whose
+// root was redriven [MaxRedrives] times is refused. It returns one result
+// per selected record, in stream order; the error is for failures that
+// stop it (the results so far are returned too).
+func (d *DLQ) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
+	if f.Empty() {
+		return nil, errors.New("redrive: select records by reason, user, sequence, or all")
+	}
+	kv, err := OpsKV(ctx, d.js, d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := d.selectRecords(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("redrive: %w", err)
+	}
+	var out []RedriveResult
+	for i := range recs {
+		res, err := d.redriveOne(ctx, kv, &recs[i])
+		out = append(out, res)
+		if err != nil {
+			return out, fmt.Errorf("redrive dead letter %d: %w", recs[i].Seq, err)
+		}
+	}
+	return out, nil
+}
+
+func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) (RedriveResult, error) {
+	res := RedriveResult{Seq: r.Seq, EventID: r.EventID()}
+	if r.DeadLetter == nil {
+		res.Result, res.Note = RedriveRefused, "record cannot be decoded ("+r.DecodeError+"); purge it"
+		return res, nil
+	}
+	subject := r.OriginalSubject()
+	if subject == "" {
+		subject, _ = d.cfg.Subjects.OriginalSubject(r.Subject)
+	}
+	key := StateKey(r.Seq)
+	var rev uint64
+	var st RedriveState
+	e, err := kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+	case err != nil:
+		return res, fmt.Errorf("read redrive mark: %w", err)
+	default:
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			return res, fmt.Errorf("decode redrive mark %s: %w", key, err)
+		}
+		rev = e.Revision()
+	}
+	root, prev := redriveRoot(r)
+	if rev != 0 && !st.Pending {
+		res.Result, res.RedriveID, res.Count = RedriveSkipped, st.RedriveID, st.Redriven
+		res.Note = "already redriven (to " + st.RedriveID + "); if that dead-lettered again, redrive its new record"
+		return res, nil
+	}
+	if rev == 0 {
+		n := prev + 1
+		if n > MaxRedrives {
+			res.Result = RedriveRefused
+			res.Note = fmt.Sprintf("event %s was redriven %d times already, the most allowed; fix the cause and publish it anew, or purge it", root, prev)
+			return res, nil
+		}
+		st = RedriveState{Redriven: n, RedrivenAt: d.now().UTC(), RedriveID: RedriveID(root, n), Pending: true, Operator: d.operator}
+		b, _ := json.Marshal(st)
+		rev, err = kv.Create(ctx, key, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			res.Result, res.Note = RedriveConflict, "redriven concurrently by someone else; run the redrive again to see"
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("write redrive mark: %w", err)
+		}
+	}
+	// The mark is written: from here on this record's redrive is st.RedriveID.
+	res.RedriveID, res.Count = st.RedriveID, st.Redriven
+	body, asIs := redriveBody(r.DeadLetter.Original.Body, st.RedriveID, root)
+	res.AsIs = asIs
+	msg := &nats.Msg{Subject: subject, Header: redriveHeaders(r.DeadLetter.Original.Headers, root, st.Redriven), Data: body}
+	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(st.RedriveID)); err != nil {
+		return res, fmt.Errorf("publish %s to %s (the mark stays pending; run the redrive again): %w", st.RedriveID, subject, err)
+	}
+	st.Pending = false
+	b, _ := json.Marshal(st)
+	if _, err := kv.Update(ctx, key, b, rev); err != nil {
+		return res, fmt.Errorf("published %s, but the redrive mark was not updated: %w", st.RedriveID, err)
+	}
+	res.Result = RedriveDone
+	if asIs {
+		res.Note = "not a CloudEvent: redriven byte for byte; it will dead-letter again unless its publisher or the configuration was fixed"
+	}
+	d.log.Info("dlq redrive",
+		zap.Uint64("seq", r.Seq), zap.String("event_id", r.EventID()), zap.String("redrive_id", st.RedriveID),
+		zap.Int("redrive_count", st.Redriven), zap.String("reason", r.Reason()), zap.String("subject", subject),
+		zap.Bool("as_is", asIs), zap.String("operator", d.operator))
+	return res, nil
+}
+
+// redriveBody returns the body of a redrive: the CloudEvent with its id
+// set to newID and the extension scaredriveof = root, or the original
+// bytes when body is not a CloudEvent (asIs true).
+func redriveBody(body []byte, newID, root string) (out []byte, asIs bool) {
+	if _, err := events.DecodeEnvelope(body); err != nil {
+		return body, true
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return body, true
+	}
+	m["id"] = jsonString(newID)
+	m[ExtRedriveOf] = jsonString(root)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return body, true
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), false
+}
+
+func jsonString(s string) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// redriveHeaders copies the original headers but the NATS ones (message
+// id, expectations) and earlier redrive or replay marks, and sets the
+// redrive headers.
+func redriveHeaders(orig map[string][]string, root string, n int) nats.Header {
+	h := nats.Header{}
+	for k, vs := range orig {
+		switch {
+		case len(k) >= 5 && strings.EqualFold(k[:5], "Nats-"),
+			strings.EqualFold(k, consumer.HeaderRedriveOf), strings.EqualFold(k, consumer.HeaderRedriveCount),
+			strings.EqualFold(k, consumer.HeaderReplay), strings.EqualFold(k, consumer.HeaderReplayOf):
+			continue
+		}
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	h.Set(consumer.HeaderRedriveOf, root)
+	h.Set(consumer.HeaderRedriveCount, strconv.Itoa(n))
+	return h
+}
+
+// PurgeOptions tune [DLQ.Purge].
+type PurgeOptions struct {
+	// Confirm is asked with the number of selected records before anything
+	// is deleted (nil: no question); an error stops the purge.
+	Confirm func(n int) error
+	// Secure erases with SecureDeleteMsg (overwritten on disk). Always on
+	// when the filter selects by user (personal-data erasure).
+	Secure bool
+	// OlderThan is shown in the audit line when the selection is by age.
+	OlderThan time.Duration
+}
+
+// PurgeResult counts what a purge did.
+type PurgeResult struct {
+	Selected int
+	Deleted  int
+	Gone     int // already deleted when their turn came
+	Secure   bool
+}
+
+// Purge deletes the dead letters f selects (f must not be empty) after
+// o.Confirm agreed (it is not asked when nothing is selected), and purges
+// their redrive marks. Selecting by user erases securely. Unless the
+// confirmation was refused, it logs one audit line with the counts.
+func (d *DLQ) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
+	if f.Empty() {
+		return PurgeResult{}, errors.New("purge: select records by user, reason, age, or all")
+	}
+	res := PurgeResult{Secure: o.Secure || f.User != ""}
+	recs, err := d.selectRecords(ctx, f)
+	if err != nil {
+		return res, fmt.Errorf("purge: %w", err)
+	}
+	res.Selected = len(recs)
+	if len(recs) == 0 {
+		d.auditPurge(f, o, res)
+		return res, nil
+	}
+	if o.Confirm != nil {
+		if err := o.Confirm(len(recs)); err != nil {
+			return res, err
+		}
+	}
+	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
+	if err != nil {
+		return res, fmt.Errorf("purge: stream %s: %w", d.cfg.DLQStream, err)
+	}
+	kv, err := d.opsKV(ctx, false)
+	if err != nil {
+		return res, fmt.Errorf("purge: %w", err)
+	}
+	defer func() { d.auditPurge(f, o, res) }()
+	for _, r := range recs {
+		del := st.DeleteMsg
+		if res.Secure {
+			del = st.SecureDeleteMsg
+		}
+		switch err := del(ctx, r.Seq); {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			res.Gone++
+		case err != nil:
+			return res, fmt.Errorf("purge dead letter %d: %w", r.Seq, err)
+		default:
+			res.Deleted++
+		}
+		if kv != nil {
+			if err := kv.Purge(ctx, StateKey(r.Seq)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return res, fmt.Errorf("purge redrive mark of %d: %w", r.Seq, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+func (d *DLQ) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
+	fields := []zap.Field{
+		zap.Int("selected", res.Selected), zap.Int("deleted", res.Deleted), zap.Int("gone", res.Gone),
+		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.String("operator", d.operator),
+	}
+	if f.Reason != "" {
+		fields = append(fields, zap.String("reason", f.Reason))
+	}
+	if f.User != "" {
+		fields = append(fields, zap.String("user_sha256", UserHash(f.User)))
+	}
+	if o.OlderThan > 0 {
+		fields = append(fields, zap.Duration("older_than", o.OlderThan))
+	}
+	if !f.Until.IsZero() {
+		fields = append(fields, zap.String("until", fmtTime(f.Until)))
+	}
+	d.log.Info("dlq purge", fields...)
+}
+
+// UserHash is how audit lines name a user whose data is erased: the first
+// 16 hex digits of SHA-256 of the id, enough to match a known erasure
+// request, without keeping the id.
+func UserHash(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Confirmation errors of [Confirm].
+var (
+	// ErrNotConfirmed means the operator did not answer yes.
+	ErrNotConfirmed = errors.New("not confirmed")
+	// ErrNoAnswer means there was nothing to read the answer from (no
+	// stdin, as in CI): pass --yes to proceed without a question.
+	ErrNoAnswer = errors.New("no answer on stdin: pass --yes to purge without asking")
+)
+
+// Confirm returns a [PurgeOptions.Confirm] that asks "purge N records?
+// [y/N] " on out and reads one line from in: "y" or "yes" (any case)
+// proceeds, anything else is [ErrNotConfirmed]; a nil in, or one at its
+// end before any answer, is [ErrNoAnswer].
+func Confirm(in io.Reader, out io.Writer) func(n int) error {
+	return func(n int) error {
+		if in == nil {
+			return ErrNoAnswer
+		}
+		noun := "records"
+		if n == 1 {
+			noun = "record"
+		}
+		fmt.Fprintf(out, "purge %d %s? [y/N] ", n, noun)
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && line == "" {
+			fmt.Fprintln(out)
+			return ErrNoAnswer
+		}
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return nil
+		}
+		return ErrNotConfirmed
+	}
+}
+
+// ---- output ----
+
+const timeLayout = "2006-01-02T15:04:05Z07:00"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// WriteRecords prints records as a table: TIME SEQ SUBJECT REASON USER
+// ATTEMPTS STATE (SUBJECT is the original subject), then a count; total is
+// the number of matching records when recs holds only the newest of them.
+func WriteRecords(w io.Writer, recs []Record, total int) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tSEQ\tSUBJECT\tREASON\tUSER\tATTEMPTS\tSTATE")
+	for _, r := range recs {
+		attempts := "-"
+		subject := r.Subject
+		if r.DeadLetter != nil {
+			attempts = strconv.Itoa(r.DeadLetter.Attempts)
+			subject = r.OriginalSubject()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", fmtTime(r.Stored), r.Seq, subject, r.Reason(),
+			dash(r.Event.UserID), attempts, dash(r.StateText()))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	noun := "records"
+	if total == 1 {
+		noun = "record"
+	}
+	var err error
+	if total > len(recs) {
+		_, err = fmt.Fprintf(w, "%d of %d %s (the newest; --limit 0 shows all)\n", len(recs), total, noun)
+	} else {
+		_, err = fmt.Fprintf(w, "%d %s\n", len(recs), noun)
+	}
+	return err
+}
+
+// WriteRecord prints one record in full: the record's fields, its redrive
+// state, the root trigger's ledger outcome when known (ledger may be
+// nil), and the original event (headers, then the body as indented JSON,
+// or base64 when it is not JSON).
+func WriteRecord(w io.Writer, r *Record, ledger *LedgerEntry) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("seq", strconv.FormatUint(r.Seq, 10))
+	row("stored", fmtTime(r.Stored))
+	row("subject", r.Subject)
+	row("record id", dash(r.ID))
+	if r.DeadLetter == nil {
+		row("error", "record cannot be decoded: "+r.DecodeError)
+		return tw.Flush()
+	}
+	dl := r.DeadLetter
+	row("event id", dash(dl.EventID))
+	row("user", dash(r.Event.UserID))
+	row("reason", dl.Reason)
+	row("error", dash(dl.Error))
+	row("attempts", strconv.Itoa(dl.Attempts))
+	row("first attempt", fmtTime(dl.FirstAttemptAt))
+	row("last attempt", fmtTime(dl.LastAttemptAt))
+	row("stream seq", strconv.FormatUint(dl.StreamSequence, 10))
+	switch st := r.State; {
+	case st == nil:
+		row("state", "not redriven")
+	default:
+		row("state", fmt.Sprintf("%s as %s at %s", r.StateText(), st.RedriveID, fmtTime(st.RedrivenAt)))
+	}
+	if root, n := redriveRoot(r); n > 0 {
+		row("redrive of", fmt.Sprintf("%s (redrive %d of at most %d)", root, n, MaxRedrives))
+	}
+	if ledger != nil {
+		v := ledger.Outcome
+		if ledger.Reason != "" {
+			v += " " + ledger.Reason
+		}
+		if ledger.RedrivenTo != "" {
+			v += " (redriven to " + ledger.RedrivenTo + ")"
+		}
+		row("ledger", dash(v))
+	}
+	row("original subject", dl.Original.Subject)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "original headers:")
+	if len(dl.Original.Headers) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	keys := make([]string, 0, len(dl.Original.Headers))
+	for k := range dl.Original.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range dl.Original.Headers[k] {
+			fmt.Fprintf(w, "  %s: %s\n", k, v)
+		}
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, dl.Original.Body, "", "  ") == nil {
+		fmt.Fprintln(w, "original event:")
+		pretty.WriteByte('\n')
+		_, err := w.Write(pretty.Bytes())
+		return err
+	}
+	fmt.Fprintf(w, "original body (%d bytes, not JSON, base64):\n%s\n", len(dl.Original.Body), base64.StdEncoding.EncodeToString(dl.Original.Body))
+	return nil
+}
+
+// WriteRedriveResults prints one line per record and a summary.
+func WriteRedriveResults(w io.Writer, results []RedriveResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tEVENT\tREDRIVE ID\tRESULT")
+	counts := map[string]int{}
+	for _, r := range results {
+		counts[r.Result]++
+		result := r.Result
+		if r.Note != "" {
+			result += ": " + r.Note
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Seq, dash(r.EventID), dash(r.RedriveID), result)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d redriven, %d skipped, %d refused, %d conflicts\n",
+		counts[RedriveDone], counts[RedriveSkipped], counts[RedriveRefused], counts[RedriveConflict])
+	return err
+}

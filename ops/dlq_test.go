@@ -1,0 +1,570 @@
+package ops_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/mangosim"
+	"github.com/scaworker/scaworker/ops"
+)
+
+const userNoRep2 = "user_m_owner_legal_norep_2"
+
+// legalNoRep is a legal owner without LegalRepresentative.Email, or with
+// it once fixed.
+func legalNoRep(id, rep string) mangosim.User {
+	return mangosim.User{ID: id, Category: mangosim.CategoryOwner, PersonType: mangosim.PersonLegal,
+		LegalPersonType: "BUSINESS", Status: mangosim.StatusActive, Email: "company@example.com",
+		LegalRepresentativeEmail: rep}
+}
+
+// seedDLQ dead-letters three triggers, one after the other, so their DLQ
+// sequences are 1, 2, 3: a legal owner without representative e-mail, an
+// unknown user, and a body that is not JSON (its user only readable from
+// the raw bytes).
+func seedDLQ(t *testing.T, w *opsWorld) []ops.Record {
+	t.Helper()
+	w.userCreated("evt-legal", mangosim.UserOwnerLegalNoRep)
+	w.waitRecords(1)
+	w.userCreated("evt-ghost", "user_m_ghost")
+	w.waitRecords(2)
+	w.publish(events.DefaultSubjects().UserCreated, []byte("user_id=user_m_secret; not json"), "")
+	return w.waitRecords(3)
+}
+
+func TestDLQListAndShow(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	recs := seedDLQ(t, w)
+
+	var out bytes.Buffer
+	if err := ops.WriteRecords(&out, recs, len(recs)); err != nil {
+		t.Fatalf("WriteRecords: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if got, want := strings.Join(strings.Fields(lines[0]), " "), "TIME SEQ SUBJECT REASON USER ATTEMPTS STATE"; got != want {
+		t.Errorf("header = %q, want %q", got, want)
+	}
+	wantRows := [][]string{
+		{"1", "sca.events.user.created", events.ReasonMissingLegalRepEmail, mangosim.UserOwnerLegalNoRep, "1", "-"},
+		{"2", "sca.events.user.created", events.ReasonUserNotFound, "user_m_ghost", "1", "-"},
+		{"3", "sca.events.user.created", events.ReasonInvalidEvent, "-", "1", "-"},
+	}
+	if len(lines) != len(wantRows)+2 {
+		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), len(wantRows)+2, out.String())
+	}
+	for i, want := range wantRows {
+		f := strings.Fields(lines[i+1])
+		if _, err := time.Parse(time.RFC3339, f[0]); err != nil {
+			t.Errorf("row %d time %q: %v", i, f[0], err)
+		}
+		if got := strings.Join(f[1:], " "); got != strings.Join(want, " ") {
+			t.Errorf("row %d = %q, want %q", i, got, strings.Join(want, " "))
+		}
+	}
+	if got, want := lines[len(lines)-1], "3 records"; got != want {
+		t.Errorf("footer = %q, want %q", got, want)
+	}
+	out.Reset()
+	if err := ops.WriteRecords(&out, recs[2:], 3); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\n1 of 3 records (the newest; --limit 0 shows all)\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("limited table = %q, want suffix %q", out.String(), want)
+	}
+
+	d := w.dlq()
+	now := time.Now()
+	for _, tc := range []struct {
+		name  string
+		f     ops.Filter
+		limit int
+		want  []uint64
+	}{
+		{"reason", ops.Filter{Reason: events.ReasonUserNotFound}, 0, []uint64{2}},
+		{"user from data", ops.Filter{User: mangosim.UserOwnerLegalNoRep}, 0, []uint64{1}},
+		{"user only in the raw body", ops.Filter{User: "user_m_secret"}, 0, []uint64{3}},
+		{"user is a whole token", ops.Filter{User: "user_m"}, 0, nil},
+		{"since future", ops.Filter{Since: now.Add(time.Hour)}, 0, nil},
+		{"until past", ops.Filter{Until: now.Add(-time.Hour)}, 0, nil},
+		{"since past until future", ops.Filter{Since: now.Add(-time.Hour), Until: now.Add(time.Hour)}, 0, []uint64{1, 2, 3}},
+		{"limit keeps the newest", ops.Filter{}, 2, []uint64{2, 3}},
+	} {
+		got, err := d.List(w.ctx(), tc.f, tc.limit)
+		if err != nil {
+			t.Fatalf("%s: List: %v", tc.name, err)
+		}
+		var seqs []uint64
+		for _, r := range got {
+			seqs = append(seqs, r.Seq)
+		}
+		if !equalSeqs(seqs, tc.want) {
+			t.Errorf("%s: List() seqs = %v, want %v", tc.name, seqs, tc.want)
+		}
+	}
+
+	rec, le, err := d.Show(w.ctx(), 1)
+	if err != nil {
+		t.Fatalf("Show(1): %v", err)
+	}
+	out.Reset()
+	if err := ops.WriteRecord(&out, rec, le); err != nil {
+		t.Fatalf("WriteRecord: %v", err)
+	}
+	for _, want := range []string{
+		"seq:              1\n",
+		"event id:         evt-legal\n",
+		"user:             " + mangosim.UserOwnerLegalNoRep + "\n",
+		"reason:           missing_legal_representative_email\n",
+		"attempts:         1\n",
+		"state:            not redriven\n",
+		"ledger:           dlq missing_legal_representative_email\n",
+		"original subject: sca.events.user.created\n",
+		"original headers:\n  Nats-Msg-Id: evt-legal\n",
+		"original event:\n{\n",
+		"\n  \"id\": \"evt-legal\",\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("Show(1) output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	rec, le, err = d.Show(w.ctx(), 3)
+	if err != nil {
+		t.Fatalf("Show(3): %v", err)
+	}
+	out.Reset()
+	if err := ops.WriteRecord(&out, rec, le); err != nil {
+		t.Fatalf("WriteRecord: %v", err)
+	}
+	if want := "original body (31 bytes, not JSON, base64):\ndXNlcl9pZD11c2VyX21fc2VjcmV0OyBub3QganNvbg==\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("Show(3) output lacks %q:\n%s", want, out.String())
+	}
+
+	if _, _, err := d.Show(w.ctx(), 99); !errors.Is(err, ops.ErrNoRecord) {
+		t.Errorf("Show(99) error = %v, want ErrNoRecord", err)
+	}
+}
+
+func equalSeqs(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A fixed record and an unfixed one, redriven together, end with one link
+// (the fixed user's, whose root trigger's ledger says link) and one open
+// dead letter (the unfixed user's redrive, dead-lettered again as a NEW
+// record carrying the redrive headers); both old records are marked
+// redriven, and a second redrive only picks the new record.
+func TestRedriveFixedAndUnfixed(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	w.sim.AddUser(legalNoRep(userNoRep2, ""))
+	w.userCreated("evt-fixed", mangosim.UserOwnerLegalNoRep)
+	w.waitRecords(1)
+	w.userCreated("evt-unfixed", userNoRep2)
+	w.waitRecords(2)
+	if got := w.outcomeOf("evt-fixed"); got.Reason != events.ReasonMissingLegalRepEmail {
+		t.Fatalf("first outcome = %+v, want dlq %s", got, events.ReasonMissingLegalRepEmail)
+	}
+
+	// The data is fixed at Mangopay for one of the two users only.
+	w.sim.AddUser(legalNoRep(mangosim.UserOwnerLegalNoRep, "rep@example.com"))
+	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Reason: events.ReasonMissingLegalRepEmail})
+	if err != nil {
+		t.Fatalf("Redrive: %v", err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("Redrive() results = %+v, want 2", res)
+	}
+	for _, r := range res {
+		if r.Result != ops.RedriveDone || r.Count != 1 || r.RedriveID != r.EventID+".redrive-1" || r.AsIs {
+			t.Errorf("Redrive() result = %+v, want redriven as %s.redrive-1", r, r.EventID)
+		}
+	}
+	if got := w.outcomeOf("evt-fixed.redrive-1"); got.Outcome != events.OutcomeLink {
+		t.Errorf("outcome of the fixed redrive = %s %s, want link", got.Outcome, got.Reason)
+	}
+	if got := w.outcomeOf("evt-unfixed.redrive-1"); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonMissingLegalRepEmail {
+		t.Errorf("outcome of the unfixed redrive = %s %s, want dlq %s", got.Outcome, got.Reason, events.ReasonMissingLegalRepEmail)
+	}
+
+	// One link: the fixed user's, for the redriven trigger.
+	links := w.links()
+	if len(links) != 1 || links[0].UserID != mangosim.UserOwnerLegalNoRep || links[0].Trigger.ID != "evt-fixed.redrive-1" {
+		t.Errorf("links = %+v, want one for %s from evt-fixed.redrive-1", links, mangosim.UserOwnerLegalNoRep)
+	}
+	// One open record: the unfixed user's redrive; the old two are marked.
+	recs := w.waitRecords(3)
+	var open []ops.Record
+	for _, r := range recs {
+		switch {
+		case r.Seq <= 2:
+			if r.State == nil || r.State.Redriven != 1 || r.State.Pending || r.StateText() != "redriven 1" {
+				t.Errorf("old record %d state = %+v, want redriven 1", r.Seq, r.State)
+			}
+		case r.State == nil:
+			open = append(open, r)
+		}
+	}
+	if len(open) != 1 {
+		t.Fatalf("open records = %d, want 1: %+v", len(open), recs)
+	}
+	nr := open[0]
+	if nr.EventID() != "evt-unfixed.redrive-1" || nr.Event.RedriveOf != "evt-unfixed" || nr.Event.RedriveCount != 1 || nr.Event.UserID != userNoRep2 {
+		t.Errorf("new record = event %s, redrive of %q #%d, user %s; want evt-unfixed.redrive-1 of evt-unfixed #1, %s",
+			nr.EventID(), nr.Event.RedriveOf, nr.Event.RedriveCount, nr.Event.UserID, userNoRep2)
+	}
+	// The ledger of each root trigger takes the new outcome.
+	if le := w.ledger("/users", "evt-fixed"); le == nil || le.Outcome != events.OutcomeLink || le.RedrivenTo != "evt-fixed.redrive-1" {
+		t.Errorf("ledger of evt-fixed = %+v, want link redriven to evt-fixed.redrive-1", le)
+	}
+	if le := w.ledger("/users", "evt-unfixed"); le == nil || le.Outcome != events.OutcomeDLQ || le.RedrivenTo != "evt-unfixed.redrive-1" {
+		t.Errorf("ledger of evt-unfixed = %+v, want dlq redriven to evt-unfixed.redrive-1", le)
+	}
+
+	// A second redrive skips the two marked records and takes the new one.
+	res, err = w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	if err != nil {
+		t.Fatalf("second Redrive: %v", err)
+	}
+	got := map[uint64]string{}
+	for _, r := range res {
+		got[r.Seq] = r.Result + " " + r.RedriveID
+	}
+	want := map[uint64]string{
+		1: "skipped evt-fixed.redrive-1", 2: "skipped evt-unfixed.redrive-1",
+		nr.Seq: "redriven evt-unfixed.redrive-2",
+	}
+	if len(got) != len(want) {
+		t.Errorf("second Redrive() = %v, want %v", got, want)
+	}
+	for seq, wantRes := range want {
+		if got[seq] != wantRes {
+			t.Errorf("second Redrive() seq %d = %q, want %q", seq, got[seq], wantRes)
+		}
+	}
+
+	// Audit lines: one per redrive, with the operator.
+	audits := w.logsWith("dlq redrive")
+	if len(audits) != 3 {
+		t.Errorf("audit lines = %d, want 3", len(audits))
+	}
+	for _, a := range audits {
+		m := a.ContextMap()
+		if m["operator"] != "alice" || m["redrive_id"] == "" || m["event_id"] == "" || m["seq"] == nil || m["reason"] == "" {
+			t.Errorf("audit line fields = %v", m)
+		}
+	}
+	w.checkNoSecret()
+}
+
+// A redrive inside JetStream's duplicate window is processed: the same id
+// would be swallowed, the new id is not.
+func TestRedriveInsideDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	body := ceBody(events.TypeUserCreated, "/users", "evt-late", map[string]any{"user_id": "user_m_late", "category": "OWNER"})
+	w.publish(events.DefaultSubjects().UserCreated, body, "evt-late")
+	w.waitRecords(1)
+	if got := w.outcomeOf("evt-late"); got.Reason != events.ReasonUserNotFound {
+		t.Fatalf("outcome = %+v, want dlq user_not_found", got)
+	}
+	// The user shows up at Mangopay (a replication lag, say).
+	w.sim.AddUser(mangosim.User{ID: "user_m_late", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonNatural,
+		Status: mangosim.StatusActive, Email: "late@example.com"})
+
+	// Publishing the original again is swallowed by the duplicate window.
+	if ack := w.publish(events.DefaultSubjects().UserCreated, body, "evt-late"); !ack.Duplicate {
+		t.Fatalf("republish with the same id: Duplicate = false; the window is not in force, the test proves nothing")
+	}
+	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Seqs: []uint64{1}})
+	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone {
+		t.Fatalf("Redrive() = %+v, %v; want one redriven", res, err)
+	}
+	if got := w.outcomeOf("evt-late.redrive-1"); got.Outcome != events.OutcomeLink {
+		t.Errorf("outcome of the redrive = %s %s, want link", got.Outcome, got.Reason)
+	}
+	if le := w.ledger("/users", "evt-late"); le == nil || le.Outcome != events.OutcomeLink {
+		t.Errorf("root ledger entry = %+v, want link", le)
+	}
+	if n := len(w.links()); n != 1 {
+		t.Errorf("links = %d, want 1", n)
+	}
+}
+
+// An event is redriven at most 5 times; the 6th redrive is refused and
+// publishes nothing.
+func TestRedriveRefusedAfterFive(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	w.userCreated("evt-loop", "user_m_nobody")
+	recs := w.waitRecords(1)
+	d := w.dlq()
+	for n := 1; n <= ops.MaxRedrives; n++ {
+		seq := recs[len(recs)-1].Seq
+		res, err := d.Redrive(w.ctx(), ops.Filter{Seqs: []uint64{seq}})
+		if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].Count != n {
+			t.Fatalf("redrive %d = %+v, %v; want redriven #%d", n, res, err, n)
+		}
+		if want := "evt-loop.redrive-" + strconv.Itoa(n); res[0].RedriveID != want {
+			t.Fatalf("redrive %d id = %s, want %s", n, res[0].RedriveID, want)
+		}
+		recs = w.waitRecords(n + 1)
+	}
+	last := recs[len(recs)-1]
+	if last.Event.RedriveCount != ops.MaxRedrives {
+		t.Fatalf("last record redrive count = %d, want %d", last.Event.RedriveCount, ops.MaxRedrives)
+	}
+	before := w.streamMsgs("SCA_EVENTS")
+	res, err := d.Redrive(w.ctx(), ops.Filter{All: true})
+	if err != nil {
+		t.Fatalf("6th Redrive: %v", err)
+	}
+	var refused []ops.RedriveResult
+	for _, r := range res {
+		switch r.Result {
+		case ops.RedriveRefused:
+			refused = append(refused, r)
+		case ops.RedriveSkipped:
+		default:
+			t.Errorf("6th Redrive() result = %+v, want only skips and one refusal", r)
+		}
+	}
+	if len(refused) != 1 || refused[0].Seq != last.Seq || !strings.Contains(refused[0].Note, "redriven 5 times") {
+		t.Errorf("refusals = %+v, want one for seq %d saying it was redriven 5 times", refused, last.Seq)
+	}
+	if after := w.streamMsgs("SCA_EVENTS"); after != before {
+		t.Errorf("SCA_EVENTS holds %d messages after the refusal, want %d", after, before)
+	}
+	var out bytes.Buffer
+	if err := ops.WriteRedriveResults(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	if want := "0 redriven, 5 skipped, 1 refused, 0 conflicts\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("WriteRedriveResults() = %q, want suffix %q", out.String(), want)
+	}
+}
+
+// A crash after the mark was written and before the publish leaves a
+// pending mark; the next redrive publishes the same id, once.
+func TestRedriveFinishesPendingMark(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
+	dlqBody, err := events.EncodeDeadLetter("dlq-x-1", events.DeadLetter{
+		EventID: "evt-crash", Reason: events.ReasonUserNotFound, Attempts: 1, StreamSequence: 1,
+		Original: events.Original{Subject: "sca.events.user.created", Headers: map[string][]string{"Nats-Msg-Id": {"evt-crash"}, "Traceparent": {"00-abc-def-01"}},
+			Body: ceBody(events.TypeUserCreated, "/users", "evt-crash", map[string]any{"user_id": "user_m_x"})},
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.publish("sca.dlq.sca.events.user.created", dlqBody, "")
+	kv, err := ops.OpsKV(w.ctx(), w.js, w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark, _ := json.Marshal(ops.RedriveState{Redriven: 1, RedriveID: "evt-crash.redrive-1", Pending: true, RedrivenAt: time.Now()})
+	if _, err := kv.Create(w.ctx(), ops.StateKey(1), mark); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].RedriveID != "evt-crash.redrive-1" {
+		t.Fatalf("Redrive() = %+v, %v; want the pending redrive finished as evt-crash.redrive-1", res, err)
+	}
+	res, err = w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveSkipped {
+		t.Fatalf("second Redrive() = %+v, %v; want skipped", res, err)
+	}
+	// Exactly one copy was published, with the redrive headers, the new id
+	// and the extension; other headers kept, the old message id dropped.
+	var got []ops.StoredMsg
+	if err := ops.ReadStream(w.ctx(), w.js, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+		got = append(got, m)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("SCA_EVENTS holds %d messages, want 1", len(got))
+	}
+	m := got[0]
+	h := m.Header
+	for k, want := range map[string]string{
+		consumer.HeaderRedriveOf: "evt-crash", consumer.HeaderRedriveCount: "1",
+		"Nats-Msg-Id": "evt-crash.redrive-1", "Traceparent": "00-abc-def-01",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	tr, err := events.DefaultSubjects().Decode(m.Subject, m.Data)
+	if err != nil {
+		t.Fatalf("redriven body does not decode: %v", err)
+	}
+	if tr.ID != "evt-crash.redrive-1" || tr.Source != "/users" || tr.UserID != "user_m_x" {
+		t.Errorf("redriven trigger = %+v", tr)
+	}
+	var ext map[string]any
+	_ = json.Unmarshal(m.Data, &ext)
+	if ext[ops.ExtRedriveOf] != "evt-crash" {
+		t.Errorf("extension %s = %v, want evt-crash", ops.ExtRedriveOf, ext[ops.ExtRedriveOf])
+	}
+}
+
+// A body that is not a CloudEvent is redriven byte for byte with the
+// redrive headers, and dead-letters again as a new record.
+func TestRedriveInvalidBodyAsIs(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	raw := []byte("\x00\x01 not an event")
+	w.publish(events.DefaultSubjects().UserCreated, raw, "")
+	first := w.waitRecords(1)[0]
+	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Reason: events.ReasonInvalidEvent})
+	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || !res[0].AsIs || !strings.Contains(res[0].Note, "dead-letter again") {
+		t.Fatalf("Redrive() = %+v, %v; want redriven as is with a warning", res, err)
+	}
+	recs := w.waitRecords(2)
+	again := recs[1]
+	if !bytes.Equal(again.DeadLetter.Original.Body, raw) {
+		t.Errorf("redriven body = %q, want %q", again.DeadLetter.Original.Body, raw)
+	}
+	if again.Reason() != events.ReasonInvalidEvent || again.Event.RedriveCount != 1 || again.Event.RedriveOf != first.ID {
+		t.Errorf("new record: reason %s, redrive of %q #%d; want invalid_event, of %q #1", again.Reason(), again.Event.RedriveOf, again.Event.RedriveCount, first.ID)
+	}
+	if got := nats.Header(again.DeadLetter.Original.Headers).Get("Nats-Msg-Id"); got != res[0].RedriveID {
+		t.Errorf("redrive Nats-Msg-Id = %q, want %q", got, res[0].RedriveID)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	seedDLQ(t, w)
+	d := w.dlq()
+
+	// Refusals delete nothing.
+	for _, tc := range []struct {
+		name string
+		in   *strings.Reader
+		want error
+	}{
+		{"no stdin", nil, ops.ErrNoAnswer},
+		{"empty stdin", strings.NewReader(""), ops.ErrNoAnswer},
+		{"no", strings.NewReader("n\n"), ops.ErrNotConfirmed},
+		{"anything else", strings.NewReader("sure\n"), ops.ErrNotConfirmed},
+	} {
+		var prompt bytes.Buffer
+		var confirm func(int) error
+		if tc.in == nil {
+			confirm = ops.Confirm(nil, &prompt)
+		} else {
+			confirm = ops.Confirm(tc.in, &prompt)
+		}
+		_, err := d.Purge(w.ctx(), ops.Filter{All: true}, ops.PurgeOptions{Confirm: confirm})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: Purge() error = %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.in != nil && prompt.String() != "purge 3 records? [y/N] " && prompt.String() != "purge 3 records? [y/N] \n" {
+			t.Errorf("%s: prompt = %q", tc.name, prompt.String())
+		}
+	}
+	if n := len(w.records()); n != 3 {
+		t.Fatalf("records after refusals = %d, want 3", n)
+	}
+
+	// Personal-data erasure: the user of record 3 is only in its raw body.
+	var prompt bytes.Buffer
+	res, err := d.Purge(w.ctx(), ops.Filter{User: "user_m_secret"}, ops.PurgeOptions{Confirm: ops.Confirm(strings.NewReader("y\n"), &prompt)})
+	if err != nil || res.Deleted != 1 || !res.Secure {
+		t.Fatalf("Purge(user) = %+v, %v; want 1 deleted securely", res, err)
+	}
+	if prompt.String() != "purge 1 record? [y/N] " {
+		t.Errorf("prompt = %q", prompt.String())
+	}
+	if _, _, err := d.Show(w.ctx(), 3); !errors.Is(err, ops.ErrNoRecord) {
+		t.Errorf("Show(3) after erasure: %v, want ErrNoRecord", err)
+	}
+
+	// By reason and age, no question asked (--yes).
+	res, err = d.Purge(w.ctx(), ops.Filter{Reason: events.ReasonUserNotFound, Until: time.Now().Add(time.Minute)}, ops.PurgeOptions{OlderThan: time.Nanosecond})
+	if err != nil || res.Deleted != 1 || res.Secure {
+		t.Fatalf("Purge(reason) = %+v, %v; want 1 deleted", res, err)
+	}
+	recs := w.records()
+	if len(recs) != 1 || recs[0].Seq != 1 {
+		t.Fatalf("records left = %+v, want only seq 1", recs)
+	}
+	// Nothing selected: no question.
+	res, err = d.Purge(w.ctx(), ops.Filter{User: "user_m_nobody"}, ops.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
+	if err != nil || res.Selected != 0 {
+		t.Errorf("Purge(nobody) = %+v, %v; want nothing selected, no question", res, err)
+	}
+
+	audits := w.logsWith("dlq purge")
+	if len(audits) != 3 {
+		t.Fatalf("purge audit lines = %d, want 3 (erasure, reason, empty)", len(audits))
+	}
+	m := audits[0].ContextMap()
+	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != ops.UserHash("user_m_secret") || m["operator"] != "alice" {
+		t.Errorf("erasure audit fields = %v", m)
+	}
+	for _, a := range w.logs.All() {
+		line := a.Message
+		for k, v := range a.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		if a.Message == "dlq purge" && strings.Contains(line, "user_m_secret") {
+			t.Errorf("purge audit line carries the user id: %s", line)
+		}
+	}
+	if _, err := d.Purge(w.ctx(), ops.Filter{}, ops.PurgeOptions{}); err == nil {
+		t.Errorf("Purge(empty filter) = nil error, want a refusal")
+	}
+}
+
+func toString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Purging a redriven record also purges its mark.
+func TestPurgeDropsRedriveMark(t *testing.T) {
+	t.Parallel()
+	w := newOpsWorld(t, opsWorldOpts{})
+	w.userCreated("evt-p", "user_m_nobody")
+	w.waitRecords(1)
+	if _, err := w.dlq().Redrive(w.ctx(), ops.Filter{Seqs: []uint64{1}}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitRecords(2)
+	if _, err := w.dlq().Purge(w.ctx(), ops.Filter{All: true}, ops.PurgeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := ops.OpsKV(w.ctx(), w.js, w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(w.ctx(), ops.StateKey(1)); err == nil {
+		t.Errorf("mark of a purged record still there: %s", e.Value())
+	}
+	if n := len(w.records()); n != 0 {
+		t.Errorf("records = %d, want 0", n)
+	}
+}

@@ -1,0 +1,1144 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
+)
+
+// Headers and the extension attribute of replayed triggers (the contract
+// with the consumer).
+const (
+	// ReplayHeader marks a trigger republished unchanged by a replay; its
+	// value is the replay's id. The consumer re-evaluates a trigger carrying
+	// it whose recorded outcome is skip, dlq or state.
+	ReplayHeader = consumer.HeaderReplay
+	// ReplayOfHeader carries the original id on a forced replay, a new
+	// trigger "<id>.replay-<n>".
+	ReplayOfHeader = consumer.HeaderReplayOf
+	// ReplayOfExtension is the CloudEvents extension attribute that carries
+	// the original id in a forced replay's body.
+	ReplayOfExtension = "screplayof"
+)
+
+// Actions a replay takes on one stored message; they label the dry-run
+// lines and the rows of the summary.
+const (
+	// ReplayReevaluated: the recorded outcome is skip, dlq or state; the
+	// trigger is republished unchanged with [ReplayHeader] and the live
+	// worker decides it again.
+	ReplayReevaluated = "re-evaluated"
+	// ReplayForced: the trigger produced a link and --force is set; a new
+	// trigger "<id>.replay-<n>" is published, so the per-user rules apply.
+	ReplayForced = "forced"
+	// ReplayReprocessed: no ledger entry, yet the durable consumer
+	// acknowledged the message (its ledger entry was lost): republished
+	// unchanged so the live worker processes it.
+	ReplayReprocessed = "re-processed: not in ledger"
+	// ReplayLinked: the trigger produced a link; left alone without --force.
+	ReplayLinked = "left alone: already linked"
+	// ReplayNotYet: the live worker has not decided the trigger yet (no
+	// ledger entry or an attempt in progress); it is still pending in the
+	// durable consumer, so it is left to it.
+	ReplayNotYet = "left alone: not processed yet"
+	// ReplayRepeat: the same trigger (source, id) appeared earlier in this
+	// replay's range (a copy published by an earlier replay); considered once.
+	ReplayRepeat = "left alone: repeat in range"
+	// ReplayInvalid: the stored event is not a valid trigger; not replayed
+	// (it was dead-lettered with invalid_event; see `dlq`).
+	ReplayInvalid = "invalid, not replayed"
+	// ReplayFiltered: not one of --user's users (an invalid event, whose
+	// user cannot be trusted, is filtered out whenever --user is set).
+	// Triggers of other types than --type are not read at all, so they
+	// are not counted.
+	ReplayFiltered = "filtered out"
+)
+
+// replayActions returns the actions in the order of the summary's rows.
+func replayActions() []string {
+	return []string{ReplayReevaluated, ReplayForced, ReplayReprocessed, ReplayLinked,
+		ReplayNotYet, ReplayRepeat, ReplayInvalid, ReplayFiltered}
+}
+
+// DefaultReplayRate is the default republish rate of a replay.
+func DefaultReplayRate() enroll.Rate { return enroll.Rate{N: 50, Per: time.Second} }
+
+// ReplayConfig is what [Replay] replays and how.
+type ReplayConfig struct {
+	// Layout names the streams, the durable consumer, the buckets and the
+	// subjects (zero fields take consumer.Config's defaults).
+	Layout consumer.Config
+
+	// From is where the replay starts: a stream sequence ("1200") or an
+	// RFC 3339 time, compared with the time JetStream stored each message.
+	// Required.
+	From string
+	// To is where it ends, inclusive, in the same forms; "" means the last
+	// message stored when the replay first started (messages stored later,
+	// the replay's own among them, are never part of it).
+	To string
+	// Types keeps only triggers of these CloudEvents types; empty: all four.
+	Types []string
+	// Users keeps only triggers whose data.user_id is one of these; empty: all.
+	Users []string
+
+	// DryRun writes nothing anywhere (no publish, no cursor, no bucket) and
+	// prints one line per trigger to Out saying what would happen.
+	DryRun bool
+	// Force replays triggers that produced a link as new triggers
+	// "<id>.replay-<n>", which the per-user rules then judge.
+	Force bool
+	// Restart ignores a stored cursor and starts the replay over.
+	Restart bool
+	// Name names the replay and its cursor (key "replay.<Name>" in
+	// Layout.OpsBucket): 1 to 64 of [A-Za-z0-9_-]. Default: "r-" and 8 hex
+	// digits of a hash of the normalised filters, so running the same
+	// command again resumes it.
+	Name string
+	// Rate bounds republishing (default [DefaultReplayRate]), so a large
+	// replay does not flood the worker's stream. Mangopay's budget is
+	// enforced by the workers themselves.
+	Rate enroll.Rate
+
+	// Out receives the dry-run lines; nil discards them.
+	Out io.Writer
+	// Progress, when set, receives a progress bar with rate and ETA (a
+	// terminal); when nil, progress is logged every LogEvery messages.
+	Progress io.Writer
+	// LogEvery is the number of messages between progress log lines
+	// (default 1000).
+	LogEvery int
+	// Log receives progress and per-trigger debug lines; nil: none.
+	Log *zap.Logger
+	// AfterTrigger, when set, is called after each message is settled
+	// (after its republish was acknowledged and the cursor written).
+	AfterTrigger func(ReplayStep)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ReplayStep is what a replay did with one stored message.
+type ReplayStep struct {
+	Seq     uint64 // stream sequence of the stored message
+	Type    string // CloudEvents type (from the subject for invalid events)
+	EventID string
+	UserID  string
+	// Outcome and Reason are the ledger's record before the replay; ""
+	// when there is none.
+	Outcome, Reason string
+	Action          string // one of the Replay* actions
+	// NewID is the id of the trigger published by a forced replay.
+	NewID string
+}
+
+// ReplayReport sums a replay up.
+type ReplayReport struct {
+	Name     string // the cursor's name
+	ReplayID string // value of the Sca-Replay header (Name, then Name.<run> after a restart)
+	Stream   string
+	// FromSeq and ToSeq bound the replay (inclusive); empty when FromSeq > ToSeq.
+	FromSeq, ToSeq uint64
+	// NextSeq is the first stream sequence not yet considered.
+	NextSeq uint64
+	DryRun  bool
+	// Resumed says the replay continued from a stored cursor.
+	Resumed bool
+	// Done says every message of the range was considered.
+	Done bool
+	// AlreadyDone says the cursor was already finished: nothing was read.
+	AlreadyDone bool
+	// Counts holds, per action, the number of messages by type, over the
+	// whole replay (a resumed replay includes the earlier sessions).
+	Counts map[string]map[string]int
+	// Published counts the messages this session published, and
+	// Duplicates those of them JetStream reported as duplicates (a
+	// republish inside the duplicate window of an interrupted session).
+	Published, Duplicates int
+}
+
+// Count returns the number of messages that got action, all types.
+func (r *ReplayReport) Count(action string) int {
+	n := 0
+	for _, c := range r.Counts[action] {
+		n += c
+	}
+	return n
+}
+
+func (r *ReplayReport) add(action, typ string) {
+	if r.Counts == nil {
+		r.Counts = map[string]map[string]int{}
+	}
+	if r.Counts[action] == nil {
+		r.Counts[action] = map[string]int{}
+	}
+	r.Counts[action][typ]++
+}
+
+// WriteSummary prints the report: a status line, then a table of counts
+// by action (rows) and type (columns).
+func (r *ReplayReport) WriteSummary(w io.Writer) error {
+	var status string
+	switch {
+	case r.AlreadyDone:
+		status = "already finished; nothing to do (--restart runs it again)"
+	case r.FromSeq > r.ToSeq:
+		status = "no message in range"
+	case r.Done:
+		status = "finished"
+	default:
+		status = fmt.Sprintf("interrupted before stream seq %d: run the same command again to resume", r.NextSeq)
+	}
+	if r.DryRun {
+		status += " (dry run: nothing was written)"
+	}
+	rng := fmt.Sprintf("stream seq %d..%d", r.FromSeq, r.ToSeq)
+	if r.FromSeq > r.ToSeq {
+		rng = "empty range"
+	}
+	if _, err := fmt.Fprintf(w, "replay %s on %s, %s: %s\n", r.ReplayID, r.Stream, rng, status); err != nil {
+		return err
+	}
+	var types []string
+	for _, byType := range r.Counts {
+		for typ := range byType {
+			if !slices.Contains(types, typ) {
+				types = append(types, typ)
+			}
+		}
+	}
+	slices.SortFunc(types, func(a, b string) int { return replayTypeRank(a) - replayTypeRank(b) })
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "ACTION\tTOTAL")
+	for _, typ := range types {
+		fmt.Fprintf(tw, "\t%s", typ)
+	}
+	fmt.Fprintln(tw)
+	total := map[string]int{}
+	all := 0
+	for _, action := range replayActions() {
+		fmt.Fprintf(tw, "%s\t%d", action, r.Count(action))
+		all += r.Count(action)
+		for _, typ := range types {
+			n := r.Counts[action][typ]
+			total[typ] += n
+			fmt.Fprintf(tw, "\t%d", n)
+		}
+		fmt.Fprintln(tw)
+	}
+	fmt.Fprintf(tw, "total\t%d", all)
+	for _, typ := range types {
+		fmt.Fprintf(tw, "\t%d", total[typ])
+	}
+	fmt.Fprintln(tw)
+	return tw.Flush()
+}
+
+// replayTypeRank orders types as the trigger subjects are listed.
+func replayTypeRank(typ string) int {
+	switch typ {
+	case events.TypeUserCreated:
+		return 0
+	case events.TypeSessionExpired:
+		return 1
+	case events.TypeSessionFailed:
+		return 2
+	case events.TypeEnrollmentSucceeded:
+		return 3
+	}
+	return 4
+}
+
+// replayPoint is a --from or --to value: a stream sequence or a time.
+type replayPoint struct {
+	seq  uint64
+	time time.Time
+}
+
+func (p replayPoint) String() string {
+	if p.seq > 0 {
+		return "seq:" + strconv.FormatUint(p.seq, 10)
+	}
+	return "time:" + p.time.UTC().Format(time.RFC3339Nano)
+}
+
+// parseReplayPoint reads a stream sequence or an RFC 3339 time.
+func parseReplayPoint(flag, s string) (replayPoint, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return replayPoint{}, fmt.Errorf("%s: empty: want a stream sequence (e.g. 1200) or an RFC 3339 time (e.g. 2025-06-01T00:00:00Z)", flag)
+	}
+	if s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, "-:T") {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return replayPoint{}, fmt.Errorf("%s: %q: a stream sequence is a whole number from 1", flag, s)
+		}
+		return replayPoint{seq: n}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return replayPoint{}, fmt.Errorf("%s: %q is neither a stream sequence nor an RFC 3339 time (e.g. 2025-06-01T00:00:00Z)", flag, s)
+	}
+	return replayPoint{time: t}, nil
+}
+
+// replayPlan is a validated ReplayConfig.
+type replayPlan struct {
+	cfg      ReplayConfig
+	layout   consumer.Config
+	from     replayPoint
+	to       *replayPoint
+	types    []string
+	users    map[string]bool
+	filters  string // normalised filters, stored in the cursor
+	subjects []string
+}
+
+// ValidateReplay checks cfg without connecting; errors name the flag.
+func ValidateReplay(cfg ReplayConfig) error {
+	_, err := planReplay(cfg)
+	return err
+}
+
+func planReplay(cfg ReplayConfig) (*replayPlan, error) {
+	p := &replayPlan{cfg: cfg, layout: cfg.Layout.Defaults(), users: map[string]bool{}}
+	var errs []error
+	var err error
+	if p.from, err = parseReplayPoint("--from", cfg.From); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.To != "" {
+		to, err := parseReplayPoint("--to", cfg.To)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.to = &to
+			switch {
+			case to.seq > 0 && p.from.seq > 0 && to.seq < p.from.seq:
+				errs = append(errs, fmt.Errorf("--to: sequence %d is before --from %d", to.seq, p.from.seq))
+			case !to.time.IsZero() && !p.from.time.IsZero() && to.time.Before(p.from.time):
+				errs = append(errs, fmt.Errorf("--to: %s is before --from %s", cfg.To, cfg.From))
+			}
+		}
+	}
+	for _, typ := range cfg.Types {
+		subj, ok := p.layout.Subjects.SubjectFor(typ)
+		if !ok {
+			errs = append(errs, fmt.Errorf("--type: %q is not a trigger type (%s, %s, %s or %s)", typ,
+				events.TypeUserCreated, events.TypeSessionExpired, events.TypeSessionFailed, events.TypeEnrollmentSucceeded))
+			continue
+		}
+		if !slices.Contains(p.types, typ) {
+			p.types = append(p.types, typ)
+			p.subjects = append(p.subjects, subj)
+		}
+	}
+	if len(cfg.Types) == 0 {
+		p.subjects = p.layout.Subjects.Triggers()
+	}
+	for _, u := range cfg.Users {
+		if !events.ValidUserID(u) {
+			errs = append(errs, fmt.Errorf("--user: %q is not a user id (1 to 128 of A-Z a-z 0-9 _ -)", u))
+			continue
+		}
+		p.users[u] = true
+	}
+	if cfg.Name != "" && !validReplayName(cfg.Name) {
+		errs = append(errs, fmt.Errorf("--name: %q: want 1 to 64 of A-Z a-z 0-9 _ -", cfg.Name))
+	}
+	if cfg.Rate != (enroll.Rate{}) && (cfg.Rate.N < 1 || cfg.Rate.Per <= 0) {
+		errs = append(errs, fmt.Errorf("--rate: %s: want N/duration with N >= 1", cfg.Rate))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	types := slices.Sorted(slices.Values(p.types))
+	users := make([]string, 0, len(p.users))
+	for u := range p.users {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	to := ""
+	if p.to != nil {
+		to = p.to.String()
+	}
+	p.filters = fmt.Sprintf("stream=%s;from=%s;to=%s;types=%s;users=%s;force=%t",
+		p.layout.Stream, p.from, to, strings.Join(types, ","), strings.Join(users, ","), cfg.Force)
+	if p.cfg.Name == "" {
+		sum := sha256.Sum256([]byte(p.filters))
+		p.cfg.Name = "r-" + hex.EncodeToString(sum[:4])
+	}
+	if p.cfg.Rate == (enroll.Rate{}) {
+		p.cfg.Rate = DefaultReplayRate()
+	}
+	if p.cfg.LogEvery <= 0 {
+		p.cfg.LogEvery = 1000
+	}
+	if p.cfg.Out == nil {
+		p.cfg.Out = io.Discard
+	}
+	if p.cfg.Log == nil {
+		p.cfg.Log = zap.NewNop()
+	}
+	if p.cfg.Now == nil {
+		p.cfg.Now = time.Now
+	}
+	return p, nil
+}
+
+func validReplayName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// replayCursor is a replay's progress, in the ops bucket under
+// "replay.<name>". NextSeq and Counts are written together, so a resumed
+// replay continues both from the same point.
+type replayCursor struct {
+	NextSeq   uint64    `json:"next_seq"`
+	From      string    `json:"from"`
+	To        string    `json:"to,omitempty"`
+	Done      bool      `json:"done"`
+	FromSeq   uint64    `json:"from_seq"`
+	ToSeq     uint64    `json:"to_seq"`
+	Filters   string    `json:"filters"`
+	Run       int       `json:"run"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Forcing is the forced trigger being published: a resumed replay
+	// publishes the same id again rather than a new one.
+	Forcing *replayForcing            `json:"forcing,omitempty"`
+	Counts  map[string]map[string]int `json:"counts,omitempty"`
+}
+
+type replayForcing struct {
+	Seq uint64 `json:"seq"`
+	ID  string `json:"id"`
+}
+
+// replayer is one run of [Replay].
+type replayer struct {
+	*replayPlan
+	js     jetstream.JetStream
+	ledger jetstream.KeyValue // nil: no ledger bucket yet
+	ops    jetstream.KeyValue // nil in a dry run without the bucket
+	key    string             // cursor key
+	cur    replayCursor
+	rev    uint64 // cursor revision; 0: not stored
+	report *ReplayReport
+	floor  uint64 // the durable consumer's ack floor at start
+	seen   map[[16]byte]struct{}
+	pace   replayPacer
+	prog   *replayProgress
+	// unsaved counts messages considered since the cursor was last written.
+	unsaved     int
+	lastSaved   time.Time
+	headerShown bool // the dry-run header line
+}
+
+// Replay re-processes stored triggers through the live worker: it reads
+// Layout.Stream from From to To, keeps the triggers that match Types and
+// Users, and for each one reads the ledger and either republishes it (the
+// worker then decides it again with the normal rules and the deployment's
+// rate budget; Replay itself never calls Mangopay) or leaves it alone:
+//
+//   - outcome skip, dlq or state: republished unchanged (same body, same
+//     CloudEvent id) with header Sca-Replay: <replay id> and Nats-Msg-Id
+//     "replay-<replay id>-<stream seq>"; the consumer re-evaluates it.
+//   - outcome link: left alone, or with Force published as a new trigger
+//     "<id>.replay-<n>" (n the smallest not in the ledger), extension
+//     screplayof and header Sca-Replay-Of = original id, Nats-Msg-Id = new id.
+//   - no ledger entry: still pending in the durable consumer, so left to
+//     it; unless the durable already acknowledged it (its stream sequence
+//     is at or below the ack floor), in which case the entry was lost and
+//     the trigger is republished unchanged to be processed again.
+//   - an entry without outcome (an attempt in progress): left to the worker.
+//   - an invalid stored event: reported, not replayed.
+//   - the same trigger (source, id) seen before in the range, e.g. a copy
+//     republished by an earlier replay: considered once.
+//
+// Triggers published by earlier replays are treated like any other: a
+// copy has the original's identity, and a forced "<id>.replay-<n>" is a
+// trigger of its own (forcing it again gives "<id>.replay-<n>.replay-1").
+//
+// The cursor (Layout.OpsBucket, "replay.<name>") records the next stream
+// sequence to consider; it is written after each republish is
+// acknowledged by JetStream, and every few hundred messages otherwise, so
+// running the same replay again resumes where it stopped. It returns the
+// report so far with ctx's error when ctx ends.
+func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (*ReplayReport, error) {
+	plan, err := planReplay(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &replayer{replayPlan: plan, js: js, seen: map[[16]byte]struct{}{}}
+	r.key = "replay." + r.cfg.Name
+	r.pace.every = r.cfg.Rate.Per / time.Duration(r.cfg.Rate.N)
+	r.report = &ReplayReport{Name: r.cfg.Name, Stream: r.layout.Stream, DryRun: r.cfg.DryRun}
+	if err := r.open(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.start(ctx); err != nil {
+		return nil, err
+	}
+	rep := r.report
+	switch {
+	case rep.AlreadyDone:
+		return rep, nil
+	case r.cur.NextSeq > r.cur.ToSeq: // an empty range
+		return rep, r.finish(ctx)
+	}
+	r.prog = newReplayProgress(r.cfg, rep, r.cur.NextSeq)
+	err = r.loop(ctx)
+	r.prog.finish(rep.Done)
+	if err != nil {
+		// Keep the progress made: a resumed replay starts from it. The
+		// write uses a fresh ctx since ctx may be what ended.
+		if r.unsaved > 0 && !r.cfg.DryRun {
+			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if serr := r.save(saveCtx); serr != nil {
+				r.cfg.Log.Warn("replay cursor not saved", zap.Error(serr))
+			}
+			cancel()
+		}
+		return rep, err
+	}
+	return rep, r.finish(ctx)
+}
+
+// open binds the stream, the ledger, the ops bucket and the cursor.
+func (r *replayer) open(ctx context.Context) error {
+	var err error
+	if r.ledger, err = LedgerKV(ctx, r.js, r.layout); err != nil {
+		return err
+	}
+	if r.cfg.DryRun {
+		// A dry run creates nothing: without the bucket there is no cursor.
+		r.ops, err = r.js.KeyValue(ctx, r.layout.OpsBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			r.ops, err = nil, nil
+		}
+		if err != nil {
+			return fmt.Errorf("SCA_OPS_BUCKET: look up bucket %s: %w", r.layout.OpsBucket, err)
+		}
+	} else if r.ops, err = OpsKV(ctx, r.js, r.layout); err != nil {
+		return err
+	}
+	if r.ops != nil {
+		kve, err := r.ops.Get(ctx, r.key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		case err != nil:
+			return fmt.Errorf("read replay cursor %s: %w", r.key, err)
+		default:
+			r.rev = kve.Revision()
+			if err := json.Unmarshal(kve.Value(), &r.cur); err != nil {
+				if !r.cfg.Restart {
+					return fmt.Errorf("decode replay cursor %s: %w (use --restart to start the replay over)", r.key, err)
+				}
+				r.cur = replayCursor{}
+			}
+		}
+	}
+	// The durable consumer's ack floor tells a trigger that lost its ledger
+	// entry from one still pending.
+	if c, err := r.js.Consumer(ctx, r.layout.Stream, r.layout.Durable); err == nil {
+		if info, err := c.Info(ctx); err == nil {
+			r.floor = info.AckFloor.Stream
+		}
+	}
+	return nil
+}
+
+// start resumes the stored cursor or resolves the range and stores a new one.
+func (r *replayer) start(ctx context.Context) error {
+	rep := r.report
+	if r.rev != 0 && !r.cfg.Restart {
+		if r.cur.Filters != r.filters {
+			return fmt.Errorf("--name: replay %s was started with other filters (%s); use --restart to start it over with these, or another --name", r.cfg.Name, r.cur.Filters)
+		}
+		rep.ReplayID = replayID(r.cfg.Name, r.cur.Run)
+		rep.FromSeq, rep.ToSeq, rep.NextSeq = r.cur.FromSeq, r.cur.ToSeq, r.cur.NextSeq
+		rep.Counts = cloneReplayCounts(r.cur.Counts)
+		if r.cur.Done {
+			rep.AlreadyDone, rep.Done = true, true
+			return nil
+		}
+		rep.Resumed = true
+		r.cfg.Log.Info("replay resumed", zap.String("replay", rep.ReplayID), zap.Uint64("next_seq", r.cur.NextSeq), zap.Uint64("to_seq", r.cur.ToSeq))
+		return nil
+	}
+	st, err := r.js.Stream(ctx, r.layout.Stream)
+	if err != nil {
+		return fmt.Errorf("SCA_STREAM: stream %s: %w", r.layout.Stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("SCA_STREAM: stream %s: %w", r.layout.Stream, err)
+	}
+	first, last := info.State.FirstSeq, info.State.LastSeq
+	if info.State.Msgs == 0 {
+		first = last + 1
+	}
+	fromSeq := max(r.from.seq, first)
+	if r.from.seq == 0 {
+		if fromSeq, err = replaySeqAt(ctx, st, r.from.time, last); err != nil {
+			return err
+		}
+	}
+	toSeq := last
+	if r.to != nil {
+		if r.to.seq > 0 {
+			toSeq = min(r.to.seq, last)
+		} else {
+			after, err := replaySeqAt(ctx, st, r.to.time.Add(time.Nanosecond), last)
+			if err != nil {
+				return err
+			}
+			toSeq = after - 1
+		}
+	}
+	run := 1
+	if r.rev != 0 {
+		run = r.cur.Run + 1
+	}
+	now := r.cfg.Now().UTC()
+	r.cur = replayCursor{NextSeq: fromSeq, From: r.cfg.From, To: r.cfg.To, FromSeq: fromSeq, ToSeq: toSeq,
+		Filters: r.filters, Run: run, StartedAt: now, UpdatedAt: now}
+	rep.ReplayID = replayID(r.cfg.Name, run)
+	rep.FromSeq, rep.ToSeq, rep.NextSeq = fromSeq, toSeq, fromSeq
+	if r.cfg.DryRun {
+		return nil
+	}
+	return r.save(ctx)
+}
+
+// replayID is the Sca-Replay value: the name, then name.<run> once
+// restarted, so a restart inside JetStream's duplicate window is not
+// dropped as a duplicate of the first run.
+func replayID(name string, run int) string {
+	if run <= 1 {
+		return name
+	}
+	return name + "." + strconv.Itoa(run)
+}
+
+func cloneReplayCounts(c map[string]map[string]int) map[string]map[string]int {
+	out := make(map[string]map[string]int, len(c))
+	for a, byType := range c {
+		out[a] = make(map[string]int, len(byType))
+		for t, n := range byType {
+			out[a][t] = n
+		}
+	}
+	return out
+}
+
+// save writes the cursor with compare-and-set.
+func (r *replayer) save(ctx context.Context) error {
+	if r.cfg.DryRun {
+		return nil
+	}
+	r.cur.NextSeq = r.report.NextSeq
+	r.cur.Counts = r.report.Counts
+	r.cur.UpdatedAt = r.cfg.Now().UTC()
+	b, err := json.Marshal(r.cur)
+	if err != nil {
+		return fmt.Errorf("encode replay cursor: %w", err)
+	}
+	var rev uint64
+	if r.rev == 0 {
+		rev, err = r.ops.Create(ctx, r.key, b)
+	} else {
+		rev, err = r.ops.Update(ctx, r.key, b, r.rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("replay cursor %s changed concurrently: is another replay named %s running?", r.key, r.cfg.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("write replay cursor %s: %w", r.key, err)
+	}
+	r.rev, r.unsaved, r.lastSaved = rev, 0, time.Now()
+	return nil
+}
+
+// finish marks the cursor done.
+func (r *replayer) finish(ctx context.Context) error {
+	r.report.Done = true
+	r.report.NextSeq = max(r.report.NextSeq, r.cur.ToSeq+1)
+	r.cur.Done = true
+	return r.save(ctx)
+}
+
+// loop reads the range with an ordered consumer and settles each message.
+func (r *replayer) loop(ctx context.Context) error {
+	st, err := r.js.Stream(ctx, r.layout.Stream)
+	if err != nil {
+		return fmt.Errorf("SCA_STREAM: stream %s: %w", r.layout.Stream, err)
+	}
+	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: r.subjects,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    r.cur.NextSeq,
+	})
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(128))
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+	}
+	defer it.Stop()
+	// Nothing left that matches: anything stored from now on lies past ToSeq.
+	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
+		r.report.Done = true
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > r.cur.ToSeq {
+			r.report.Done = true
+			return nil
+		}
+		if err := r.settle(ctx, msg, seq); err != nil {
+			return err
+		}
+		r.prog.set(seq)
+		// NumPending counts the matching messages stored after this one
+		// when it was delivered: none means the range is exhausted (what
+		// is stored later lies past ToSeq).
+		if meta.NumPending == 0 {
+			r.report.Done = true
+			return nil
+		}
+	}
+}
+
+// settle decides what to do with one message, does it, and advances the cursor.
+func (r *replayer) settle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
+	step, publish, err := r.decide(ctx, msg, seq)
+	if err != nil {
+		return err
+	}
+	rep := r.report
+	if step.Action != ReplayFiltered && r.cfg.DryRun {
+		r.printStep(step)
+	}
+	if publish != nil && !r.cfg.DryRun {
+		if step.Action == ReplayForced {
+			r.cur.Forcing = &replayForcing{Seq: seq, ID: step.NewID}
+			if err := r.save(ctx); err != nil {
+				return err
+			}
+		}
+		if err := r.pace.wait(ctx); err != nil {
+			return err
+		}
+		ack, err := r.js.PublishMsg(ctx, publish.msg, publish.opts...)
+		if err != nil {
+			return fmt.Errorf("republish stream seq %d (event %s): %w", seq, step.EventID, err)
+		}
+		rep.Published++
+		if ack.Duplicate {
+			rep.Duplicates++
+		}
+		r.cur.Forcing = nil
+	}
+	rep.add(step.Action, step.Type)
+	rep.NextSeq = seq + 1
+	r.unsaved++
+	if publish != nil || r.unsaved >= 256 || time.Since(r.lastSaved) > 2*time.Second {
+		if err := r.save(ctx); err != nil {
+			return err
+		}
+	}
+	r.cfg.Log.Debug("replay step", zap.Uint64("stream_seq", seq), zap.String("event_id", step.EventID),
+		zap.String("user_id", step.UserID), zap.String("action", step.Action), zap.String("new_id", step.NewID))
+	if r.cfg.AfterTrigger != nil {
+		r.cfg.AfterTrigger(step)
+	}
+	return nil
+}
+
+// replayPublish is a message to publish and its options.
+type replayPublish struct {
+	msg  *nats.Msg
+	opts []jetstream.PublishOpt
+}
+
+// decide reads the ledger and picks the action for one message.
+func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (ReplayStep, *replayPublish, error) {
+	subject := msg.Subject()
+	typ, _ := r.layout.Subjects.TypeFor(subject)
+	step := ReplayStep{Seq: seq, Type: typ}
+	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data())
+	if decErr != nil {
+		var inv *events.InvalidError
+		key := events.KeyOf("nats:"+r.layout.Stream, strconv.FormatUint(seq, 10))
+		if errors.As(decErr, &inv) {
+			step.EventID = inv.EventID
+			if inv.Key != "" {
+				key = inv.Key
+			}
+		}
+		if len(r.users) > 0 {
+			step.Action = ReplayFiltered // no readable user_id
+			return step, nil, nil
+		}
+		e, err := r.entry(ctx, key)
+		if err != nil {
+			return step, nil, err
+		}
+		if e != nil {
+			step.Outcome, step.Reason = e.Outcome, e.Reason
+		}
+		step.Action = ReplayInvalid
+		return step, nil, nil
+	}
+	step.EventID, step.UserID = tr.ID, tr.UserID
+	if len(r.users) > 0 && !r.users[tr.UserID] {
+		step.Action = ReplayFiltered
+		return step, nil, nil
+	}
+	key := tr.Key()
+	var short [16]byte
+	if b, err := hex.DecodeString(key[:32]); err == nil {
+		copy(short[:], b)
+	}
+	e, err := r.entry(ctx, key)
+	if err != nil {
+		return step, nil, err
+	}
+	if e != nil {
+		step.Outcome, step.Reason = e.Outcome, e.Reason
+	}
+	// A repeat: seen in this session, or its entry was created by an
+	// earlier message of the range (considered before an interruption).
+	_, seen := r.seen[short]
+	if seen || (e != nil && e.StreamSeq != seq && e.StreamSeq >= r.cur.FromSeq && e.StreamSeq < seq) {
+		step.Action = ReplayRepeat
+		return step, nil, nil
+	}
+	r.seen[short] = struct{}{}
+	switch {
+	case e == nil && seq <= r.floor:
+		step.Action = ReplayReprocessed
+		return step, r.unchanged(msg, seq), nil
+	case e == nil || e.Outcome == "":
+		step.Action = ReplayNotYet
+		return step, nil, nil
+	case e.Outcome == events.OutcomeLink && !r.cfg.Force:
+		step.Action = ReplayLinked
+		return step, nil, nil
+	case e.Outcome == events.OutcomeLink:
+		step.Action = ReplayForced
+		p, newID, err := r.forced(ctx, msg, tr, seq)
+		step.NewID = newID
+		return step, p, err
+	case e.Outcome == events.OutcomeSkip, e.Outcome == events.OutcomeDLQ, e.Outcome == events.OutcomeState:
+		step.Action = ReplayReevaluated
+		return step, r.unchanged(msg, seq), nil
+	default: // not an outcome the consumer records
+		step.Action = ReplayNotYet
+		return step, nil, nil
+	}
+}
+
+// entry reads a ledger entry; nil when there is none.
+func (r *replayer) entry(ctx context.Context, key string) (*LedgerEntry, error) {
+	if r.ledger == nil {
+		return nil, nil
+	}
+	kve, err := r.ledger.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	var e LedgerEntry
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		return nil, fmt.Errorf("decode ledger entry %s: %w", key, err)
+	}
+	return &e, nil
+}
+
+// replayHeaders copies the headers of a stored message, less JetStream's
+// own (Nats-*) and the replay headers, which the replay sets itself.
+func replayHeaders(h nats.Header) nats.Header {
+	out := nats.Header{}
+	for k, vs := range h {
+		if len(k) >= 5 && strings.EqualFold(k[:5], "nats-") ||
+			strings.EqualFold(k, ReplayHeader) || strings.EqualFold(k, ReplayOfHeader) {
+			continue
+		}
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// unchanged is the message republished unchanged for re-evaluation.
+func (r *replayer) unchanged(msg jetstream.Msg, seq uint64) *replayPublish {
+	m := nats.NewMsg(msg.Subject())
+	m.Data = msg.Data()
+	m.Header = replayHeaders(msg.Headers())
+	// A copy of a forced replay keeps its lineage.
+	if of := msg.Headers().Get(ReplayOfHeader); of != "" {
+		m.Header.Set(ReplayOfHeader, of)
+	}
+	m.Header.Set(ReplayHeader, r.report.ReplayID)
+	return &replayPublish{msg: m, opts: []jetstream.PublishOpt{
+		jetstream.WithMsgID("replay-" + r.report.ReplayID + "-" + strconv.FormatUint(seq, 10)),
+		jetstream.WithExpectStream(r.layout.Stream),
+	}}
+}
+
+// forced builds the new trigger of a forced replay.
+func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Trigger, seq uint64) (*replayPublish, string, error) {
+	newID := ""
+	if f := r.cur.Forcing; f != nil && f.Seq == seq {
+		newID = f.ID // an interrupted publish: the same id again
+	}
+	for n := 1; newID == "" && n <= 1000; n++ {
+		id := tr.ID + ".replay-" + strconv.Itoa(n)
+		e, err := r.entry(ctx, events.KeyOf(tr.Source, id))
+		if err != nil {
+			return nil, "", err
+		}
+		if e == nil {
+			newID = id
+		}
+	}
+	if newID == "" {
+		return nil, "", fmt.Errorf("force stream seq %d (event %s): 1000 forced replays already exist", seq, tr.ID)
+	}
+	body, err := replayForcedBody(msg.Data(), newID, tr.ID)
+	if err != nil {
+		return nil, newID, fmt.Errorf("force stream seq %d (event %s): %w", seq, tr.ID, err)
+	}
+	if got, err := r.layout.Subjects.Decode(msg.Subject(), body); err != nil || got.ID != newID {
+		return nil, newID, fmt.Errorf("force stream seq %d (event %s): the new trigger is not valid: %v", seq, tr.ID, err)
+	}
+	m := nats.NewMsg(msg.Subject())
+	m.Data = body
+	m.Header = replayHeaders(msg.Headers())
+	m.Header.Set(ReplayOfHeader, tr.ID)
+	return &replayPublish{msg: m, opts: []jetstream.PublishOpt{
+		jetstream.WithMsgID(newID),
+		jetstream.WithExpectStream(r.layout.Stream),
+	}}, newID, nil
+}
+
+// replayForcedBody returns body with its id replaced by newID and the
+// screplayof extension set to origID; every other member is kept as is.
+func replayForcedBody(body []byte, newID, origID string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("rewrite id: %w", err)
+	}
+	for k, v := range map[string]string{"id": newID, ReplayOfExtension: origID} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("rewrite id: %w", err)
+		}
+		m[k] = b
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("rewrite id: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// replayLineFormat is the layout of a dry-run line.
+const replayLineFormat = "%10s  %-24s  %-28s  %-40s  %s\n"
+
+// printStep prints one dry-run line: seq, type, user, the ledger's
+// outcome/reason before the replay, action.
+func (r *replayer) printStep(s ReplayStep) {
+	if !r.headerShown {
+		fmt.Fprintf(r.cfg.Out, replayLineFormat, "SEQ", "TYPE", "USER", "LEDGER", "ACTION")
+		r.headerShown = true
+	}
+	now := "-"
+	switch {
+	case s.Outcome != "" && s.Reason != "":
+		now = s.Outcome + "/" + s.Reason
+	case s.Outcome != "":
+		now = s.Outcome
+	}
+	user := s.UserID
+	if user == "" {
+		user = "-"
+	}
+	action := s.Action
+	if s.NewID != "" {
+		action += " as " + s.NewID
+	}
+	fmt.Fprintf(r.cfg.Out, replayLineFormat, strconv.FormatUint(s.Seq, 10), s.Type, user, now, action)
+}
+
+// replaySeqAt returns the sequence of the first message stored at or
+// after t, or last+1 when there is none up to last.
+func replaySeqAt(ctx context.Context, st jetstream.Stream, t time.Time, last uint64) (uint64, error) {
+	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t, HeadersOnly: true,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
+	}
+	defer it.Stop()
+	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
+		return last + 1, nil
+	}
+	msg, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
+	}
+	return min(meta.Sequence.Stream, last+1), nil
+}
+
+// replayPacer spaces republishes evenly.
+type replayPacer struct {
+	every time.Duration
+	next  time.Time
+}
+
+func (p *replayPacer) wait(ctx context.Context) error {
+	now := time.Now()
+	if d := p.next.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		now = p.next
+	}
+	p.next = now.Add(p.every)
+	return nil
+}
+
+// replayProgress shows the replay's position: a bar with rate and ETA on
+// a terminal, else a log line every LogEvery messages. It counts from the
+// sequence where this session started, so a resumed replay's rate and ETA
+// are its own.
+type replayProgress struct {
+	bar   *progressbar.ProgressBar
+	log   *zap.Logger
+	every int
+	start uint64 // first sequence of this session
+	total int64  // sequences from start to ToSeq
+	began time.Time
+	n     int
+}
+
+func newReplayProgress(cfg ReplayConfig, rep *ReplayReport, next uint64) *replayProgress {
+	p := &replayProgress{log: cfg.Log, every: cfg.LogEvery, start: next,
+		total: int64(rep.ToSeq - next + 1), began: time.Now()}
+	if cfg.Progress != nil {
+		w := cfg.Progress
+		desc := "replay " + rep.ReplayID
+		if rep.Resumed {
+			desc += " (resumed)"
+		}
+		p.bar = progressbar.NewOptions64(p.total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("msg"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		)
+		_ = p.bar.RenderBlank()
+	}
+	return p
+}
+
+// set records that the message at seq was settled.
+func (p *replayProgress) set(seq uint64) {
+	pos := int64(seq - p.start + 1)
+	p.n++
+	if p.bar != nil {
+		_ = p.bar.Set64(pos)
+		return
+	}
+	if p.n%p.every != 0 {
+		return
+	}
+	rate := float64(pos) / time.Since(p.began).Seconds()
+	eta := time.Duration(0)
+	if rate > 0 {
+		eta = time.Duration(float64(p.total-pos) / rate * float64(time.Second)).Round(time.Second)
+	}
+	p.log.Info("replay progress", zap.Uint64("stream_seq", seq), zap.Int64("done", pos), zap.Int64("total", p.total),
+		zap.Float64("rate_per_s", float64(int64(rate*10))/10), zap.String("eta", eta.String()))
+}
+
+// finish ends the bar: full when the range is done, else where it stopped.
+func (p *replayProgress) finish(done bool) {
+	if p.bar == nil {
+		return
+	}
+	if done {
+		_ = p.bar.Finish()
+		return
+	}
+	_ = p.bar.Exit()
+}
