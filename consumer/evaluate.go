@@ -18,7 +18,7 @@ const ReasonNotConfirmed = "not_confirmed"
 
 // evaluate applies SPEC §3's rules to a valid trigger, making only the
 // Mangopay calls they allow, and mints a link when one is due.
-func (c *Consumer) evaluate(stop, work context.Context, j *job, e *entry) verdict {
+func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) verdict {
 	ev := j.ev
 	now := c.now()
 	us, _, err := c.users.get(work, ev.UserID)
@@ -122,7 +122,7 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *entry) verdic
 }
 
 // mint requests a session within the per-user cap and builds the link.
-func (c *Consumer) mint(stop, work context.Context, j *job, e *entry, email, locale string) verdict {
+func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, email, locale string) verdict {
 	userID := j.ev.UserID
 	ok, err := c.users.reserve(work, userID, j.key, c.now(), c.cfg.UserCap, c.cfg.UserCapWindow)
 	if err != nil {

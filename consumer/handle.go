@@ -132,7 +132,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 		j.log.Info("replay reopens a decided trigger", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason))
 	}
 	if e == nil {
-		e = &entry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
+		e = &LedgerEntry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
 	}
 	e.Attempts++
 	e.LastAttemptAt = now
@@ -176,7 +176,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 
 // save writes a pending entry's progress (key sequence, last error); a
 // lost race or a failed write only costs a 409 read-back later.
-func (c *Consumer) save(ctx context.Context, j *job, e *entry, rev uint64) {
+func (c *Consumer) save(ctx context.Context, j *job, e *LedgerEntry, rev uint64) {
 	if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
 		j.log.Debug("ledger progress not saved", zap.Error(err))
 	}
@@ -191,7 +191,7 @@ func (c *Consumer) handBack(j *job, delay time.Duration, why string) {
 
 // decide records a final verdict in the ledger, with the event it
 // publishes, then settles it.
-func (c *Consumer) decide(ctx context.Context, j *job, e *entry, rev uint64, v verdict) bool {
+func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint64, v verdict) bool {
 	now := c.now()
 	e.Outcome, e.Reason, e.DecidedAt = v.outcome, v.reason, now
 	switch v.outcome {
@@ -208,7 +208,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *entry, rev uint64, v v
 			return true
 		}
 		e.LinkID, e.ExpiresAt = id, v.link.ExpiresAt
-		e.Pending = &pendingEvent{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, MsgID: id, Body: body, ExpiresAt: v.link.ExpiresAt, RecordedAt: now}
+		e.Pending = &PendingEvent{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, MsgID: id, Body: body, ExpiresAt: v.link.ExpiresAt, RecordedAt: now}
 	case events.OutcomeDLQ:
 		e.LastError = errText(v.err)
 		id := events.DeadLetterID(j.key, j.streamSeq)
@@ -222,7 +222,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *entry, rev uint64, v v
 			c.handBack(j, c.retryDelay(e.Attempts), "retry")
 			return true
 		}
-		e.Pending = &pendingEvent{Stream: c.cfg.DLQStream, Subject: c.cfg.Subjects.DLQSubject(j.subject), MsgID: id, Body: body, RecordedAt: now}
+		e.Pending = &PendingEvent{Stream: c.cfg.DLQStream, Subject: c.cfg.Subjects.DLQSubject(j.subject), MsgID: id, Body: body, RecordedAt: now}
 	}
 	c.checkpoint("decided")
 	rev, err := c.ledger.put(ctx, j.key, e, rev)
@@ -242,7 +242,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *entry, rev uint64, v v
 // deterministic message id, so a republish after a crash is dropped by
 // JetStream), marks it published, acknowledges, and reports. decidedNow
 // is false for a redelivery or replay of a decided trigger.
-func (c *Consumer) settle(ctx context.Context, j *job, e *entry, rev uint64, decidedNow bool) bool {
+func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint64, decidedNow bool) bool {
 	finishing := e.Pending != nil
 	if p := e.Pending; p != nil {
 		opts := []jetstream.PublishOpt{jetstream.WithMsgID(p.MsgID)}
@@ -329,7 +329,7 @@ func errText(err error) string {
 // outcome is one that new data can change: skip, dlq or state. A link is
 // never reopened: a replay must not send a second one (use a forced
 // replay, a new trigger, for that). It reports whether e was reset.
-func (c *Consumer) reopen(j *job, e *entry, now time.Time) bool {
+func (c *Consumer) reopen(j *job, e *LedgerEntry, now time.Time) bool {
 	if j.replay == "" || e.Pending != nil || e.ReplaySeq == j.streamSeq {
 		return false
 	}
@@ -338,7 +338,7 @@ func (c *Consumer) reopen(j *job, e *entry, now time.Time) bool {
 	default:
 		return false
 	}
-	*e = entry{
+	*e = LedgerEntry{
 		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: e.StreamSeq,
 		FirstAttemptAt: now, Seq: e.Seq, ReplaySeq: j.streamSeq, RedrivenTo: e.RedrivenTo,
 	}
@@ -348,7 +348,7 @@ func (c *Consumer) reopen(j *job, e *entry, now time.Time) bool {
 // takeOver writes a redriven copy's outcome into the entry of the
 // dead-lettered trigger it copies, so that trigger's ledger entry shows
 // what finally became of it.
-func (c *Consumer) takeOver(ctx context.Context, j *job, e *entry) {
+func (c *Consumer) takeOver(ctx context.Context, j *job, e *LedgerEntry) {
 	if j.redriveOf == "" || j.ev == nil || j.redriveOf == j.ev.ID {
 		return
 	}

@@ -10,16 +10,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// entry is a trigger's ledger record, keyed by the hash of (source, id).
-// It is written with compare-and-set at every step, so a redelivery, a
-// replay or a second replica sees what was done and by whom.
+// LedgerEntry is a trigger's ledger record, in the KV bucket
+// Config.LedgerBucket under the key events.KeyOf(source, id). The worker
+// writes it with compare-and-set at every step, so a redelivery, a replay
+// or a second replica sees what was done and by whom; operator tools only
+// read it.
 //
 // A trigger is pending while Outcome is empty. Once Outcome is set the
 // trigger is decided; if the decision publishes an event (a link or a
 // dead letter), Pending holds that event until JetStream acknowledged it,
 // so a crash between the record and the publish is finished by the next
 // delivery with the very same message id.
-type entry struct {
+type LedgerEntry struct {
 	Outcome string `json:"outcome,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 
@@ -40,7 +42,7 @@ type entry struct {
 	LastFault bool   `json:"last_fault,omitempty"`
 
 	// Pending is the outcome event not yet acknowledged by JetStream.
-	Pending *pendingEvent `json:"pending,omitempty"`
+	Pending *PendingEvent `json:"pending,omitempty"`
 	// LinkID and ExpiresAt describe the published link, if any.
 	LinkID    string    `json:"link_id,omitempty"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
@@ -55,8 +57,9 @@ type entry struct {
 	RedrivenTo string `json:"redriven_to,omitempty"`
 }
 
-// pendingEvent is an outcome event recorded before it is published.
-type pendingEvent struct {
+// PendingEvent is an outcome event recorded before it is published. Its
+// Body may hold a link's token: it leaves the ledger once published.
+type PendingEvent struct {
 	Stream  string `json:"stream"`
 	Subject string `json:"subject"`
 	// RecordedAt is when the event was recorded, just before its first publish.
@@ -75,7 +78,7 @@ type ledger struct {
 var errConflict = errors.New("ledger entry changed concurrently")
 
 // get returns the entry and its revision; a missing entry is (nil, 0, nil).
-func (l ledger) get(ctx context.Context, key string) (*entry, uint64, error) {
+func (l ledger) get(ctx context.Context, key string) (*LedgerEntry, uint64, error) {
 	kve, err := l.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, 0, nil
@@ -83,7 +86,7 @@ func (l ledger) get(ctx context.Context, key string) (*entry, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("read ledger: %w", err)
 	}
-	var e entry
+	var e LedgerEntry
 	if err := json.Unmarshal(kve.Value(), &e); err != nil {
 		return nil, 0, fmt.Errorf("decode ledger entry %s: %w", key, err)
 	}
@@ -92,7 +95,7 @@ func (l ledger) get(ctx context.Context, key string) (*entry, uint64, error) {
 
 // put writes e with compare-and-set: rev 0 creates the key. It returns the
 // new revision, or errConflict when another writer got there first.
-func (l ledger) put(ctx context.Context, key string, e *entry, rev uint64) (uint64, error) {
+func (l ledger) put(ctx context.Context, key string, e *LedgerEntry, rev uint64) (uint64, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return 0, fmt.Errorf("encode ledger entry: %w", err)

@@ -16,14 +16,14 @@ const dedupeMargin = 5 * time.Second
 // republish of p is dropped if the first publish went through. A NATS
 // restart rebuilds that memory from stored messages, and p, if stored, is
 // still there: links live until they expire, dead letters for months.
-func (c *Consumer) dedupes(p *pendingEvent) bool {
+func (c *Consumer) dedupes(p *PendingEvent) bool {
 	return c.now().Sub(p.RecordedAt) < c.dupWindow[p.Stream]-dedupeMargin
 }
 
 // published looks in p's stream, from when p was recorded, for a message
 // with p's id. It is used only to finish an outcome recorded longer ago
 // than the stream's duplicate window, e.g. after a long outage.
-func (c *Consumer) published(ctx context.Context, p *pendingEvent) (bool, error) {
+func (c *Consumer) published(ctx context.Context, p *PendingEvent) (bool, error) {
 	start := p.RecordedAt.Add(-time.Second)
 	oc, err := c.js.OrderedConsumer(ctx, p.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{p.Subject},

@@ -71,21 +71,10 @@ func bindBucket(ctx context.Context, js jetstream.JetStream, cfg consumer.Config
 	return kv, nil
 }
 
-// LedgerEntry is what operator tools read of a trigger's ledger entry
-// (KV SCA_LEDGER_BUCKET, key events.KeyOf(source, id)). Only the worker
-// writes it.
-type LedgerEntry struct {
-	Outcome    string    `json:"outcome,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	Type       string    `json:"type,omitempty"`
-	EventID    string    `json:"event_id,omitempty"`
-	UserID     string    `json:"user_id,omitempty"`
-	StreamSeq  uint64    `json:"stream_seq,omitempty"`
-	Attempts   int       `json:"attempts"`
-	LinkID     string    `json:"link_id,omitempty"`
-	RedrivenTo string    `json:"redriven_to,omitempty"`
-	DecidedAt  time.Time `json:"decided_at,omitzero"`
-}
+// LedgerEntry is a trigger's ledger entry (KV SCA_LEDGER_BUCKET, key
+// events.KeyOf(source, id)), as the worker writes it; operator tools only
+// read it.
+type LedgerEntry = consumer.LedgerEntry
 
 // ParseTime reads a time flag: an RFC 3339 time, or a duration that many
 // ago from now ("24h", "90m", and whole days such as "7d" or "1d12h").
