@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -212,11 +213,20 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 	case events.OutcomeDLQ:
 		e.LastError = errText(v.err)
 		id := events.DeadLetterID(j.key, j.streamSeq)
-		body, err := events.EncodeDeadLetter(id, events.DeadLetter{
+		record := events.DeadLetter{
 			EventID: j.eventID, Reason: v.reason, Error: e.LastError, Attempts: int(max(j.delivered, 1)),
 			FirstAttemptAt: e.FirstAttemptAt, LastAttemptAt: e.LastAttemptAt, StreamSequence: j.streamSeq,
 			Original: events.Original{Subject: j.subject, Headers: j.msg.Headers(), Body: j.msg.Data()},
-		}, now)
+		}
+		body, err := events.EncodeDeadLetter(id, record, now)
+		if err == nil && len(body) > c.maxRecord() {
+			// A body near NATS's payload limit cannot travel inside a record
+			// (nor, base64-encoded, inside the ledger): the record points at it.
+			record.Original.Body = nil
+			record.Error = fmt.Sprintf("%s; the original body (%d bytes) is too large for a dead-letter record: it stays in stream %s at sequence %d", record.Error, len(j.msg.Data()), c.cfg.Stream, j.streamSeq)
+			e.LastError = record.Error
+			body, err = events.EncodeDeadLetter(id, record, now)
+		}
 		if err != nil {
 			j.log.Error("encode dead-letter record", zap.Error(err))
 			c.handBack(j, c.retryDelay(e.Attempts), "retry")
@@ -314,6 +324,16 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		c.onOutcome(out)
 	}
 	return true
+}
+
+// maxRecord is the largest dead-letter record that fits in a message and,
+// base64-encoded as a pending event, in a ledger entry.
+func (c *Consumer) maxRecord() int {
+	limit := int64(1 << 20) // NATS's default max payload
+	if nc := c.js.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		limit = nc.MaxPayload()
+	}
+	return int(limit*3/4) - 8<<10
 }
 
 // errText is an error's text for the ledger and DLQ records; enroll's

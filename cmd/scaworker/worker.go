@@ -77,7 +77,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 
 	var state readiness
 	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
-	public := http.NewServeMux() // later features (webhook ingress) register here
+	public := http.NewServeMux() // the webhook ingress, and the ops endpoints without SCA_ADMIN_ADDR
 	hk, err := newHooks(cfg.hooks, reg, log)
 	if err != nil {
 		return newConfigError(err)
