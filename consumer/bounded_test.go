@@ -12,6 +12,7 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -29,7 +30,7 @@ func publishBacklog(tb testing.TB, js jetstream.JetStream, sim *mangosim.Server,
 				Status: mangosim.StatusActive, Email: userID + "@example.com"})
 		}
 		id := fmt.Sprintf("bulk-%d", i)
-		body := cloudEvent(events.TypeUserCreated, "/users", id, map[string]any{"user_id": userID, "category": category})
+		body := testworld.CloudEvent(events.TypeUserCreated, "/users", id, map[string]any{"user_id": userID, "category": category})
 		if _, err := js.PublishAsync(subj, body, jetstream.WithMsgID(id)); err != nil {
 			tb.Fatalf("publish %d: %v", i, err)
 		}
@@ -51,15 +52,15 @@ func publishBacklog(tb testing.TB, js jetstream.JetStream, sim *mangosim.Server,
 // other tests would add to.
 func TestBacklogStaysBounded(t *testing.T) {
 	const n, concurrency = 10_000, 4
-	b := setup(t, setupOpts{noStart: true, cfg: func(c *consumer.Config) { c.Concurrency = concurrency }})
-	b.sim.SetFaults(mangosim.Faults{Latency: 2 * time.Millisecond})
-	publishBacklog(t, b.js, b.sim, n)
+	w := testworld.New(t, testworld.Options{NoStart: true, Consumer: func(c *consumer.Config) { c.Concurrency = concurrency }})
+	w.Sim.SetFaults(mangosim.Faults{Latency: 2 * time.Millisecond})
+	publishBacklog(t, w.JS, w.Sim, n)
 	baseline := runtime.NumGoroutine()
-	b.start()
+	w.Start()
 
 	var maxAckPending, maxGoroutines int
-	waitFor(t, "the backlog to drain", 5*time.Minute, func() bool {
-		info := b.consumerInfo()
+	testworld.WaitFor(t, "the backlog to drain", 5*time.Minute, func() bool {
+		info := w.ConsumerInfo()
 		maxAckPending = max(maxAckPending, info.NumAckPending)
 		maxGoroutines = max(maxGoroutines, runtime.NumGoroutine())
 		if info.NumAckPending > concurrency {
@@ -74,7 +75,7 @@ func TestBacklogStaysBounded(t *testing.T) {
 		t.Errorf("goroutines peaked at %d, want at most %d (baseline %d)", maxGoroutines, limit, baseline)
 	}
 	counts := map[string]int{}
-	for _, o := range b.snapshot() {
+	for _, o := range w.Outcomes() {
 		counts[o.Outcome+"/"+o.Reason]++
 	}
 	if counts["link/"] != n/10 || counts["skip/not_owner"] != n-n/10 {
@@ -90,17 +91,17 @@ func TestBacklogStaysBounded(t *testing.T) {
 func BenchmarkSoak(b *testing.B) {
 	// Mangopay's real windows (2,300 calls per 15 minutes) would make this a
 	// benchmark of waiting: the simulator gets one window too large to spend.
-	bb := setup(b, setupOpts{noStart: true, quiet: true, sim: func(o *mangosim.Options) {
+	w := testworld.New(b, testworld.Options{NoStart: true, Quiet: true, Sim: func(o *mangosim.Options) {
 		o.Windows = []mangosim.Limit{{N: 1 << 30, Per: time.Minute}}
 	}})
-	publishBacklog(b, bb.js, bb.sim, b.N)
+	publishBacklog(b, w.JS, w.Sim, b.N)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	startHeap := ms.HeapInuse
 	var maxHeap atomic.Uint64
 	b.ResetTimer()
-	bb.start()
+	w.Start()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -108,7 +109,7 @@ func BenchmarkSoak(b *testing.B) {
 		if ms.HeapInuse > maxHeap.Load() {
 			maxHeap.Store(ms.HeapInuse)
 		}
-		info := bb.consumerInfo()
+		info := w.ConsumerInfo()
 		if info.NumPending == 0 && info.NumAckPending == 0 {
 			break
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -15,34 +16,34 @@ import (
 // invalid_event, its body kept untouched, and never blocks the stream.
 func TestInvalidEvents(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{})
+	w := testworld.New(t, testworld.Options{})
 	s := events.DefaultSubjects()
 	bad := []struct {
 		name, subject, body string
 	}{
 		{"not JSON", s.UserCreated, "user created: 42"},
 		{"not a CloudEvent", s.UserCreated, `{"user_id":"u"}`},
-		{"unknown type", s.UserCreated, string(cloudEvent("user.deleted", "/users", "b3", map[string]any{"user_id": "user_m_x"}))},
-		{"type does not match subject", s.SessionExpired, string(cloudEvent(events.TypeUserCreated, "/users", "b4", map[string]any{"user_id": "user_m_x"}))},
-		{"missing user_id", s.UserCreated, string(cloudEvent(events.TypeUserCreated, "/users", "b5", map[string]any{}))},
-		{"user_id with a path", s.UserCreated, string(cloudEvent(events.TypeUserCreated, "/users", "b6", map[string]any{"user_id": "../../oauth/token"}))},
-		{"over 64 KiB", s.UserCreated, string(cloudEvent(events.TypeUserCreated, "/users", "b7", map[string]any{"user_id": "user_m_x", "pad": strings.Repeat("x", 70<<10)}))},
+		{"unknown type", s.UserCreated, string(testworld.CloudEvent("user.deleted", "/users", "b3", map[string]any{"user_id": "user_m_x"}))},
+		{"type does not match subject", s.SessionExpired, string(testworld.CloudEvent(events.TypeUserCreated, "/users", "b4", map[string]any{"user_id": "user_m_x"}))},
+		{"missing user_id", s.UserCreated, string(testworld.CloudEvent(events.TypeUserCreated, "/users", "b5", map[string]any{}))},
+		{"user_id with a path", s.UserCreated, string(testworld.CloudEvent(events.TypeUserCreated, "/users", "b6", map[string]any{"user_id": "../../oauth/token"}))},
+		{"over 64 KiB", s.UserCreated, string(testworld.CloudEvent(events.TypeUserCreated, "/users", "b7", map[string]any{"user_id": "user_m_x", "pad": strings.Repeat("x", 70<<10)}))},
 	}
 	var seqs []uint64
 	for _, c := range bad {
-		seqs = append(seqs, b.publish(c.subject, []byte(c.body), ""))
+		seqs = append(seqs, w.Publish(c.subject, []byte(c.body), ""))
 	}
-	good := b.userCreated("g1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	good := w.UserCreated("g1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
 	for i, seq := range seqs {
-		if got := b.outcomeAt(seq); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonInvalidEvent {
+		if got := w.OutcomeAt(seq); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonInvalidEvent {
 			t.Errorf("%s: outcome = %s/%s, want dlq/invalid_event", bad[i].name, got.Outcome, got.Reason)
 		}
 	}
-	if got := b.outcomeAt(good); got.Outcome != events.OutcomeLink {
+	if got := w.OutcomeAt(good); got.Outcome != events.OutcomeLink {
 		t.Errorf("valid event after bad ones: outcome = %s/%s, want link", got.Outcome, got.Reason)
 	}
-	b.settled()
-	dead := b.deadLetters()
+	w.Settled()
+	dead := w.DeadLetters()
 	if len(dead) != len(bad) {
 		t.Fatalf("dead letters = %d, want %d", len(dead), len(bad))
 	}
@@ -63,7 +64,7 @@ func TestInvalidEvents(t *testing.T) {
 			t.Errorf("%s: record subject %q, error %q", bad[i].name, d.Original.Subject, d.Error)
 		}
 	}
-	if n := b.sim.Count("POST", "/enrollment"); n != 1 {
+	if n := w.Sim.Count("POST", "/enrollment"); n != 1 {
 		t.Errorf("enrollment POSTs = %d, want 1 (only the valid event)", n)
 	}
 }
@@ -72,30 +73,30 @@ func TestInvalidEvents(t *testing.T) {
 // is a duplicate with no second outcome and no call.
 func TestDuplicatesAndReplays(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{})
-	b.userCreated("d1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-	if got := b.outcomeFor("d1"); got.Outcome != events.OutcomeLink {
+	w := testworld.New(t, testworld.Options{})
+	w.UserCreated("d1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if got := w.OutcomeFor("d1"); got.Outcome != events.OutcomeLink {
 		t.Fatalf("first outcome = %s/%s, want link", got.Outcome, got.Reason)
 	}
 	// The same trigger again, past JetStream's dedupe (another Nats-Msg-Id).
-	body := cloudEvent(events.TypeUserCreated, "/users", "d1", map[string]any{"user_id": mangosim.UserOwnerNatural, "category": "OWNER"})
+	body := testworld.CloudEvent(events.TypeUserCreated, "/users", "d1", map[string]any{"user_id": mangosim.UserOwnerNatural, "category": "OWNER"})
 	for i := range 3 {
-		b.publish(events.DefaultSubjects().UserCreated, body, "copy-"+string(rune('a'+i)))
+		w.Publish(events.DefaultSubjects().UserCreated, body, "copy-"+string(rune('a'+i)))
 	}
-	waitFor(t, "three duplicates", 10*time.Second, func() bool {
+	testworld.WaitFor(t, "three duplicates", 10*time.Second, func() bool {
 		n := 0
-		for _, o := range b.snapshot() {
+		for _, o := range w.Outcomes() {
 			if o.EventID == "d1" && o.Outcome == events.OutcomeDuplicate {
 				n++
 			}
 		}
 		return n == 3
 	})
-	b.settled()
-	if n := b.sim.Count("POST", "/enrollment"); n != 1 {
+	w.Settled()
+	if n := w.Sim.Count("POST", "/enrollment"); n != 1 {
 		t.Errorf("enrollment POSTs = %d, want 1", n)
 	}
-	if n := len(b.links()); n != 1 {
+	if n := len(w.Links()); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -106,56 +107,56 @@ func TestPerUserRules(t *testing.T) {
 	t.Parallel()
 	t.Run("recent link", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{})
-		b.userCreated("r1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-		b.outcomeFor("r1")
-		b.userCreated("r2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-		if got := b.outcomeFor("r2"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonRecentLink {
+		w := testworld.New(t, testworld.Options{})
+		w.UserCreated("r1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		w.OutcomeFor("r1")
+		w.UserCreated("r2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		if got := w.OutcomeFor("r2"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonRecentLink {
 			t.Errorf("second signup = %s/%s, want skip/recent_link", got.Outcome, got.Reason)
 		}
 		// An expiry proves the link dead: it gets a new one.
-		b.hook(events.TypeSessionExpired, "r3", mangosim.UserOwnerNatural, time.Now())
-		if got := b.outcomeFor("r3"); got.Outcome != events.OutcomeLink {
+		w.Hook(events.TypeSessionExpired, "r3", mangosim.UserOwnerNatural, time.Now())
+		if got := w.OutcomeFor("r3"); got.Outcome != events.OutcomeLink {
 			t.Errorf("expiry after a link = %s/%s, want link", got.Outcome, got.Reason)
 		}
 	})
 	t.Run("cap on a flood of expiries", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{cfg: func(c *consumer.Config) { c.Concurrency = 8 }})
+		w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) { c.Concurrency = 8 }})
 		ids := []string{"f1", "f2", "f3", "f4", "f5", "f6", "f7"}
 		for _, id := range ids {
-			b.hook(events.TypeSessionExpired, id, mangosim.UserOwnerTriggered, time.Now())
+			w.Hook(events.TypeSessionExpired, id, mangosim.UserOwnerTriggered, time.Now())
 		}
 		counts := map[string]int{}
 		for _, id := range ids {
-			o := b.outcomeFor(id)
+			o := w.OutcomeFor(id)
 			counts[o.Outcome+"/"+o.Reason]++
 		}
 		if counts["link/"] != 3 || counts["skip/user_cap"] != 4 {
 			t.Errorf("outcomes = %v, want 3 links and 4 user_cap skips", counts)
 		}
-		b.settled()
-		if n := len(b.links()); n != 3 {
+		w.Settled()
+		if n := len(w.Links()); n != 3 {
 			t.Errorf("links published = %d, want 3", n)
 		}
 	})
 	t.Run("enrolled users are remembered", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{})
-		b.sim.CompleteEnrollment(mangosim.UserOwnerTriggered)
-		b.hook(events.TypeEnrollmentSucceeded, "e1", mangosim.UserOwnerTriggered, time.Now())
-		if got := b.outcomeFor("e1"); got.Outcome != events.OutcomeState {
+		w := testworld.New(t, testworld.Options{})
+		w.Sim.CompleteEnrollment(mangosim.UserOwnerTriggered)
+		w.Hook(events.TypeEnrollmentSucceeded, "e1", mangosim.UserOwnerTriggered, time.Now())
+		if got := w.OutcomeFor("e1"); got.Outcome != events.OutcomeState {
 			t.Fatalf("succeeded hook = %s/%s, want state", got.Outcome, got.Reason)
 		}
-		before := b.calls(mangosim.UserOwnerTriggered)
-		b.hook(events.TypeSessionExpired, "e2", mangosim.UserOwnerTriggered, time.Now())
-		b.userCreated("e3", mangosim.UserOwnerTriggered, nil)
+		before := callsOf(w, mangosim.UserOwnerTriggered)
+		w.Hook(events.TypeSessionExpired, "e2", mangosim.UserOwnerTriggered, time.Now())
+		w.UserCreated("e3", mangosim.UserOwnerTriggered, nil)
 		for _, id := range []string{"e2", "e3"} {
-			if got := b.outcomeFor(id); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
+			if got := w.OutcomeFor(id); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
 				t.Errorf("%s = %s/%s, want skip/already_enrolled", id, got.Outcome, got.Reason)
 			}
 		}
-		if after := b.calls(mangosim.UserOwnerTriggered); after != before {
+		if after := callsOf(w, mangosim.UserOwnerTriggered); after != before {
 			t.Errorf("calls after enrollment was recorded: %+v, want %+v", after, before)
 		}
 	})
@@ -167,49 +168,49 @@ func TestRetries(t *testing.T) {
 	t.Parallel()
 	t.Run("burst of 503", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{})
-		b.sim.SetFaults(mangosim.Faults{Burst5xx: 7})
-		b.userCreated("x1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-		got := b.outcomeFor("x1")
+		w := testworld.New(t, testworld.Options{})
+		w.Sim.SetFaults(mangosim.Faults{Burst5xx: 7})
+		w.UserCreated("x1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		got := w.OutcomeFor("x1")
 		if got.Outcome != events.OutcomeLink || got.Attempts < 2 {
 			t.Errorf("outcome = %s/%s after %d deliveries, want a link after retries", got.Outcome, got.Reason, got.Attempts)
 		}
-		b.settled()
-		if n := len(b.links()); n != 1 {
+		w.Settled()
+		if n := len(w.Links()); n != 1 {
 			t.Errorf("links = %d, want 1", n)
 		}
 	})
 	t.Run("budget exhausted", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{cfg: func(c *consumer.Config) { c.RetryBudget = 300 * time.Millisecond }})
-		b.sim.SetFaults(mangosim.Faults{ErrorRate: 1})
-		b.userCreated("x2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-		got := b.outcomeFor("x2")
+		w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) { c.RetryBudget = 300 * time.Millisecond }})
+		w.Sim.SetFaults(mangosim.Faults{ErrorRate: 1})
+		w.UserCreated("x2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		got := w.OutcomeFor("x2")
 		if got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonMaxAttempts {
 			t.Fatalf("outcome = %s/%s, want dlq/max_attempts", got.Outcome, got.Reason)
 		}
 		if !strings.Contains(got.Error, "500") {
 			t.Errorf("dead letter error = %q, want the last error's code", got.Error)
 		}
-		b.settled()
-		if d := b.deadLetters(); len(d) != 1 || d[0].Attempts < 2 {
+		w.Settled()
+		if d := w.DeadLetters(); len(d) != 1 || d[0].Attempts < 2 {
 			t.Errorf("dead letters = %+v, want one with its attempts", d)
 		}
 	})
 	t.Run("dropped answers are recovered through the 409 rule", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{})
-		b.sim.SetFaults(mangosim.Faults{DropAfterCommit: 1})
-		b.userCreated("x3", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-		if got := b.outcomeFor("x3"); got.Outcome != events.OutcomeLink {
+		w := testworld.New(t, testworld.Options{})
+		w.Sim.SetFaults(mangosim.Faults{DropAfterCommit: 1})
+		w.UserCreated("x3", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		if got := w.OutcomeFor("x3"); got.Outcome != events.OutcomeLink {
 			t.Fatalf("outcome = %s/%s, want link", got.Outcome, got.Reason)
 		}
-		b.settled()
-		if n := len(b.links()); n != 1 {
+		w.Settled()
+		if n := len(w.Links()); n != 1 {
 			t.Errorf("links = %d, want 1", n)
 		}
 		readBack := 0
-		for _, c := range b.sim.Calls() {
+		for _, c := range w.Sim.Calls() {
 			if c.Method == "GET" && strings.Contains(c.Path, "/responses/") {
 				readBack++
 			}
@@ -224,36 +225,36 @@ func TestRetries(t *testing.T) {
 // readiness off; nothing is dead-lettered; the fault clearing resumes it.
 func TestDeploymentFault(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{})
-	waitFor(t, "ready", 5*time.Second, func() bool { return b.cons.Ready() == nil })
-	b.sim.SetFaults(mangosim.Faults{Status403: true})
-	b.userCreated("z1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-	waitFor(t, "readiness off", 10*time.Second, func() bool { return b.cons.Ready() != nil })
-	faultLines := b.logs.FilterMessageSnippet("deployment-wide fault: consumption paused").Len()
+	w := testworld.New(t, testworld.Options{})
+	testworld.WaitFor(t, "ready", 5*time.Second, func() bool { return w.Consumer.Ready() == nil })
+	w.Sim.SetFaults(mangosim.Faults{Status403: true})
+	w.UserCreated("z1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	testworld.WaitFor(t, "readiness off", 10*time.Second, func() bool { return w.Consumer.Ready() != nil })
+	faultLines := w.Logs.FilterMessageSnippet("deployment-wide fault: consumption paused").Len()
 	if faultLines != 1 {
 		t.Errorf("fault error lines = %d, want 1", faultLines)
 	}
-	if n := len(b.deadLetters()); n != 0 {
+	if n := len(w.DeadLetters()); n != 0 {
 		t.Errorf("dead letters during a fault = %d, want 0", n)
 	}
-	b.sim.SetFaults(mangosim.Faults{})
-	if got := b.outcomeFor("z1"); got.Outcome != events.OutcomeLink {
+	w.Sim.SetFaults(mangosim.Faults{})
+	if got := w.OutcomeFor("z1"); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome after the fault = %s/%s, want link", got.Outcome, got.Reason)
 	}
-	waitFor(t, "ready again", 5*time.Second, func() bool { return b.cons.Ready() == nil })
+	testworld.WaitFor(t, "ready again", 5*time.Second, func() bool { return w.Consumer.Ready() == nil })
 }
 
 // TestRateLimitWindowStopsPulling: while a Mangopay window is spent, no
 // request is sent before its reset and no delivery count grows.
 func TestRateLimitWindowStopsPulling(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{cfg: func(c *consumer.Config) { c.Concurrency = 2 }})
+	w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) { c.Concurrency = 2 }})
 	reset := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
-	b.sim.SetFaults(mangosim.Faults{RateLimitedUntil: reset})
+	w.Sim.SetFaults(mangosim.Faults{RateLimitedUntil: reset})
 	// One trigger meets the spent window and teaches the governor.
-	b.userCreated("w0", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-	waitFor(t, "a 429", 5*time.Second, func() bool {
-		for _, c := range b.sim.Calls() {
+	w.UserCreated("w0", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	testworld.WaitFor(t, "a 429", 5*time.Second, func() bool {
+		for _, c := range w.Sim.Calls() {
 			if c.Status == 429 {
 				return true
 			}
@@ -262,15 +263,15 @@ func TestRateLimitWindowStopsPulling(t *testing.T) {
 	})
 	users := []string{mangosim.UserOwnerNatural2, mangosim.UserOwnerLegal, mangosim.UserOwnerSoletrader, mangosim.UserOwnerNaturalPending, mangosim.UserOwnerLegacyNumeric}
 	for i, u := range users {
-		b.userCreated("w"+string(rune('1'+i)), u, map[string]any{"category": "OWNER"})
+		w.UserCreated("w"+string(rune('1'+i)), u, map[string]any{"category": "OWNER"})
 	}
-	before := len(b.sim.Calls())
+	before := len(w.Sim.Calls())
 	// Until the reset nothing is sent, and no message is delivered twice.
 	for time.Now().Before(reset.Add(-200 * time.Millisecond)) {
-		if n := len(b.sim.Calls()); n != before {
+		if n := len(w.Sim.Calls()); n != before {
 			t.Fatalf("calls during the spent window: %d, want %d", n, before)
 		}
-		info := b.consumerInfo()
+		info := w.ConsumerInfo()
 		if info.NumRedelivered != 0 {
 			t.Fatalf("redelivered during the spent window: %d, want 0", info.NumRedelivered)
 		}
@@ -282,16 +283,16 @@ func TestRateLimitWindowStopsPulling(t *testing.T) {
 		cancel()
 	}
 	for i := range users {
-		if got := b.outcomeFor("w" + string(rune('1'+i))); got.Outcome != events.OutcomeLink {
+		if got := w.OutcomeFor("w" + string(rune('1'+i))); got.Outcome != events.OutcomeLink {
 			t.Errorf("after the reset: %s/%s, want link", got.Outcome, got.Reason)
 		}
 	}
-	for _, c := range b.sim.Calls()[before:] {
+	for _, c := range w.Sim.Calls()[before:] {
 		if c.At.Before(reset) {
 			t.Errorf("call %s %s at %s, before the reset %s", c.Method, c.Path, c.At, reset)
 		}
 	}
-	if info := b.consumerInfo(); info.NumRedelivered != 0 {
+	if info := w.ConsumerInfo(); info.NumRedelivered != 0 {
 		t.Errorf("redelivered = %d, want 0: waiting for a reset grows no delivery count", info.NumRedelivered)
 	}
 }

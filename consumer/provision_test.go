@@ -6,32 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/internal/testworld"
 )
-
-func jetStreamOnly(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	srv := runJetStream(t, "")
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	return js
-}
 
 // TestProvisionCreatesTheLayout: everything SPEC §2 names is created once,
 // and a second start finds it compatible and changes nothing.
 func TestProvisionCreatesTheLayout(t *testing.T) {
 	t.Parallel()
-	js := jetStreamOnly(t)
+	js := testworld.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg := consumer.Config{}.Defaults()
@@ -115,7 +100,7 @@ func TestProvisionRefusesIncompatibleStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			js := jetStreamOnly(t)
+			js := testworld.JetStream(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if _, err := js.CreateStream(ctx, tt.stream); err != nil {

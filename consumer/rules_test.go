@@ -7,17 +7,19 @@ import (
 	"time"
 
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
 // calls counts the Mangopay calls a trigger made, by kind.
 type calls struct{ getUser, status, enroll int }
 
-func (b *bundle) calls(userID string) calls {
+// callsOf counts the calls made so far about userID.
+func callsOf(w *testworld.World, userID string) calls {
 	return calls{
-		getUser: b.sim.Count("GET", "/sca/users/"+userID),
-		status:  b.sim.Count("GET", "/sca/users/"+userID+"/sca-status"),
-		enroll:  b.sim.Count("POST", "/sca/users/"+userID+"/enrollment"),
+		getUser: w.Sim.Count("GET", "/sca/users/"+userID),
+		status:  w.Sim.Count("GET", "/sca/users/"+userID+"/sca-status"),
+		enroll:  w.Sim.Count("POST", "/sca/users/"+userID+"/enrollment"),
 	}
 }
 
@@ -29,101 +31,101 @@ func TestRules(t *testing.T) {
 	tests := []struct {
 		name    string
 		user    string
-		publish func(b *bundle) string // returns the event id
+		publish func(w *testworld.World) string // returns the event id
 		outcome string
 		reason  string
 		calls   calls
 	}{
-		{"owner in event: only the POST", mangosim.UserOwnerNatural, func(b *bundle) string {
-			b.userCreated("u1", mangosim.UserOwnerNatural, map[string]any{"category": "owner", "locale": "sv-SE", "email": "ada@example.com"})
+		{"owner in event: only the POST", mangosim.UserOwnerNatural, func(w *testworld.World) string {
+			w.UserCreated("u1", mangosim.UserOwnerNatural, map[string]any{"category": "owner", "locale": "sv-SE", "email": "ada@example.com"})
 			return "u1"
 		}, events.OutcomeLink, "", calls{enroll: 1}},
-		{"no category: GET user + POST", mangosim.UserOwnerLegal, func(b *bundle) string {
-			b.userCreated("u2", mangosim.UserOwnerLegal, nil)
+		{"no category: GET user + POST", mangosim.UserOwnerLegal, func(w *testworld.World) string {
+			w.UserCreated("u2", mangosim.UserOwnerLegal, nil)
 			return "u2"
 		}, events.OutcomeLink, "", calls{getUser: 1, enroll: 1}},
-		{"payer in event: no call", mangosim.UserPayer, func(b *bundle) string {
-			b.userCreated("u3", mangosim.UserPayer, map[string]any{"category": "PAYER"})
+		{"payer in event: no call", mangosim.UserPayer, func(w *testworld.World) string {
+			w.UserCreated("u3", mangosim.UserPayer, map[string]any{"category": "PAYER"})
 			return "u3"
 		}, events.OutcomeSkip, events.ReasonNotOwner, calls{}},
-		{"platform in event: no call", mangosim.UserPlatform, func(b *bundle) string {
-			b.userCreated("u4", mangosim.UserPlatform, map[string]any{"category": "Platform"})
+		{"platform in event: no call", mangosim.UserPlatform, func(w *testworld.World) string {
+			w.UserCreated("u4", mangosim.UserPlatform, map[string]any{"category": "Platform"})
 			return "u4"
 		}, events.OutcomeSkip, events.ReasonNotOwner, calls{}},
-		{"payer found at Mangopay", mangosim.UserPayer, func(b *bundle) string {
-			b.userCreated("u5", mangosim.UserPayer, nil)
+		{"payer found at Mangopay", mangosim.UserPayer, func(w *testworld.World) string {
+			w.UserCreated("u5", mangosim.UserPayer, nil)
 			return "u5"
 		}, events.OutcomeSkip, events.ReasonNotOwner, calls{getUser: 1}},
-		{"closed user", mangosim.UserOwnerClosed, func(b *bundle) string {
-			b.userCreated("u6", mangosim.UserOwnerClosed, nil)
+		{"closed user", mangosim.UserOwnerClosed, func(w *testworld.World) string {
+			w.UserCreated("u6", mangosim.UserOwnerClosed, nil)
 			return "u6"
 		}, events.OutcomeSkip, events.ReasonUserClosed, calls{getUser: 1}},
-		{"event says owner, Mangopay says payer", mangosim.UserPayer, func(b *bundle) string {
-			b.userCreated("u7", mangosim.UserPayer, map[string]any{"category": "OWNER"})
+		{"event says owner, Mangopay says payer", mangosim.UserPayer, func(w *testworld.World) string {
+			w.UserCreated("u7", mangosim.UserPayer, map[string]any{"category": "OWNER"})
 			return "u7"
 		}, events.OutcomeDLQ, events.ReasonUserNotOwner, calls{enroll: 1}},
-		{"legal owner without representative e-mail, found by GET", mangosim.UserOwnerLegalNoRep, func(b *bundle) string {
-			b.userCreated("u8", mangosim.UserOwnerLegalNoRep, nil)
+		{"legal owner without representative e-mail, found by GET", mangosim.UserOwnerLegalNoRep, func(w *testworld.World) string {
+			w.UserCreated("u8", mangosim.UserOwnerLegalNoRep, nil)
 			return "u8"
 		}, events.OutcomeDLQ, events.ReasonMissingLegalRepEmail, calls{getUser: 1}},
-		{"legal owner without representative e-mail, refused by POST", mangosim.UserOwnerLegalNoRep, func(b *bundle) string {
-			b.userCreated("u9", mangosim.UserOwnerLegalNoRep, map[string]any{"category": "OWNER"})
+		{"legal owner without representative e-mail, refused by POST", mangosim.UserOwnerLegalNoRep, func(w *testworld.World) string {
+			w.UserCreated("u9", mangosim.UserOwnerLegalNoRep, map[string]any{"category": "OWNER"})
 			return "u9"
 		}, events.OutcomeDLQ, events.ReasonMissingLegalRepEmail, calls{enroll: 1}},
-		{"unknown user", "user_m_nobody", func(b *bundle) string {
-			b.userCreated("u10", "user_m_nobody", nil)
+		{"unknown user", "user_m_nobody", func(w *testworld.World) string {
+			w.UserCreated("u10", "user_m_nobody", nil)
 			return "u10"
 		}, events.OutcomeDLQ, events.ReasonUserNotFound, calls{getUser: 1}},
-		{"expiry from Mangopay: sca-status + POST", mangosim.UserOwnerTriggered, func(b *bundle) string {
-			b.hook(events.TypeSessionExpired, "h1", mangosim.UserOwnerTriggered, time.Now().Add(-time.Minute))
+		{"expiry from Mangopay: sca-status + POST", mangosim.UserOwnerTriggered, func(w *testworld.World) string {
+			w.Hook(events.TypeSessionExpired, "h1", mangosim.UserOwnerTriggered, time.Now().Add(-time.Minute))
 			return "h1"
 		}, events.OutcomeLink, "", calls{status: 1, enroll: 1}},
-		{"failure of a never-triggered user (sca-status 404)", mangosim.UserOwnerNatural2, func(b *bundle) string {
-			b.hook(events.TypeSessionFailed, "h2", mangosim.UserOwnerNatural2, time.Time{})
+		{"failure of a never-triggered user (sca-status 404)", mangosim.UserOwnerNatural2, func(w *testworld.World) string {
+			w.Hook(events.TypeSessionFailed, "h2", mangosim.UserOwnerNatural2, time.Time{})
 			return "h2"
 		}, events.OutcomeLink, "", calls{status: 1, enroll: 1}},
-		{"expiry of an enrolled user", mangosim.UserOwnerEnrolled, func(b *bundle) string {
-			b.hook(events.TypeSessionExpired, "h3", mangosim.UserOwnerEnrolled, time.Now())
+		{"expiry of an enrolled user", mangosim.UserOwnerEnrolled, func(w *testworld.World) string {
+			w.Hook(events.TypeSessionExpired, "h3", mangosim.UserOwnerEnrolled, time.Now())
 			return "h3"
 		}, events.OutcomeSkip, events.ReasonAlreadyEnrolled, calls{status: 1}},
-		{"stale expiry: no call", mangosim.UserOwnerTriggered, func(b *bundle) string {
-			b.hook(events.TypeSessionExpired, "h4", mangosim.UserOwnerTriggered, old)
+		{"stale expiry: no call", mangosim.UserOwnerTriggered, func(w *testworld.World) string {
+			w.Hook(events.TypeSessionExpired, "h4", mangosim.UserOwnerTriggered, old)
 			return "h4"
 		}, events.OutcomeSkip, events.ReasonStaleTrigger, calls{}},
-		{"expiry of a closed user", "user_m_closed_triggered", func(b *bundle) string {
-			b.sim.AddUser(mangosim.User{ID: "user_m_closed_triggered", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonNatural,
+		{"expiry of a closed user", "user_m_closed_triggered", func(w *testworld.World) string {
+			w.Sim.AddUser(mangosim.User{ID: "user_m_closed_triggered", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonNatural,
 				Status: mangosim.StatusClosed, Email: "gone@example.com", Triggered: true})
-			b.hook(events.TypeSessionExpired, "h5", "user_m_closed_triggered", time.Now())
+			w.Hook(events.TypeSessionExpired, "h5", "user_m_closed_triggered", time.Now())
 			return "h5"
 		}, events.OutcomeSkip, events.ReasonUserClosed, calls{status: 1}},
-		{"enrollment succeeded, confirmed", mangosim.UserOwnerEnrolled, func(b *bundle) string {
-			b.hook(events.TypeEnrollmentSucceeded, "h6", mangosim.UserOwnerEnrolled, time.Now())
+		{"enrollment succeeded, confirmed", mangosim.UserOwnerEnrolled, func(w *testworld.World) string {
+			w.Hook(events.TypeEnrollmentSucceeded, "h6", mangosim.UserOwnerEnrolled, time.Now())
 			return "h6"
 		}, events.OutcomeState, "", calls{status: 1}},
-		{"enrollment succeeded, not confirmed (forged hook)", mangosim.UserOwnerTriggered, func(b *bundle) string {
-			b.hook(events.TypeEnrollmentSucceeded, "h7", mangosim.UserOwnerTriggered, time.Now())
+		{"enrollment succeeded, not confirmed (forged hook)", mangosim.UserOwnerTriggered, func(w *testworld.World) string {
+			w.Hook(events.TypeEnrollmentSucceeded, "h7", mangosim.UserOwnerTriggered, time.Now())
 			return "h7"
 		}, events.OutcomeSkip, "not_confirmed", calls{status: 1}},
-		{"link on a foreign host", mangosim.UserOwnerNatural, func(b *bundle) string {
-			b.sim.SetFaults(mangosim.Faults{WrongHost: true})
-			b.userCreated("u11", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+		{"link on a foreign host", mangosim.UserOwnerNatural, func(w *testworld.World) string {
+			w.Sim.SetFaults(mangosim.Faults{WrongHost: true})
+			w.UserCreated("u11", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
 			return "u11"
 		}, events.OutcomeDLQ, events.ReasonLinkRejected, calls{enroll: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, setupOpts{})
-			id := tt.publish(b)
-			got := b.outcomeFor(id)
+			w := testworld.New(t, testworld.Options{})
+			id := tt.publish(w)
+			got := w.OutcomeFor(id)
 			if got.Outcome != tt.outcome || got.Reason != tt.reason {
 				t.Errorf("outcome = %s/%s (error %q), want %s/%s", got.Outcome, got.Reason, got.Error, tt.outcome, tt.reason)
 			}
-			b.settled()
-			if c := b.calls(tt.user); c != tt.calls {
+			w.Settled()
+			if c := callsOf(w, tt.user); c != tt.calls {
 				t.Errorf("Mangopay calls = %+v, want %+v", c, tt.calls)
 			}
-			links, dead := b.links(), b.deadLetters()
+			links, dead := w.Links(), w.DeadLetters()
 			switch tt.outcome {
 			case events.OutcomeLink:
 				if len(links) != 1 || len(dead) != 0 {
@@ -158,10 +160,10 @@ func checkLink(t *testing.T, l events.LinkSend, userID, triggerID string) {
 	if u.Scheme != "https" || !strings.HasPrefix(u.Host, "sca.") {
 		t.Errorf("redirect_url scheme/host = %s/%s", u.Scheme, u.Host)
 	}
-	if got := u.Query().Get("returnUrl"); got != returnURL {
-		t.Errorf("returnUrl = %q, want %q", got, returnURL)
+	if got := u.Query().Get("returnUrl"); got != testworld.ReturnURL {
+		t.Errorf("returnUrl = %q, want %q", got, testworld.ReturnURL)
 	}
-	if !strings.Contains(l.RedirectURL, "&returnUrl="+url.QueryEscape(returnURL)) {
+	if !strings.Contains(l.RedirectURL, "&returnUrl="+url.QueryEscape(testworld.ReturnURL)) {
 		t.Errorf("redirect_url %q lacks the QueryEscaped return URL", l.RedirectURL)
 	}
 	if left := time.Until(l.ExpiresAt); left <= 5*time.Minute || left > 10*time.Minute {

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -56,18 +55,18 @@ func TestSameHook100Times(t *testing.T) {
 		if m, ok := e.marker(id); !ok || m.By != hooks.ByWebhook || m.StoredAt.IsZero() {
 			t.Errorf("%s: marker = %+v, %v; want one by webhook", tc.name, m, ok)
 		}
-		if got := e.outcomeFor(id); got.Outcome != events.OutcomeLink || got.UserID != tc.user {
+		if got := e.OutcomeFor(id); got.Outcome != events.OutcomeLink || got.UserID != tc.user {
 			t.Errorf("%s: outcome = %+v, want a link for %s", tc.name, got, tc.user)
 		}
 	}
-	e.settled()
+	e.Settled()
 	if n := e.stored(); n != 2 {
 		t.Errorf("stored triggers = %d, want 2 (one per hook)", n)
 	}
-	if n := e.streamMsgs("SCA_LINKS"); n != 2 {
+	if n := e.StreamMsgs("SCA_LINKS"); n != 2 {
 		t.Errorf("links = %d, want 2 (one per hook)", n)
 	}
-	if n := e.sim.Count("POST", "/enrollment"); n != 2 {
+	if n := e.Sim.Count("POST", "/enrollment"); n != 2 {
 		t.Errorf("enrollment POSTs = %d, want 2", n)
 	}
 	if got, want := e.count(hooks.ResultStored), 2.0; got != want {
@@ -77,7 +76,7 @@ func TestSameHook100Times(t *testing.T) {
 		t.Errorf("duplicate count = %v, want %v", got, want)
 	}
 	var infos int
-	for _, l := range e.logs.FilterMessage("hook stored").All() {
+	for _, l := range e.Logs.FilterMessage("hook stored").All() {
 		infos++
 		if f := l.ContextMap(); f["event_id"] == "" || f["user_id"] == "" {
 			t.Errorf("hook stored log lacks event_id or user_id: %v", f)
@@ -94,7 +93,7 @@ func TestSameHook100Times(t *testing.T) {
 func TestStalledJetStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{consumer: true, cfg: hooks.Config{StoreTimeout: 300 * time.Millisecond}})
-	if err := e.srv.DisableJetStream(); err != nil {
+	if err := e.Server.DisableJetStream(); err != nil {
 		t.Fatalf("DisableJetStream: %v", err)
 	}
 	target := hooks.Path + "?" + query("SCA_ENROLLMENT_FAILED", mangosim.UserOwnerNatural, time.Now().Add(-time.Minute))
@@ -102,7 +101,7 @@ func TestStalledJetStream(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("hook while JetStream is stalled = %d %q, want 503", w.Code, w.Body.String())
 	}
-	warns := e.logs.FilterMessage("hook not stored; Mangopay will resend").All()
+	warns := e.Logs.FilterMessage("hook not stored; Mangopay will resend").All()
 	if len(warns) != 1 || !strings.Contains(warns[0].ContextMap()["error"].(string), "deadline") {
 		t.Errorf("503 warn logs = %v, want one naming the deadline", warns)
 	}
@@ -110,13 +109,13 @@ func TestStalledJetStream(t *testing.T) {
 		t.Errorf("unavailable count = %v, want 1", got)
 	}
 
-	if err := e.srv.EnableJetStream(e.jsCfg); err != nil {
+	if err := e.Server.EnableJetStream(e.jsCfg); err != nil {
 		t.Fatalf("EnableJetStream: %v", err)
 	}
-	waitFor(t, "JetStream back", 20*time.Second, func() bool {
+	testworld.WaitFor(t, "JetStream back", 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := e.js.Stream(ctx, "SCA_EVENTS")
+		_, err := e.JS.Stream(ctx, "SCA_EVENTS")
 		return err == nil
 	})
 	if n, k := e.stored(), len(e.markers()); n != 0 || k != 0 {
@@ -125,20 +124,20 @@ func TestStalledJetStream(t *testing.T) {
 	// Mangopay resends; JetStream answers again (the first resend may still meet a
 	// JetStream that is coming up: a 503 again, and Mangopay resends again).
 	var code int
-	waitFor(t, "a resend to be stored", 20*time.Second, func() bool {
+	testworld.WaitFor(t, "a resend to be stored", 20*time.Second, func() bool {
 		code = e.get(target).Code
 		return code == http.StatusOK
 	})
 	id := events.HookID("SCA_ENROLLMENT_FAILED", mangosim.UserOwnerNatural, target[strings.LastIndex(target, "=")+1:])
-	if got := e.outcomeFor(id); got.Outcome != events.OutcomeLink {
+	if got := e.OutcomeFor(id); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome after the resend = %+v, want link", got)
 	}
 	e.get(target) // one more resend: a duplicate
-	e.settled()
+	e.Settled()
 	if n := e.stored(); n != 1 {
 		t.Errorf("stored triggers = %d, want 1", n)
 	}
-	if n := e.streamMsgs("SCA_LINKS"); n != 1 {
+	if n := e.StreamMsgs("SCA_LINKS"); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -154,9 +153,7 @@ func TestPublishedButNotMarked(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj, _ := events.DefaultSubjects().SubjectFor(typ)
-	if _, err := e.js.Publish(t.Context(), subj, body, jetstream.WithMsgID(id)); err != nil {
-		t.Fatal(err)
-	}
+	e.Publish(subj, body, id)
 	if w := e.get(hooks.Path + "?" + query("SCA_ENROLLMENT_SUCCEEDED", "u1", date)); w.Code != http.StatusOK {
 		t.Fatalf("resend = %d, want 200", w.Code)
 	}
@@ -269,8 +266,8 @@ func TestSecretPath(t *testing.T) {
 	if n := e.stored(); n != 1 {
 		t.Errorf("stored = %d, want 1", n)
 	}
-	if strings.Contains(e.logText(), secret) {
-		t.Errorf("logs carry the secret path segment:\n%s", e.logText())
+	if strings.Contains(e.LogText(), secret) {
+		t.Errorf("logs carry the secret path segment:\n%s", e.LogText())
 	}
 	if got := hooks.RedactPath(hooks.Path + "/" + secret); strings.Contains(got, secret) {
 		t.Errorf("RedactPath() = %q", got)
@@ -437,13 +434,13 @@ func TestRateLimitProtectsQuota(t *testing.T) {
 	if codes[200] != burst || codes[429] != 200-burst {
 		t.Fatalf("status codes = %v, want %d × 200 and %d × 429", codes, burst, 200-burst)
 	}
-	waitFor(t, "outcomes of the stored hooks", 20*time.Second, func() bool { return len(e.outcomes()) >= burst })
-	e.settled()
+	testworld.WaitFor(t, "outcomes of the stored hooks", 20*time.Second, func() bool { return len(e.Outcomes()) >= burst })
+	e.Settled()
 	if n := e.stored(); n != burst {
 		t.Errorf("stored = %d, want %d", n, burst)
 	}
 	// Each stored expiry costs at most sca-status + enrollment.
-	calls := e.sim.Count("GET", "/sca-status") + e.sim.Count("POST", "/enrollment")
+	calls := e.Sim.Count("GET", "/sca-status") + e.Sim.Count("POST", "/enrollment")
 	if calls > 2*burst {
 		t.Errorf("Mangopay calls = %d, want at most %d", calls, 2*burst)
 	}

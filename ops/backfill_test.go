@@ -13,19 +13,20 @@ import (
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops"
 )
 
 // simEvents adds n events of each SCA type to the simulator, one minute
 // apart, ending an hour ago; it returns them.
-func simEvents(w *opsWorld, n int) []mangosim.Event {
+func simEvents(w *world, n int) []mangosim.Event {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var out []mangosim.Event
 	for _, typ := range ops.HookTypes() {
 		for i := range n {
 			e := mangosim.Event{ResourceID: "user_m_bf_" + strconv.Itoa(i), EventType: typ, Date: base.Add(-time.Duration(i) * time.Minute)}
-			w.sim.AddEvent(e)
+			w.Sim.AddEvent(e)
 			out = append(out, e)
 		}
 	}
@@ -33,10 +34,10 @@ func simEvents(w *opsWorld, n int) []mangosim.Event {
 }
 
 // storedTriggers reads the trigger stream: id → message.
-func storedTriggers(t *testing.T, w *opsWorld) map[string]ops.StoredMsg {
+func storedTriggers(t *testing.T, w *world) map[string]ops.StoredMsg {
 	t.Helper()
 	out := map[string]ops.StoredMsg{}
-	err := ops.ReadStream(w.ctx(), w.js, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
 		tr, err := events.DefaultSubjects().Decode(m.Subject, m.Data)
 		if err != nil {
 			return err
@@ -59,16 +60,16 @@ func hookID(e mangosim.Event) string {
 
 func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
+	w := newWorld(t, testworld.Options{NoStart: true})
 	evs := simEvents(w, 5)
 	// An event outside the range and one of another type are not read.
-	w.sim.AddEvent(mangosim.Event{ResourceID: "user_m_old", EventType: events.HookEnrollmentFailed, Date: time.Now().Add(-3 * 24 * time.Hour)})
-	w.sim.AddEvent(mangosim.Event{ResourceID: "user_m_other", EventType: "USER_KYC_REGULAR", Date: time.Now().Add(-time.Hour)})
-	w.sim.ResetCalls()
+	w.Sim.AddEvent(mangosim.Event{ResourceID: "user_m_old", EventType: events.HookEnrollmentFailed, Date: time.Now().Add(-3 * 24 * time.Hour)})
+	w.Sim.AddEvent(mangosim.Event{ResourceID: "user_m_other", EventType: "USER_KYC_REGULAR", Date: time.Now().Add(-time.Hour)})
+	w.Sim.ResetCalls()
 
 	var progress bytes.Buffer
-	opts := ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour), PerPage: 2, Progress: ops.NewProgress(&progress, false, w.log), Log: w.log}
-	res, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, opts)
+	opts := ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour), PerPage: 2, Progress: ops.NewProgress(&progress, false, w.Log), Log: w.Log}
+	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, opts)
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
@@ -79,15 +80,15 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 	if res.Pages != 9 {
 		t.Errorf("pages = %d, want 9", res.Pages)
 	}
-	if got := w.sim.Count("GET", "/events"); got != 9 {
+	if got := w.Sim.Count("GET", "/events"); got != 9 {
 		t.Errorf("GET /events calls = %d, want 9", got)
 	}
-	for _, c := range w.sim.Calls() {
+	for _, c := range w.Sim.Calls() {
 		if c.Method == "GET" && strings.Contains(c.Path, "/events") && c.Status != 200 {
 			t.Errorf("call %s answered %d", c.Path, c.Status)
 		}
 	}
-	if got := len(w.logsWith("backfill page")); got != 9 {
+	if got := len(w.Logs.FilterMessage("backfill page").All()); got != 9 {
 		t.Errorf("progress log lines = %d, want 9 (one per page)", got)
 	}
 
@@ -118,11 +119,11 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 		}
 	}
 	// Each is marked in the hooks bucket, by the backfill.
-	kv, err := ops.HooksKV(w.ctx(), w.js, w.cfg)
+	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := kv.Get(w.ctx(), hookID(evs[0]))
+	e, err := kv.Get(w.Context(), hookID(evs[0]))
 	if err != nil {
 		t.Fatalf("mark of %s: %v", hookID(evs[0]), err)
 	}
@@ -132,14 +133,14 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 	}
 
 	// A second backfill stores nothing.
-	res, err = ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour)})
+	res, err = ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour)})
 	if err != nil {
 		t.Fatalf("second Backfill: %v", err)
 	}
 	if res.Total != (ops.BackfillCounts{Found: 15, Delivered: 15}) {
 		t.Errorf("second Backfill() = %+v, want 15 found, all already delivered", res.Total)
 	}
-	if n := w.streamMsgs("SCA_EVENTS"); n != 15 {
+	if n := w.StreamMsgs("SCA_EVENTS"); n != 15 {
 		t.Errorf("SCA_EVENTS holds %d messages, want 15", n)
 	}
 
@@ -180,9 +181,9 @@ func withoutTime(t *testing.T, body []byte) string {
 // bucket) are not stored again.
 func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
+	w := newWorld(t, testworld.Options{NoStart: true})
 	evs := simEvents(w, 3)
-	kv, err := ops.HooksKV(w.ctx(), w.js, w.cfg)
+	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,21 +194,21 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		subj, _ := events.DefaultSubjects().SubjectFor(typ)
-		w.publish(subj, body, id)
+		w.Publish(subj, body, id)
 		mark, _ := json.Marshal(hooks.Marker{StoredAt: time.Now(), By: hooks.ByWebhook})
-		if _, err := kv.Create(w.ctx(), id, mark); err != nil {
+		if _, err := kv.Create(w.Context(), id, mark); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before := w.streamMsgs("SCA_EVENTS")
-	res, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	before := w.StreamMsgs("SCA_EVENTS")
+	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
 	if want := (ops.BackfillCounts{Found: 9, Stored: 1, Delivered: 8}); res.Total != want {
 		t.Errorf("Backfill() = %+v, want %+v", res.Total, want)
 	}
-	if got := w.streamMsgs("SCA_EVENTS"); got != before+1 {
+	if got := w.StreamMsgs("SCA_EVENTS"); got != before+1 {
 		t.Errorf("SCA_EVENTS grew by %d, want 1", got-before)
 	}
 	if _, ok := storedTriggers(t, w)[hookID(evs[0])]; !ok {
@@ -215,11 +216,11 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 	}
 
 	// All delivered now: nothing new.
-	res, err = ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	res, err = ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
 	if err != nil || res.Total.Stored != 0 {
 		t.Errorf("third Backfill() = %+v, %v; want 0 stored", res.Total, err)
 	}
-	if got := w.streamMsgs("SCA_EVENTS"); got != before+1 {
+	if got := w.StreamMsgs("SCA_EVENTS"); got != before+1 {
 		t.Errorf("SCA_EVENTS grew by %d, want 1", got-before)
 	}
 }
@@ -227,20 +228,20 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 // A backfilled expiry makes the worker send a link, once.
 func TestBackfilledEventIsProcessed(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
+	w := newWorld(t, testworld.Options{})
 	date := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
-	w.sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerTriggered, EventType: events.HookEnrollmentExpired, Date: date})
-	if _, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
+	w.Sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerTriggered, EventType: events.HookEnrollmentExpired, Date: date})
+	if _, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	id := events.HookID(events.HookEnrollmentExpired, mangosim.UserOwnerTriggered, strconv.FormatInt(date.Unix(), 10))
-	if got := w.outcomeOf(id); got.Outcome != events.OutcomeLink {
+	if got := w.OutcomeFor(id); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome = %s %s, want link", got.Outcome, got.Reason)
 	}
-	if _, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
+	if _, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.links()); n != 1 {
+	if n := len(w.Links()); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -249,17 +250,17 @@ func TestBackfilledEventIsProcessed(t *testing.T) {
 // requests reach Mangopay (the token and two pages) before the deadline.
 func TestBackfillRespectsRateBudget(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true, enroll: func(c *enroll.Config) {
+	w := newWorld(t, testworld.Options{NoStart: true, Enroll: func(c *enroll.Config) {
 		c.Rate = enroll.Rate{N: 3, Per: time.Hour}
 	}})
 	simEvents(w, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	res, err := ops.Backfill(ctx, w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	res, err := ops.Backfill(ctx, w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Backfill() error = %v, want the deadline (the budget holds the third page)", err)
 	}
-	if got := len(w.sim.Calls()); got != 3 {
+	if got := len(w.Sim.Calls()); got != 3 {
 		t.Errorf("calls to Mangopay = %d, want 3 (the budget)", got)
 	}
 	if res.Pages != 2 || res.Total.Stored != 2 {
@@ -305,12 +306,12 @@ func TestBackfillWindow(t *testing.T) {
 // Backfill itself refuses a start beyond Mangopay's 45 days, before any call.
 func TestBackfillRefusesOlderThan45Days(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
-	_, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-46 * 24 * time.Hour)})
+	w := newWorld(t, testworld.Options{NoStart: true})
+	_, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-46 * 24 * time.Hour)})
 	if err == nil || !strings.Contains(err.Error(), "45 days") {
 		t.Errorf("Backfill() error = %v, want a 45-day refusal", err)
 	}
-	if n := len(w.sim.Calls()); n != 0 {
+	if n := len(w.Sim.Calls()); n != 0 {
 		t.Errorf("calls to Mangopay = %d, want 0", n)
 	}
 }
@@ -319,19 +320,19 @@ func TestBackfillRefusesOlderThan45Days(t *testing.T) {
 // never answers 400 while the backfill pages.
 func TestBackfillAtTheEdgeOfTheWindow(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
+	w := newWorld(t, testworld.Options{NoStart: true})
 	simEvents(w, 1)
-	res, err := ops.Backfill(w.ctx(), w.js, w.cfg, w.client, ops.BackfillOptions{From: time.Now().Add(-ops.EventsWindow + time.Second), Log: w.log})
+	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-ops.EventsWindow + time.Second), Log: w.Log})
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
 	if res.Total.Stored != 3 {
 		t.Errorf("stored = %d, want 3", res.Total.Stored)
 	}
-	if got := len(w.logsWith("backfill: start moved inside Mangopay's 45-day window")); got != 1 {
+	if got := len(w.Logs.FilterMessage("backfill: start moved inside Mangopay's 45-day window").All()); got != 1 {
 		t.Errorf("warnings = %d, want 1", got)
 	}
-	for _, c := range w.sim.Calls() {
+	for _, c := range w.Sim.Calls() {
 		if c.Status != 200 {
 			t.Errorf("%s %s answered %d", c.Method, c.Path, c.Status)
 		}

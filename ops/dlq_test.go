@@ -13,6 +13,7 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops"
 )
@@ -31,19 +32,19 @@ func legalNoRep(id, rep string) mangosim.User {
 // sequences are 1, 2, 3: a legal owner without representative e-mail, an
 // unknown user, and a body that is not JSON (its user only readable from
 // the raw bytes).
-func seedDLQ(t *testing.T, w *opsWorld) []ops.Record {
+func seedDLQ(t *testing.T, w *world) []ops.Record {
 	t.Helper()
-	w.userCreated("evt-legal", mangosim.UserOwnerLegalNoRep)
+	w.UserCreated("evt-legal", mangosim.UserOwnerLegalNoRep, category("OWNER"))
 	w.waitRecords(1)
-	w.userCreated("evt-ghost", "user_m_ghost")
+	w.UserCreated("evt-ghost", "user_m_ghost", category("OWNER"))
 	w.waitRecords(2)
-	w.publish(events.DefaultSubjects().UserCreated, []byte("user_id=user_m_secret; not json"), "")
+	w.Publish(events.DefaultSubjects().UserCreated, []byte("user_id=user_m_secret; not json"), "")
 	return w.waitRecords(3)
 }
 
 func TestDLQListAndShow(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
+	w := newWorld(t, testworld.Options{})
 	recs := seedDLQ(t, w)
 
 	var out bytes.Buffer
@@ -99,7 +100,7 @@ func TestDLQListAndShow(t *testing.T) {
 		{"since past until future", ops.Filter{Since: now.Add(-time.Hour), Until: now.Add(time.Hour)}, 0, []uint64{1, 2, 3}},
 		{"limit keeps the newest", ops.Filter{}, 2, []uint64{2, 3}},
 	} {
-		got, err := d.List(w.ctx(), tc.f, tc.limit)
+		got, err := d.List(w.Context(), tc.f, tc.limit)
 		if err != nil {
 			t.Fatalf("%s: List: %v", tc.name, err)
 		}
@@ -112,7 +113,7 @@ func TestDLQListAndShow(t *testing.T) {
 		}
 	}
 
-	rec, le, err := d.Show(w.ctx(), 1)
+	rec, le, err := d.Show(w.Context(), 1)
 	if err != nil {
 		t.Fatalf("Show(1): %v", err)
 	}
@@ -138,7 +139,7 @@ func TestDLQListAndShow(t *testing.T) {
 		}
 	}
 
-	rec, le, err = d.Show(w.ctx(), 3)
+	rec, le, err = d.Show(w.Context(), 3)
 	if err != nil {
 		t.Fatalf("Show(3): %v", err)
 	}
@@ -150,7 +151,7 @@ func TestDLQListAndShow(t *testing.T) {
 		t.Errorf("Show(3) output lacks %q:\n%s", want, out.String())
 	}
 
-	if _, _, err := d.Show(w.ctx(), 99); !errors.Is(err, ops.ErrNoRecord) {
+	if _, _, err := d.Show(w.Context(), 99); !errors.Is(err, ops.ErrNoRecord) {
 		t.Errorf("Show(99) error = %v, want ErrNoRecord", err)
 	}
 }
@@ -174,19 +175,19 @@ func equalSeqs(a, b []uint64) bool {
 // redriven, and a second redrive only picks the new record.
 func TestRedriveFixedAndUnfixed(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
-	w.sim.AddUser(legalNoRep(userNoRep2, ""))
-	w.userCreated("evt-fixed", mangosim.UserOwnerLegalNoRep)
+	w := newWorld(t, testworld.Options{})
+	w.Sim.AddUser(legalNoRep(userNoRep2, ""))
+	w.UserCreated("evt-fixed", mangosim.UserOwnerLegalNoRep, category("OWNER"))
 	w.waitRecords(1)
-	w.userCreated("evt-unfixed", userNoRep2)
+	w.UserCreated("evt-unfixed", userNoRep2, category("OWNER"))
 	w.waitRecords(2)
-	if got := w.outcomeOf("evt-fixed"); got.Reason != events.ReasonMissingLegalRepEmail {
+	if got := w.OutcomeFor("evt-fixed"); got.Reason != events.ReasonMissingLegalRepEmail {
 		t.Fatalf("first outcome = %+v, want dlq %s", got, events.ReasonMissingLegalRepEmail)
 	}
 
 	// The data is fixed at Mangopay for one of the two users only.
-	w.sim.AddUser(legalNoRep(mangosim.UserOwnerLegalNoRep, "rep@example.com"))
-	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Reason: events.ReasonMissingLegalRepEmail})
+	w.Sim.AddUser(legalNoRep(mangosim.UserOwnerLegalNoRep, "rep@example.com"))
+	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Reason: events.ReasonMissingLegalRepEmail})
 	if err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
@@ -198,15 +199,15 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 			t.Errorf("Redrive() result = %+v, want redriven as %s.redrive-1", r, r.EventID)
 		}
 	}
-	if got := w.outcomeOf("evt-fixed.redrive-1"); got.Outcome != events.OutcomeLink {
+	if got := w.OutcomeFor("evt-fixed.redrive-1"); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome of the fixed redrive = %s %s, want link", got.Outcome, got.Reason)
 	}
-	if got := w.outcomeOf("evt-unfixed.redrive-1"); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonMissingLegalRepEmail {
+	if got := w.OutcomeFor("evt-unfixed.redrive-1"); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonMissingLegalRepEmail {
 		t.Errorf("outcome of the unfixed redrive = %s %s, want dlq %s", got.Outcome, got.Reason, events.ReasonMissingLegalRepEmail)
 	}
 
 	// One link: the fixed user's, for the redriven trigger.
-	links := w.links()
+	links := w.Links()
 	if len(links) != 1 || links[0].UserID != mangosim.UserOwnerLegalNoRep || links[0].Trigger.ID != "evt-fixed.redrive-1" {
 		t.Errorf("links = %+v, want one for %s from evt-fixed.redrive-1", links, mangosim.UserOwnerLegalNoRep)
 	}
@@ -240,7 +241,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 	}
 
 	// A second redrive skips the two marked records and takes the new one.
-	res, err = w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	res, err = w.dlq().Redrive(w.Context(), ops.Filter{All: true})
 	if err != nil {
 		t.Fatalf("second Redrive: %v", err)
 	}
@@ -262,7 +263,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 	}
 
 	// Audit lines: one per redrive, with the operator.
-	audits := w.logsWith("dlq redrive")
+	audits := w.Logs.FilterMessage("dlq redrive").All()
 	if len(audits) != 3 {
 		t.Errorf("audit lines = %d, want 3", len(audits))
 	}
@@ -272,39 +273,39 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 			t.Errorf("audit line fields = %v", m)
 		}
 	}
-	w.checkNoSecret()
+	w.CheckNoSecrets()
 }
 
 // A redrive inside JetStream's duplicate window is processed: the same id
 // would be swallowed, the new id is not.
 func TestRedriveInsideDuplicateWindow(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
-	body := ceBody(events.TypeUserCreated, "/users", "evt-late", map[string]any{"user_id": "user_m_late", "category": "OWNER"})
-	w.publish(events.DefaultSubjects().UserCreated, body, "evt-late")
+	w := newWorld(t, testworld.Options{})
+	body := testworld.CloudEvent(events.TypeUserCreated, "/users", "evt-late", map[string]any{"user_id": "user_m_late", "category": "OWNER"})
+	w.Publish(events.DefaultSubjects().UserCreated, body, "evt-late")
 	w.waitRecords(1)
-	if got := w.outcomeOf("evt-late"); got.Reason != events.ReasonUserNotFound {
+	if got := w.OutcomeFor("evt-late"); got.Reason != events.ReasonUserNotFound {
 		t.Fatalf("outcome = %+v, want dlq user_not_found", got)
 	}
 	// The user shows up at Mangopay (a replication lag, say).
-	w.sim.AddUser(mangosim.User{ID: "user_m_late", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonNatural,
+	w.Sim.AddUser(mangosim.User{ID: "user_m_late", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonNatural,
 		Status: mangosim.StatusActive, Email: "late@example.com"})
 
 	// Publishing the original again is swallowed by the duplicate window.
-	if ack := w.publish(events.DefaultSubjects().UserCreated, body, "evt-late"); !ack.Duplicate {
+	if ack := w.PublishMsg(&nats.Msg{Subject: events.DefaultSubjects().UserCreated, Data: body, Header: nats.Header{nats.MsgIdHdr: {"evt-late"}}}); !ack.Duplicate {
 		t.Fatalf("republish with the same id: Duplicate = false; the window is not in force, the test proves nothing")
 	}
-	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Seqs: []uint64{1}})
+	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Seqs: []uint64{1}})
 	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone {
 		t.Fatalf("Redrive() = %+v, %v; want one redriven", res, err)
 	}
-	if got := w.outcomeOf("evt-late.redrive-1"); got.Outcome != events.OutcomeLink {
+	if got := w.OutcomeFor("evt-late.redrive-1"); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome of the redrive = %s %s, want link", got.Outcome, got.Reason)
 	}
 	if le := w.ledger("/users", "evt-late"); le == nil || le.Outcome != events.OutcomeLink {
 		t.Errorf("root ledger entry = %+v, want link", le)
 	}
-	if n := len(w.links()); n != 1 {
+	if n := len(w.Links()); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -313,13 +314,13 @@ func TestRedriveInsideDuplicateWindow(t *testing.T) {
 // publishes nothing.
 func TestRedriveRefusedAfterFive(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
-	w.userCreated("evt-loop", "user_m_nobody")
+	w := newWorld(t, testworld.Options{})
+	w.UserCreated("evt-loop", "user_m_nobody", category("OWNER"))
 	recs := w.waitRecords(1)
 	d := w.dlq()
 	for n := 1; n <= ops.MaxRedrives; n++ {
 		seq := recs[len(recs)-1].Seq
-		res, err := d.Redrive(w.ctx(), ops.Filter{Seqs: []uint64{seq}})
+		res, err := d.Redrive(w.Context(), ops.Filter{Seqs: []uint64{seq}})
 		if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].Count != n {
 			t.Fatalf("redrive %d = %+v, %v; want redriven #%d", n, res, err, n)
 		}
@@ -332,8 +333,8 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 	if last.Event.RedriveCount != ops.MaxRedrives {
 		t.Fatalf("last record redrive count = %d, want %d", last.Event.RedriveCount, ops.MaxRedrives)
 	}
-	before := w.streamMsgs("SCA_EVENTS")
-	res, err := d.Redrive(w.ctx(), ops.Filter{All: true})
+	before := w.StreamMsgs("SCA_EVENTS")
+	res, err := d.Redrive(w.Context(), ops.Filter{All: true})
 	if err != nil {
 		t.Fatalf("6th Redrive: %v", err)
 	}
@@ -350,7 +351,7 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 	if len(refused) != 1 || refused[0].Seq != last.Seq || !strings.Contains(refused[0].Note, "redriven 5 times") {
 		t.Errorf("refusals = %+v, want one for seq %d saying it was redriven 5 times", refused, last.Seq)
 	}
-	if after := w.streamMsgs("SCA_EVENTS"); after != before {
+	if after := w.StreamMsgs("SCA_EVENTS"); after != before {
 		t.Errorf("SCA_EVENTS holds %d messages after the refusal, want %d", after, before)
 	}
 	var out bytes.Buffer
@@ -366,36 +367,36 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 // pending mark; the next redrive publishes the same id, once.
 func TestRedriveFinishesPendingMark(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
+	w := newWorld(t, testworld.Options{NoStart: true})
 	dlqBody, err := events.EncodeDeadLetter("dlq-x-1", events.DeadLetter{
 		EventID: "evt-crash", Reason: events.ReasonUserNotFound, Attempts: 1, StreamSequence: 1,
 		Original: events.Original{Subject: "sca.events.user.created", Headers: map[string][]string{"Nats-Msg-Id": {"evt-crash"}, "Traceparent": {"00-abc-def-01"}},
-			Body: ceBody(events.TypeUserCreated, "/users", "evt-crash", map[string]any{"user_id": "user_m_x"})},
+			Body: testworld.CloudEvent(events.TypeUserCreated, "/users", "evt-crash", map[string]any{"user_id": "user_m_x"})},
 	}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.publish("sca.dlq.sca.events.user.created", dlqBody, "")
-	kv, err := ops.OpsKV(w.ctx(), w.js, w.cfg)
+	w.Publish("sca.dlq.sca.events.user.created", dlqBody, "")
+	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mark, _ := json.Marshal(ops.RedriveState{Redriven: 1, RedriveID: "evt-crash.redrive-1", Pending: true, RedrivenAt: time.Now()})
-	if _, err := kv.Create(w.ctx(), ops.StateKey(1), mark); err != nil {
+	if _, err := kv.Create(w.Context(), ops.StateKey(1), mark); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	res, err := w.dlq().Redrive(w.Context(), ops.Filter{All: true})
 	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].RedriveID != "evt-crash.redrive-1" {
 		t.Fatalf("Redrive() = %+v, %v; want the pending redrive finished as evt-crash.redrive-1", res, err)
 	}
-	res, err = w.dlq().Redrive(w.ctx(), ops.Filter{All: true})
+	res, err = w.dlq().Redrive(w.Context(), ops.Filter{All: true})
 	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveSkipped {
 		t.Fatalf("second Redrive() = %+v, %v; want skipped", res, err)
 	}
 	// Exactly one copy was published, with the redrive headers, the new id
 	// and the extension; other headers kept, the old message id dropped.
 	var got []ops.StoredMsg
-	if err := ops.ReadStream(w.ctx(), w.js, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	if err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
 		got = append(got, m)
 		return nil
 	}); err != nil {
@@ -432,11 +433,11 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 // redrive headers, and dead-letters again as a new record.
 func TestRedriveInvalidBodyAsIs(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
+	w := newWorld(t, testworld.Options{})
 	raw := []byte("\x00\x01 not an event")
-	w.publish(events.DefaultSubjects().UserCreated, raw, "")
+	w.Publish(events.DefaultSubjects().UserCreated, raw, "")
 	first := w.waitRecords(1)[0]
-	res, err := w.dlq().Redrive(w.ctx(), ops.Filter{Reason: events.ReasonInvalidEvent})
+	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Reason: events.ReasonInvalidEvent})
 	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || !res[0].AsIs || !strings.Contains(res[0].Note, "dead-letter again") {
 		t.Fatalf("Redrive() = %+v, %v; want redriven as is with a warning", res, err)
 	}
@@ -455,7 +456,7 @@ func TestRedriveInvalidBodyAsIs(t *testing.T) {
 
 func TestPurge(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
+	w := newWorld(t, testworld.Options{})
 	seedDLQ(t, w)
 	d := w.dlq()
 
@@ -477,7 +478,7 @@ func TestPurge(t *testing.T) {
 		} else {
 			confirm = ops.Confirm(tc.in, &prompt)
 		}
-		_, err := d.Purge(w.ctx(), ops.Filter{All: true}, ops.PurgeOptions{Confirm: confirm})
+		_, err := d.Purge(w.Context(), ops.Filter{All: true}, ops.PurgeOptions{Confirm: confirm})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: Purge() error = %v, want %v", tc.name, err, tc.want)
 		}
@@ -491,19 +492,19 @@ func TestPurge(t *testing.T) {
 
 	// Personal-data erasure: the user of record 3 is only in its raw body.
 	var prompt bytes.Buffer
-	res, err := d.Purge(w.ctx(), ops.Filter{User: "user_m_secret"}, ops.PurgeOptions{Confirm: ops.Confirm(strings.NewReader("y\n"), &prompt)})
+	res, err := d.Purge(w.Context(), ops.Filter{User: "user_m_secret"}, ops.PurgeOptions{Confirm: ops.Confirm(strings.NewReader("y\n"), &prompt)})
 	if err != nil || res.Deleted != 1 || !res.Secure {
 		t.Fatalf("Purge(user) = %+v, %v; want 1 deleted securely", res, err)
 	}
 	if prompt.String() != "purge 1 record? [y/N] " {
 		t.Errorf("prompt = %q", prompt.String())
 	}
-	if _, _, err := d.Show(w.ctx(), 3); !errors.Is(err, ops.ErrNoRecord) {
+	if _, _, err := d.Show(w.Context(), 3); !errors.Is(err, ops.ErrNoRecord) {
 		t.Errorf("Show(3) after erasure: %v, want ErrNoRecord", err)
 	}
 
 	// By reason and age, no question asked (--yes).
-	res, err = d.Purge(w.ctx(), ops.Filter{Reason: events.ReasonUserNotFound, Until: time.Now().Add(time.Minute)}, ops.PurgeOptions{OlderThan: time.Nanosecond})
+	res, err = d.Purge(w.Context(), ops.Filter{Reason: events.ReasonUserNotFound, Until: time.Now().Add(time.Minute)}, ops.PurgeOptions{OlderThan: time.Nanosecond})
 	if err != nil || res.Deleted != 1 || res.Secure {
 		t.Fatalf("Purge(reason) = %+v, %v; want 1 deleted", res, err)
 	}
@@ -512,12 +513,12 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("records left = %+v, want only seq 1", recs)
 	}
 	// Nothing selected: no question.
-	res, err = d.Purge(w.ctx(), ops.Filter{User: "user_m_nobody"}, ops.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
+	res, err = d.Purge(w.Context(), ops.Filter{User: "user_m_nobody"}, ops.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
 	if err != nil || res.Selected != 0 {
 		t.Errorf("Purge(nobody) = %+v, %v; want nothing selected, no question", res, err)
 	}
 
-	audits := w.logsWith("dlq purge")
+	audits := w.Logs.FilterMessage("dlq purge").All()
 	if len(audits) != 3 {
 		t.Fatalf("purge audit lines = %d, want 3 (erasure, reason, empty)", len(audits))
 	}
@@ -525,7 +526,7 @@ func TestPurge(t *testing.T) {
 	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != ops.UserHash("user_m_secret") || m["operator"] != "alice" {
 		t.Errorf("erasure audit fields = %v", m)
 	}
-	for _, a := range w.logs.All() {
+	for _, a := range w.Logs.All() {
 		line := a.Message
 		for k, v := range a.ContextMap() {
 			line += " " + k + "=" + toString(v)
@@ -534,7 +535,7 @@ func TestPurge(t *testing.T) {
 			t.Errorf("purge audit line carries the user id: %s", line)
 		}
 	}
-	if _, err := d.Purge(w.ctx(), ops.Filter{}, ops.PurgeOptions{}); err == nil {
+	if _, err := d.Purge(w.Context(), ops.Filter{}, ops.PurgeOptions{}); err == nil {
 		t.Errorf("Purge(empty filter) = nil error, want a refusal")
 	}
 }
@@ -547,21 +548,21 @@ func toString(v any) string {
 // Purging a redriven record also purges its mark.
 func TestPurgeDropsRedriveMark(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{})
-	w.userCreated("evt-p", "user_m_nobody")
+	w := newWorld(t, testworld.Options{})
+	w.UserCreated("evt-p", "user_m_nobody", category("OWNER"))
 	w.waitRecords(1)
-	if _, err := w.dlq().Redrive(w.ctx(), ops.Filter{Seqs: []uint64{1}}); err != nil {
+	if _, err := w.dlq().Redrive(w.Context(), ops.Filter{Seqs: []uint64{1}}); err != nil {
 		t.Fatal(err)
 	}
 	w.waitRecords(2)
-	if _, err := w.dlq().Purge(w.ctx(), ops.Filter{All: true}, ops.PurgeOptions{}); err != nil {
+	if _, err := w.dlq().Purge(w.Context(), ops.Filter{All: true}, ops.PurgeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := ops.OpsKV(w.ctx(), w.js, w.cfg)
+	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err := kv.Get(w.ctx(), ops.StateKey(1)); err == nil {
+	if e, err := kv.Get(w.Context(), ops.StateKey(1)); err == nil {
 		t.Errorf("mark of a purged record still there: %s", e.Value())
 	}
 	if n := len(w.records()); n != 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/ops"
 )
 
@@ -45,14 +46,14 @@ func TestParseTime(t *testing.T) {
 // points, and returns at once when nothing matches.
 func TestReadStream(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
-	if _, err := w.js.CreateStream(w.ctx(), jetstream.StreamConfig{Name: "RS", Subjects: []string{"rs.>"}}); err != nil {
+	w := newWorld(t, testworld.Options{NoStart: true})
+	if _, err := w.JS.CreateStream(w.Context(), jetstream.StreamConfig{Name: "RS", Subjects: []string{"rs.>"}}); err != nil {
 		t.Fatal(err)
 	}
 	read := func(o ops.ReadOptions) []uint64 {
 		t.Helper()
 		var seqs []uint64
-		if err := ops.ReadStream(w.ctx(), w.js, "RS", o, func(m ops.StoredMsg) error {
+		if err := ops.ReadStream(w.Context(), w.JS, "RS", o, func(m ops.StoredMsg) error {
 			seqs = append(seqs, m.Seq)
 			return nil
 		}); err != nil {
@@ -68,7 +69,7 @@ func TestReadStream(t *testing.T) {
 		if i%2 == 1 {
 			subj = "rs.b"
 		}
-		w.publish(subj, []byte("x"), "")
+		w.Publish(subj, []byte("x"), "")
 	}
 	if got := read(ops.ReadOptions{}); len(got) != 600 || got[0] != 1 || got[599] != 600 {
 		t.Errorf("read all: %d messages", len(got))
@@ -93,18 +94,18 @@ func TestReadStream(t *testing.T) {
 // OpsKV creates the bucket when it is missing, without a TTL, and binds it after.
 func TestOpsKVCreatesBucket(t *testing.T) {
 	t.Parallel()
-	w := newOpsWorld(t, opsWorldOpts{noWorker: true})
-	cfg := w.cfg
+	w := newWorld(t, testworld.Options{NoStart: true})
+	cfg := w.Config
 	cfg.OpsBucket = "ops_fresh"
-	kv, err := ops.OpsKV(w.ctx(), w.js, cfg)
+	kv, err := ops.OpsKV(w.Context(), w.JS, cfg)
 	if err != nil {
 		t.Fatalf("OpsKV: %v", err)
 	}
-	st, err := kv.Status(w.ctx())
+	st, err := kv.Status(w.Context())
 	if err != nil || st.Bucket() != "ops_fresh" || st.TTL() != 0 {
 		t.Errorf("bucket = %v, %v; want ops_fresh without TTL", st, err)
 	}
-	if _, err := ops.OpsKV(w.ctx(), w.js, cfg); err != nil {
+	if _, err := ops.OpsKV(w.Context(), w.JS, cfg); err != nil {
 		t.Errorf("second OpsKV: %v", err)
 	}
 }

@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	natsserver "github.com/nats-io/nats-server/v2/test"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -23,226 +19,36 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops"
 )
 
-// replayWorld is one replay test's world: an embedded JetStream server, a
-// Mangopay simulator and a real consumer processing the trigger stream.
-type replayWorld struct {
-	t      *testing.T
-	srv    *server.Server
-	js     jetstream.JetStream
-	sim    *mangosim.Server
-	layout consumer.Config
-	cancel context.CancelFunc
-	done   chan error
-
-	mu       sync.Mutex
-	outcomes []consumer.Outcome
-}
-
-// newReplayWorld starts the world; the consumer runs unless idle is set.
-func newReplayWorld(t *testing.T, idle bool) *replayWorld {
-	t.Helper()
-	w := &replayWorld{t: t}
-	opts := natsserver.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	w.srv = natsserver.RunServer(&opts)
-	t.Cleanup(w.srv.Shutdown)
-	nc, err := nats.Connect(w.srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	if w.js, err = jetstream.New(nc); err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	w.sim = mangosim.Start(mangosim.Options{})
-	t.Cleanup(w.sim.Close)
-	client, err := enroll.NewClient(enroll.Config{
-		BaseURL: w.sim.URL, ClientID: w.sim.ClientID(), APIKey: w.sim.APIKey(),
-		ReturnURL: "https://platform.example/sca/done", RequestTimeout: 2 * time.Second, MaxRetries: 2,
-		InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond,
-		Rate: enroll.Rate{N: 100000, Per: time.Second},
-	}, zap.NewNop())
-	if err != nil {
-		t.Fatalf("enroll.NewClient: %v", err)
-	}
-	w.layout = consumer.Config{
-		Concurrency: 4, AckWait: 2 * time.Second, AttemptTimeout: time.Second,
-		RetryDelayMin: 10 * time.Millisecond, RetryDelayMax: 50 * time.Millisecond,
-		FaultPause: 50 * time.Millisecond, FaultPauseMax: 200 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := consumer.Provision(ctx, w.js, w.layout); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	cons, err := consumer.New(w.layout, consumer.Deps{
-		JS: w.js, Mangopay: client, Pacer: client.Governor(), Log: zap.NewNop(),
-		OnOutcome: func(o consumer.Outcome) {
-			w.mu.Lock()
-			w.outcomes = append(w.outcomes, o)
-			w.mu.Unlock()
-		},
+// firstOutcomeAt waits for the first settled delivery of the message at
+// seq, a duplicate included (OutcomeAt skips duplicates).
+func (w *world) firstOutcomeAt(seq uint64) consumer.Outcome {
+	w.T.Helper()
+	return w.WaitOutcome(fmt.Sprintf("outcome of stream seq %d", seq), func(o consumer.Outcome) bool {
+		return o.StreamSeq == seq
 	})
-	if err != nil {
-		t.Fatalf("consumer.New: %v", err)
-	}
-	if !idle {
-		runCtx, stop := context.WithCancel(context.Background())
-		w.cancel, w.done = stop, make(chan error, 1)
-		go func() { w.done <- cons.Run(runCtx) }()
-		t.Cleanup(func() {
-			stop()
-			select {
-			case err := <-w.done:
-				if err != nil {
-					t.Errorf("consumer Run() = %v, want nil", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("consumer did not stop within 15s")
-			}
-		})
-	}
-	return w
-}
-
-func (w *replayWorld) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	w.t.Cleanup(cancel)
-	return ctx
-}
-
-func replayEvent(typ, source, id string, data map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": source, "type": typ, "data": data})
-	return b
-}
-
-// publish stores a message on subject and returns its stream sequence.
-func (w *replayWorld) publish(subject string, body []byte, msgID string) uint64 {
-	w.t.Helper()
-	var opts []jetstream.PublishOpt
-	if msgID != "" {
-		opts = append(opts, jetstream.WithMsgID(msgID))
-	}
-	ack, err := w.js.Publish(w.ctx(), subject, body, opts...)
-	if err != nil {
-		w.t.Fatalf("publish %s: %v", subject, err)
-	}
-	return ack.Sequence
-}
-
-// userCreated stores a user.created; category "" leaves it out.
-func (w *replayWorld) userCreated(id, userID, category string) uint64 {
-	data := map[string]any{"user_id": userID}
-	if category != "" {
-		data["category"] = category
-	}
-	return w.publish(events.DefaultSubjects().UserCreated, replayEvent(events.TypeUserCreated, "/users", id, data), id)
-}
-
-// hook stores a trigger of a Mangopay hook type, occurred now.
-func (w *replayWorld) hook(typ, id, userID string) uint64 {
-	subject, _ := events.DefaultSubjects().SubjectFor(typ)
-	data := map[string]any{"user_id": userID, "occurred_at": time.Now().UTC().Format(time.RFC3339)}
-	return w.publish(subject, replayEvent(typ, "mangopay", id, data), id)
-}
-
-func replayWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 20s waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
-// outcomeAt waits for the first settled delivery of the message at seq.
-func (w *replayWorld) outcomeAt(seq uint64) consumer.Outcome {
-	w.t.Helper()
-	var got consumer.Outcome
-	replayWaitFor(w.t, fmt.Sprintf("outcome of stream seq %d", seq), func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, o := range w.outcomes {
-			if o.StreamSeq == seq {
-				got = o
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
-// outcomeOf waits for the first non-duplicate outcome of event id.
-func (w *replayWorld) outcomeOf(id string) consumer.Outcome {
-	w.t.Helper()
-	var got consumer.Outcome
-	replayWaitFor(w.t, "outcome of "+id, func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, o := range w.outcomes {
-			if o.EventID == id && o.Outcome != events.OutcomeDuplicate {
-				got = o
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
-// settled waits until the durable consumer has nothing pending or unacknowledged.
-func (w *replayWorld) settled() {
-	w.t.Helper()
-	replayWaitFor(w.t, "consumer to settle", func() bool {
-		c, err := w.js.Consumer(w.ctx(), "SCA_EVENTS", "scaworker")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(w.ctx())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
-}
-
-// msgs returns the number of messages stored in stream.
-func (w *replayWorld) msgs(stream string) uint64 {
-	w.t.Helper()
-	st, err := w.js.Stream(w.ctx(), stream)
-	if err != nil {
-		w.t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := st.Info(w.ctx())
-	if err != nil {
-		w.t.Fatalf("stream %s info: %v", stream, err)
-	}
-	return info.State.Msgs
 }
 
 // stored returns the messages of SCA_EVENTS from seq from on.
-func (w *replayWorld) stored(from uint64) []*jetstream.RawStreamMsg {
-	w.t.Helper()
-	st, err := w.js.Stream(w.ctx(), "SCA_EVENTS")
+func (w *world) stored(from uint64) []*jetstream.RawStreamMsg {
+	w.T.Helper()
+	st, err := w.JS.Stream(w.Context(), "SCA_EVENTS")
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
-	info, err := st.Info(w.ctx())
+	info, err := st.Info(w.Context())
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	var out []*jetstream.RawStreamMsg
 	for seq := from; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(w.ctx(), seq)
+		m, err := st.GetMsg(w.Context(), seq)
 		if err != nil {
-			w.t.Fatalf("get seq %d: %v", seq, err)
+			w.T.Fatalf("get seq %d: %v", seq, err)
 		}
 		out = append(out, m)
 	}
@@ -251,65 +57,65 @@ func (w *replayWorld) stored(from uint64) []*jetstream.RawStreamMsg {
 
 // snapshot is the state of every stream (KV buckets included): message
 // count and last sequence.
-func (w *replayWorld) snapshot() map[string][2]uint64 {
-	w.t.Helper()
+func (w *world) snapshot() map[string][2]uint64 {
+	w.T.Helper()
 	out := map[string][2]uint64{}
-	names := w.js.StreamNames(w.ctx())
+	names := w.JS.StreamNames(w.Context())
 	for name := range names.Name() {
-		st, err := w.js.Stream(w.ctx(), name)
+		st, err := w.JS.Stream(w.Context(), name)
 		if err != nil {
-			w.t.Fatal(err)
+			w.T.Fatal(err)
 		}
-		info, err := st.Info(w.ctx())
+		info, err := st.Info(w.Context())
 		if err != nil {
-			w.t.Fatal(err)
+			w.T.Fatal(err)
 		}
 		out[name] = [2]uint64{info.State.Msgs, info.State.LastSeq}
 	}
 	if err := names.Err(); err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return out
 }
 
 // replay runs ops.Replay with a fast rate and returns its report.
-func (w *replayWorld) replay(cfg ops.ReplayConfig) *ops.ReplayReport {
-	w.t.Helper()
-	rep, err := w.tryReplay(w.ctx(), cfg)
+func (w *world) replay(cfg ops.ReplayConfig) *ops.ReplayReport {
+	w.T.Helper()
+	rep, err := w.tryReplay(w.Context(), cfg)
 	if err != nil {
-		w.t.Fatalf("Replay(%+v): %v", cfg, err)
+		w.T.Fatalf("Replay(%+v): %v", cfg, err)
 	}
 	return rep
 }
 
-func (w *replayWorld) tryReplay(ctx context.Context, cfg ops.ReplayConfig) (*ops.ReplayReport, error) {
-	cfg.Layout = w.layout
+func (w *world) tryReplay(ctx context.Context, cfg ops.ReplayConfig) (*ops.ReplayReport, error) {
+	cfg.Layout = w.Config
 	if cfg.Rate == (enroll.Rate{}) {
 		cfg.Rate = enroll.Rate{N: 100000, Per: time.Second}
 	}
-	return ops.Replay(ctx, w.js, cfg)
+	return ops.Replay(ctx, w.JS, cfg)
 }
 
 // cursor reads a replay cursor; nil when absent.
-func (w *replayWorld) cursor(name string) map[string]any {
-	w.t.Helper()
-	kv, err := w.js.KeyValue(w.ctx(), "sca_ops")
+func (w *world) cursor(name string) map[string]any {
+	w.T.Helper()
+	kv, err := w.JS.KeyValue(w.Context(), "sca_ops")
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil
 	}
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
-	e, err := kv.Get(w.ctx(), "replay."+name)
+	e, err := kv.Get(w.Context(), "replay."+name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(e.Value(), &m); err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return m
 }
@@ -325,24 +131,24 @@ func wantCounts(t *testing.T, rep *ops.ReplayReport, want map[string]int) {
 
 // history stores a mix of triggers for several users and waits for their
 // outcomes: 4 links and 3 skips.
-func (w *replayWorld) history() (links, skips []uint64) {
-	w.t.Helper()
+func (w *world) history() (links, skips []uint64) {
+	w.T.Helper()
 	want := func(seq uint64, outcome string) uint64 {
-		w.t.Helper()
-		if got := w.outcomeAt(seq); got.Outcome != outcome {
-			w.t.Fatalf("history seq %d: outcome %s/%s, want %s", seq, got.Outcome, got.Reason, outcome)
+		w.T.Helper()
+		if got := w.firstOutcomeAt(seq); got.Outcome != outcome {
+			w.T.Fatalf("history seq %d: outcome %s/%s, want %s", seq, got.Outcome, got.Reason, outcome)
 		}
 		return seq
 	}
 	// Each waits for its outcome: the per-user rules depend on the order.
-	s1 := want(w.userCreated("h1", mangosim.UserOwnerNatural, "OWNER"), events.OutcomeLink)
-	s2 := want(w.userCreated("h2", mangosim.UserOwnerNatural2, ""), events.OutcomeLink) // GET user
-	s3 := want(w.userCreated("h3", mangosim.UserOwnerLegal, "OWNER"), events.OutcomeLink)
-	s4 := want(w.userCreated("h4", mangosim.UserPayer, "PAYER"), events.OutcomeSkip)        // not_owner
-	s5 := want(w.userCreated("h5", mangosim.UserPayerLegal, ""), events.OutcomeSkip)        // GET user: not_owner
-	s6 := want(w.userCreated("h6", mangosim.UserOwnerNatural, "OWNER"), events.OutcomeSkip) // recent_link
-	s7 := want(w.hook(events.TypeSessionExpired, "h7", mangosim.UserOwnerNatural2), events.OutcomeLink)
-	w.settled()
+	s1 := want(w.UserCreated("h1", mangosim.UserOwnerNatural, category("OWNER")), events.OutcomeLink)
+	s2 := want(w.UserCreated("h2", mangosim.UserOwnerNatural2, nil), events.OutcomeLink) // GET user
+	s3 := want(w.UserCreated("h3", mangosim.UserOwnerLegal, category("OWNER")), events.OutcomeLink)
+	s4 := want(w.UserCreated("h4", mangosim.UserPayer, category("PAYER")), events.OutcomeSkip)        // not_owner
+	s5 := want(w.UserCreated("h5", mangosim.UserPayerLegal, nil), events.OutcomeSkip)                 // GET user: not_owner
+	s6 := want(w.UserCreated("h6", mangosim.UserOwnerNatural, category("OWNER")), events.OutcomeSkip) // recent_link
+	s7 := want(w.Hook(events.TypeSessionExpired, "h7", mangosim.UserOwnerNatural2, time.Now()), events.OutcomeLink)
+	w.Settled()
 	return []uint64{s1, s2, s3, s7}, []uint64{s4, s5, s6}
 }
 
@@ -350,22 +156,22 @@ func (w *replayWorld) history() (links, skips []uint64) {
 // after the users enrolled sends them nothing, with or without --force.
 func TestReplayAfterEnrollmentSendsNothing(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	start := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 	links, skips := w.history()
-	if got := w.msgs("SCA_LINKS"); got != uint64(len(links)) {
+	if got := w.StreamMsgs("SCA_LINKS"); got != uint64(len(links)) {
 		t.Fatalf("links after history = %d, want %d", got, len(links))
 	}
 	owners := []string{mangosim.UserOwnerNatural, mangosim.UserOwnerNatural2, mangosim.UserOwnerLegal}
 	for i, u := range owners {
-		w.sim.CompleteEnrollment(u)
-		seq := w.hook(events.TypeEnrollmentSucceeded, "enrolled-"+strconv.Itoa(i), u)
-		if got := w.outcomeAt(seq); got.Outcome != events.OutcomeState {
+		w.Sim.CompleteEnrollment(u)
+		seq := w.Hook(events.TypeEnrollmentSucceeded, "enrolled-"+strconv.Itoa(i), u, time.Now())
+		if got := w.firstOutcomeAt(seq); got.Outcome != events.OutcomeState {
 			t.Fatalf("enrollment of %s: outcome %s/%s, want state", u, got.Outcome, got.Reason)
 		}
 	}
-	w.settled()
-	before := w.sim.Count("POST", "/enrollment")
+	w.Settled()
+	before := w.Sim.Count("POST", "/enrollment")
 
 	rep := w.replay(ops.ReplayConfig{From: start})
 	wantCounts(t, rep, map[string]int{
@@ -375,21 +181,21 @@ func TestReplayAfterEnrollmentSendsNothing(t *testing.T) {
 	if !rep.Done || rep.Published != len(skips)+len(owners) {
 		t.Errorf("report done %v published %d, want true, %d", rep.Done, rep.Published, len(skips)+len(owners))
 	}
-	w.settled()
+	w.Settled()
 
 	forced := w.replay(ops.ReplayConfig{From: start, Force: true})
 	wantCounts(t, forced, map[string]int{ops.ReplayForced: len(links), ops.ReplayReevaluated: len(skips) + len(owners)})
 	for _, seq := range links {
 		id := w.stored(seq)[0].Header.Get("Nats-Msg-Id")
-		if got := w.outcomeOf(id + ".replay-1"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
+		if got := w.OutcomeFor(id + ".replay-1"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
 			t.Errorf("forced replay of %s: outcome %s/%s, want skip/already_enrolled", id, got.Outcome, got.Reason)
 		}
 	}
-	w.settled()
-	if got := w.msgs("SCA_LINKS"); got != uint64(len(links)) {
+	w.Settled()
+	if got := w.StreamMsgs("SCA_LINKS"); got != uint64(len(links)) {
 		t.Errorf("links after replays = %d, want %d: enrolled users were sent a link", got, len(links))
 	}
-	if got := w.sim.Count("POST", "/enrollment"); got != before {
+	if got := w.Sim.Count("POST", "/enrollment"); got != before {
 		t.Errorf("enrollment POSTs after replays = %d, want %d", got, before)
 	}
 }
@@ -398,27 +204,27 @@ func TestReplayAfterEnrollmentSendsNothing(t *testing.T) {
 // according to Mangopay) becomes a link once the user is an OWNER.
 func TestReplayReevaluatesSkipAfterDataChanged(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	const user = "user_m_was_payer"
-	w.sim.AddUser(mangosim.User{ID: user, Category: "PAYER", PersonType: "NATURAL", Status: "ACTIVE", Email: "p@example.com"})
-	seq := w.userCreated("c1", user, "")
-	if got := w.outcomeAt(seq); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonNotOwner {
+	w.Sim.AddUser(mangosim.User{ID: user, Category: "PAYER", PersonType: "NATURAL", Status: "ACTIVE", Email: "p@example.com"})
+	seq := w.UserCreated("c1", user, nil)
+	if got := w.firstOutcomeAt(seq); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonNotOwner {
 		t.Fatalf("first outcome %s/%s, want skip/not_owner", got.Outcome, got.Reason)
 	}
-	other := w.userCreated("c2", mangosim.UserPayer, "")
-	w.outcomeAt(other)
-	w.settled()
-	w.sim.AddUser(mangosim.User{ID: user, Category: "OWNER", PersonType: "NATURAL", Status: "ACTIVE", Email: "p@example.com"})
+	other := w.UserCreated("c2", mangosim.UserPayer, nil)
+	w.firstOutcomeAt(other)
+	w.Settled()
+	w.Sim.AddUser(mangosim.User{ID: user, Category: "OWNER", PersonType: "NATURAL", Status: "ACTIVE", Email: "p@example.com"})
 
 	rep := w.replay(ops.ReplayConfig{From: "1", Users: []string{user}})
 	wantCounts(t, rep, map[string]int{ops.ReplayReevaluated: 1, ops.ReplayFiltered: 1})
 	copySeq := seq + 2 // after c1 and c2
-	got := w.outcomeAt(copySeq)
+	got := w.firstOutcomeAt(copySeq)
 	if got.Outcome != events.OutcomeLink {
 		t.Fatalf("re-evaluated outcome %s/%s, want link (the consumer must re-evaluate a skip carrying %s)", got.Outcome, got.Reason, ops.ReplayHeader)
 	}
-	w.settled()
-	if n := w.msgs("SCA_LINKS"); n != 1 {
+	w.Settled()
+	if n := w.StreamMsgs("SCA_LINKS"); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -427,13 +233,13 @@ func TestReplayReevaluatesSkipAfterDataChanged(t *testing.T) {
 // prints one line per trigger.
 func TestReplayDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	links, skips := w.history()
-	bad := w.publish(events.DefaultSubjects().UserCreated, []byte("not an event"), "")
-	w.outcomeAt(bad)
-	w.settled()
+	bad := w.Publish(events.DefaultSubjects().UserCreated, []byte("not an event"), "")
+	w.firstOutcomeAt(bad)
+	w.Settled()
 	total := len(links) + len(skips) + 1
-	before, calls := w.snapshot(), len(w.sim.Calls())
+	before, calls := w.snapshot(), len(w.Sim.Calls())
 
 	for _, force := range []bool{false, true} {
 		var out bytes.Buffer
@@ -466,7 +272,7 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	if after := w.snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("streams and buckets changed by a dry run:\nbefore %v\nafter  %v", before, after)
 	}
-	if got := len(w.sim.Calls()); got != calls {
+	if got := len(w.Sim.Calls()); got != calls {
 		t.Errorf("Mangopay calls = %d after the dry run, want %d", got, calls)
 	}
 }
@@ -475,19 +281,19 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 // resumes where it stopped; each trigger is republished exactly once.
 func TestReplayResumesAfterInterruption(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	const n, k = 10, 4
 	var seqs []uint64
 	for i := range n {
-		seqs = append(seqs, w.userCreated("p"+strconv.Itoa(i), mangosim.UserPayer, "PAYER"))
+		seqs = append(seqs, w.UserCreated("p"+strconv.Itoa(i), mangosim.UserPayer, category("PAYER")))
 	}
 	for _, seq := range seqs {
-		w.outcomeAt(seq)
+		w.firstOutcomeAt(seq)
 	}
-	w.settled()
+	w.Settled()
 	last := seqs[len(seqs)-1]
 
-	ctx, cancel := context.WithCancel(w.ctx())
+	ctx, cancel := context.WithCancel(w.Context())
 	published := 0
 	cfg := ops.ReplayConfig{From: "1", AfterTrigger: func(s ops.ReplayStep) {
 		if s.Action == ops.ReplayReevaluated {
@@ -513,7 +319,7 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 	}
 
 	cfg.AfterTrigger = nil
-	w.settled()
+	w.Settled()
 	again := w.replay(cfg)
 	if !again.Resumed || !again.Done || again.Published != n-k || again.Duplicates != 0 {
 		t.Errorf("resumed report: resumed %v done %v published %d duplicates %d; want true, true, %d, 0",
@@ -540,18 +346,18 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 		}
 	}
 
-	w.settled() // the worker re-evaluated every copy
+	w.Settled() // the worker re-evaluated every copy
 	third := w.replay(cfg)
 	if !third.AlreadyDone || third.Published != 0 || third.Count(ops.ReplayReevaluated) != n {
 		t.Errorf("finished replay run again: already done %v, published %d, re-evaluated %d; want true, 0, %d",
 			third.AlreadyDone, third.Published, third.Count(ops.ReplayReevaluated), n)
 	}
-	w.settled() // the worker re-evaluated every copy
+	w.Settled() // the worker re-evaluated every copy
 	restarted := w.replay(ops.ReplayConfig{From: "1", To: strconv.FormatUint(last, 10), Name: "again"})
 	if restarted.Count(ops.ReplayRepeat) != 0 || restarted.Count(ops.ReplayReevaluated) != n {
 		t.Errorf("named replay: counts %v, want %d re-evaluated", restarted.Counts, n)
 	}
-	w.settled() // the worker re-evaluated every copy
+	w.Settled() // the worker re-evaluated every copy
 	re := w.replay(ops.ReplayConfig{From: "1", To: strconv.FormatUint(last, 10), Name: "again", Restart: true})
 	if re.ReplayID != "again.2" || re.Published != n || re.Duplicates != 0 {
 		t.Errorf("restarted replay: id %q published %d duplicates %d; want again.2, %d, 0", re.ReplayID, re.Published, re.Duplicates, n)
@@ -561,23 +367,23 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 // TestReplayFilters: --type, --user, and --from/--to by sequence and by time.
 func TestReplayFilters(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	var seqs []uint64
 	users := []string{mangosim.UserPayer, mangosim.UserPlatform}
 	for i := range 6 {
-		seqs = append(seqs, w.userCreated("f"+strconv.Itoa(i), users[i%2], "PAYER"))
+		seqs = append(seqs, w.UserCreated("f"+strconv.Itoa(i), users[i%2], category("PAYER")))
 	}
 	stale := time.Now().Add(-100 * time.Hour).UTC().Format(time.RFC3339)
 	for i := range 2 {
-		seqs = append(seqs, w.publish(events.DefaultSubjects().SessionFailed, replayEvent(events.TypeSessionFailed, "mangopay", "g"+strconv.Itoa(i),
+		seqs = append(seqs, w.Publish(events.DefaultSubjects().SessionFailed, testworld.CloudEvent(events.TypeSessionFailed, "mangopay", "g"+strconv.Itoa(i),
 			map[string]any{"user_id": users[i%2], "occurred_at": stale}), ""))
 	}
 	for _, seq := range seqs {
-		if got := w.outcomeAt(seq); got.Outcome != events.OutcomeSkip {
+		if got := w.firstOutcomeAt(seq); got.Outcome != events.OutcomeSkip {
 			t.Fatalf("seq %d: outcome %s/%s, want skip", seq, got.Outcome, got.Reason)
 		}
 	}
-	w.settled()
+	w.Settled()
 	times := make([]string, len(seqs))
 	for i, m := range w.stored(seqs[0]) {
 		times[i] = m.Time.UTC().Format(time.RFC3339Nano)
@@ -652,21 +458,21 @@ func TestReplayFilters(t *testing.T) {
 // with its lineage, and the per-user rules judge it.
 func TestReplayForceMakesNewTriggers(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
-	seq := w.userCreated("k1", mangosim.UserOwnerNatural, "OWNER")
-	if got := w.outcomeAt(seq); got.Outcome != events.OutcomeLink {
+	w := newWorld(t, testworld.Options{})
+	seq := w.UserCreated("k1", mangosim.UserOwnerNatural, category("OWNER"))
+	if got := w.firstOutcomeAt(seq); got.Outcome != events.OutcomeLink {
 		t.Fatalf("outcome %s/%s, want link", got.Outcome, got.Reason)
 	}
-	w.settled()
+	w.Settled()
 	for n := 1; n <= 2; n++ {
 		rep := w.replay(ops.ReplayConfig{From: "1", To: "1", Force: true, Name: "force-" + strconv.Itoa(n)})
 		wantCounts(t, rep, map[string]int{ops.ReplayForced: 1})
 		id := "k1.replay-" + strconv.Itoa(n)
-		got := w.outcomeOf(id)
+		got := w.OutcomeFor(id)
 		if got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonRecentLink {
 			t.Errorf("forced %s: outcome %s/%s, want skip/recent_link (the user got a link minutes ago)", id, got.Outcome, got.Reason)
 		}
-		w.settled()
+		w.Settled()
 		stored := w.stored(got.StreamSeq)[0]
 		if h := stored.Header.Get(ops.ReplayOfHeader); h != "k1" {
 			t.Errorf("%s header = %q, want k1", ops.ReplayOfHeader, h)
@@ -683,7 +489,7 @@ func TestReplayForceMakesNewTriggers(t *testing.T) {
 			t.Errorf("forced body = %s", stored.Data)
 		}
 	}
-	if n := w.msgs("SCA_LINKS"); n != 1 {
+	if n := w.StreamMsgs("SCA_LINKS"); n != 1 {
 		t.Errorf("links = %d, want 1", n)
 	}
 }
@@ -695,32 +501,32 @@ func TestReplayLeavesPendingTriggers(t *testing.T) {
 	t.Parallel()
 	t.Run("not processed yet", func(t *testing.T) {
 		t.Parallel()
-		w := newReplayWorld(t, true)
+		w := newWorld(t, testworld.Options{NoStart: true})
 		for i := range 3 {
-			w.userCreated("n"+strconv.Itoa(i), mangosim.UserOwnerNatural, "OWNER")
+			w.UserCreated("n"+strconv.Itoa(i), mangosim.UserOwnerNatural, category("OWNER"))
 		}
 		rep := w.replay(ops.ReplayConfig{From: "1"})
 		wantCounts(t, rep, map[string]int{ops.ReplayNotYet: 3})
-		if rep.Published != 0 || w.msgs("SCA_EVENTS") != 3 {
-			t.Errorf("published %d, stream holds %d; want 0, 3", rep.Published, w.msgs("SCA_EVENTS"))
+		if rep.Published != 0 || w.StreamMsgs("SCA_EVENTS") != 3 {
+			t.Errorf("published %d, stream holds %d; want 0, 3", rep.Published, w.StreamMsgs("SCA_EVENTS"))
 		}
 	})
 	t.Run("ledger entry lost", func(t *testing.T) {
 		t.Parallel()
-		w := newReplayWorld(t, false)
-		seq := w.userCreated("l1", mangosim.UserPayer, "PAYER")
-		w.outcomeAt(seq)
-		w.settled()
-		kv, err := w.js.KeyValue(w.ctx(), "sca_ledger")
+		w := newWorld(t, testworld.Options{})
+		seq := w.UserCreated("l1", mangosim.UserPayer, category("PAYER"))
+		w.firstOutcomeAt(seq)
+		w.Settled()
+		kv, err := w.JS.KeyValue(w.Context(), "sca_ledger")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := kv.Purge(w.ctx(), events.KeyOf("/users", "l1")); err != nil {
+		if err := kv.Purge(w.Context(), events.KeyOf("/users", "l1")); err != nil {
 			t.Fatal(err)
 		}
 		rep := w.replay(ops.ReplayConfig{From: "1"})
 		wantCounts(t, rep, map[string]int{ops.ReplayReprocessed: 1})
-		if got := w.outcomeAt(seq + 1); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonNotOwner {
+		if got := w.firstOutcomeAt(seq + 1); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonNotOwner {
 			t.Errorf("re-processed outcome %s/%s, want skip/not_owner", got.Outcome, got.Reason)
 		}
 	})
@@ -730,14 +536,14 @@ func TestReplayLeavesPendingTriggers(t *testing.T) {
 // same triggers: a later replay over both considers each trigger once.
 func TestReplayRepeatsAndCopies(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	for i := range 3 {
-		w.outcomeAt(w.userCreated("r"+strconv.Itoa(i), mangosim.UserPayer, "PAYER"))
+		w.firstOutcomeAt(w.UserCreated("r"+strconv.Itoa(i), mangosim.UserPayer, category("PAYER")))
 	}
-	w.settled()
+	w.Settled()
 	first := w.replay(ops.ReplayConfig{From: "1"})
 	wantCounts(t, first, map[string]int{ops.ReplayReevaluated: 3})
-	w.settled()
+	w.Settled()
 	second := w.replay(ops.ReplayConfig{From: "1", Name: "second"})
 	wantCounts(t, second, map[string]int{ops.ReplayReevaluated: 3, ops.ReplayRepeat: 3})
 }
@@ -777,11 +583,11 @@ func TestReplayConfigErrors(t *testing.T) {
 // TestReplayNameMismatch: a named cursor refuses other filters unless restarted.
 func TestReplayNameMismatch(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
-	w.outcomeAt(w.userCreated("m1", mangosim.UserPayer, "PAYER"))
-	w.settled()
+	w := newWorld(t, testworld.Options{})
+	w.firstOutcomeAt(w.UserCreated("m1", mangosim.UserPayer, category("PAYER")))
+	w.Settled()
 	w.replay(ops.ReplayConfig{From: "1", Name: "mine"})
-	if _, err := w.tryReplay(w.ctx(), ops.ReplayConfig{From: "1", Name: "mine", Force: true}); err == nil || !strings.Contains(err.Error(), "--restart") {
+	if _, err := w.tryReplay(w.Context(), ops.ReplayConfig{From: "1", Name: "mine", Force: true}); err == nil || !strings.Contains(err.Error(), "--restart") {
 		t.Errorf("replay with the same name, other filters: %v, want an error suggesting --restart", err)
 	}
 	w.replay(ops.ReplayConfig{From: "1", Name: "mine", Force: true, Restart: true})
@@ -790,11 +596,11 @@ func TestReplayNameMismatch(t *testing.T) {
 // TestReplayProgress: a bar on a terminal; log lines otherwise.
 func TestReplayProgress(t *testing.T) {
 	t.Parallel()
-	w := newReplayWorld(t, false)
+	w := newWorld(t, testworld.Options{})
 	for i := range 5 {
-		w.outcomeAt(w.userCreated("g"+strconv.Itoa(i), mangosim.UserPayer, "PAYER"))
+		w.firstOutcomeAt(w.UserCreated("g"+strconv.Itoa(i), mangosim.UserPayer, category("PAYER")))
 	}
-	w.settled()
+	w.Settled()
 	var bar bytes.Buffer
 	w.replay(ops.ReplayConfig{From: "1", DryRun: true, Progress: &bar})
 	if !strings.Contains(bar.String(), "100%") || !strings.Contains(bar.String(), "(5/5") {
