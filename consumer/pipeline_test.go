@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +295,30 @@ func TestRateLimitWindowStopsPulling(t *testing.T) {
 	}
 	if info := w.ConsumerInfo(); info.NumRedelivered != 0 {
 		t.Errorf("redelivered = %d, want 0: waiting for a reset grows no delivery count", info.NumRedelivered)
+	}
+}
+
+// TestOversizedBodyIsPointedAt: a body close to NATS's payload limit
+// cannot travel inside a dead-letter record; the record points at it in
+// the trigger stream instead of being retried forever.
+func TestOversizedBodyIsPointedAt(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{})
+	body := strings.Repeat("\x00binary", 120<<10) // 960 KiB, not JSON: base64 would not fit
+	seq := w.Publish(events.DefaultSubjects().UserCreated, []byte(body), "")
+	if got := w.OutcomeAt(seq); got.Outcome != events.OutcomeDLQ || got.Reason != events.ReasonInvalidEvent {
+		t.Fatalf("outcome = %s/%s, want dlq/invalid_event", got.Outcome, got.Reason)
+	}
+	w.Settled()
+	dead := w.DeadLetters()
+	if len(dead) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dead))
+	}
+	d := dead[0]
+	if len(d.Original.Body) != 0 || d.StreamSequence != seq {
+		t.Errorf("record body %d bytes, seq %d; want no body and seq %d", len(d.Original.Body), d.StreamSequence, seq)
+	}
+	if want := fmt.Sprintf("stays in stream SCA_EVENTS at sequence %d", seq); !strings.Contains(d.Error, want) {
+		t.Errorf("record error = %q, want it to contain %q", d.Error, want)
 	}
 }
