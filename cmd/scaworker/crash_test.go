@@ -30,7 +30,7 @@ var buildOnce struct {
 }
 
 // binary builds cmd/scaworker once per test process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "scaworker-bin-")
