@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
@@ -455,7 +456,7 @@ type replayer struct {
 	report *ReplayReport
 	floor  uint64 // the durable consumer's ack floor at start
 	seen   map[[16]byte]struct{}
-	pace   replayPacer
+	pace   *rate.Limiter // spaces republishes evenly
 	prog   *replayProgress
 	// unsaved counts messages considered since the cursor was last written.
 	unsaved     int
@@ -500,7 +501,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (*Rep
 	}
 	r := &replayer{replayPlan: plan, js: js, seen: map[[16]byte]struct{}{}}
 	r.key = "replay." + r.cfg.Name
-	r.pace.every = r.cfg.Rate.Per / time.Duration(r.cfg.Rate.N)
+	r.pace = rate.NewLimiter(rate.Every(r.cfg.Rate.Per/time.Duration(r.cfg.Rate.N)), 1)
 	r.report = &ReplayReport{Name: r.cfg.Name, Stream: r.layout.Stream, DryRun: r.cfg.DryRun}
 	if err := r.open(ctx); err != nil {
 		return nil, err
@@ -772,7 +773,7 @@ func (r *replayer) settle(ctx context.Context, msg jetstream.Msg, seq uint64) er
 				return err
 			}
 		}
-		if err := r.pace.wait(ctx); err != nil {
+		if err := r.pace.Wait(ctx); err != nil {
 			return err
 		}
 		ack, err := r.js.PublishMsg(ctx, publish.msg, publish.opts...)
@@ -1047,28 +1048,6 @@ func replaySeqAt(ctx context.Context, st jetstream.Stream, t time.Time, last uin
 		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
 	}
 	return min(meta.Sequence.Stream, last+1), nil
-}
-
-// replayPacer spaces republishes evenly.
-type replayPacer struct {
-	every time.Duration
-	next  time.Time
-}
-
-func (p *replayPacer) wait(ctx context.Context) error {
-	now := time.Now()
-	if d := p.next.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		now = p.next
-	}
-	p.next = now.Add(p.every)
-	return nil
 }
 
 // replayProgress shows the replay's position: a bar with rate and ETA on
