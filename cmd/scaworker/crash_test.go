@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -193,7 +194,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 		if i == 4 {
 			// Come back only after JetStream's duplicate windows (1s) have passed.
 			killedAt := time.Now()
-			waitUntil(t, "the duplicate windows to pass", 5*time.Second, func() bool { return time.Since(killedAt) > 1500*time.Millisecond })
+			testworld.WaitFor(t, "the duplicate windows to pass", 5*time.Second, func() bool { return time.Since(killedAt) > 1500*time.Millisecond })
 		}
 	}
 	if kills < 10 {
@@ -213,7 +214,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	waitUntil(t, "the backlog to drain", 90*time.Second, func() bool {
+	testworld.WaitFor(t, "the backlog to drain", 90*time.Second, func() bool {
 		p, inHand := pending()
 		return p == 0 && inHand == 0
 	})
@@ -300,18 +301,4 @@ func readLinks(t *testing.T, ctx context.Context, js jetstream.JetStream) map[st
 		left -= min(got, left)
 	}
 	return counts
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops"
 )
@@ -171,7 +172,7 @@ func TestDLQCommands(t *testing.T) {
 	if _, err := o.js.Publish(t.Context(), events.DefaultSubjects().UserCreated, body, jetstream.WithMsgID("evt-42")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the dead letter", 20*time.Second, func() bool { return o.dlqRecords(t) == 1 })
+	testworld.WaitFor(t, "the dead letter", 20*time.Second, func() bool { return o.dlqRecords(t) == 1 })
 
 	code, out, errOut := runSync(t, []string{"dlq", "list"}, o.env)
 	if code != exitOK || !hasTimedRow(out, []string{"1", "sca.events.user.created", events.ReasonMissingLegalRepEmail, mangosim.UserOwnerLegalNoRep, "1", "-"}) {
@@ -205,7 +206,7 @@ func TestDLQCommands(t *testing.T) {
 		t.Errorf("no audit line in stderr:\n%s", errOut)
 	}
 	// The worker links the fixed user; the ledger of the root says link.
-	waitUntil(t, "the link", 20*time.Second, func() bool {
+	testworld.WaitFor(t, "the link", 20*time.Second, func() bool {
 		n := 0
 		_ = ops.ReadStream(t.Context(), o.js, "SCA_LINKS", ops.ReadOptions{}, func(ops.StoredMsg) error { n++; return nil })
 		return n == 1
@@ -214,7 +215,7 @@ func TestDLQCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "state:            redriven 1 as evt-42.redrive-1") {
 		t.Errorf("dlq show 1 after redrive = %d:\n%s", code, out)
 	}
-	waitUntil(t, "the root's ledger to say link", 20*time.Second, func() bool {
+	testworld.WaitFor(t, "the root's ledger to say link", 20*time.Second, func() bool {
 		_, out, _ := runSync(t, []string{"dlq", "show", "1"}, o.env)
 		return strings.Contains(out, "ledger:           link (redriven to evt-42.redrive-1)")
 	})

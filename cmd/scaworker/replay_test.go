@@ -14,6 +14,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops"
 )
@@ -111,7 +112,7 @@ func TestReplayCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the worker to process the triggers", 20*time.Second, func() bool {
+	testworld.WaitFor(t, "the worker to process the triggers", 20*time.Second, func() bool {
 		c, err := js.Consumer(t.Context(), "SCA_EVENTS", "scaworker")
 		if err != nil {
 			return false
