@@ -7,10 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
@@ -86,25 +82,8 @@ func TestReplayUsageErrors(t *testing.T) {
 // a dry run prints one line per trigger, then the replay prints its summary.
 func TestReplayCommand(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	env := workerEnv(t, startSim(t))
-	env["NATS_URL"] = srv.ClientURL()
-	w := startWorker(t, env)
-	waitLog(t, w.stderr, w.done, "ready", nil)
-
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := startOperatorWorld(t)
+	js := o.js
 	s := events.DefaultSubjects()
 	for i, u := range []string{mangosim.UserOwnerNatural, mangosim.UserPayer, mangosim.UserPlatform} {
 		body := triggerEvent("e"+string(rune('1'+i)), events.TypeUserCreated, map[string]any{"user_id": u}, time.Now())
@@ -120,7 +99,7 @@ func TestReplayCommand(t *testing.T) {
 		info, err := c.Info(t.Context())
 		return err == nil && info.AckFloor.Stream == 3 && info.NumAckPending == 0
 	})
-	env = map[string]string{"NATS_URL": srv.ClientURL()}
+	env := map[string]string{"NATS_URL": o.env["NATS_URL"]}
 
 	code, out, errOut := runSync(t, []string{"replay", "--from", "1", "--dry-run"}, env)
 	if code != exitOK {

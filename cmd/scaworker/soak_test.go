@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/test"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -34,19 +33,7 @@ import (
 //	go test ./cmd/scaworker -run '^$' -bench SoakWorkerProcess -benchtime 1000000x -timeout 2h
 func BenchmarkSoakWorkerProcess(b *testing.B) {
 	bin := binary(b)
-	opts := natsserver.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, b.TempDir()
-	srv := natsserver.RunServer(&opts)
-	b.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, js := testworld.Server(b)
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCA_EVENTS", Subjects: []string{"sca.events.>"}, MaxAge: 24 * time.Hour}); err != nil {
 		b.Fatal(err)

@@ -158,8 +158,16 @@ func New(t testing.TB, o Options) *World {
 // tests of the layout itself, and returns a client of it.
 func JetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	_, js := runJetStream(t, t.TempDir())
+	_, js := Server(t)
 	return js
+}
+
+// Server starts an embedded JetStream server with nothing on it, for tests
+// that run the worker as a process against it (its ClientURL is the
+// worker's NATS_URL), and returns it with a client of it.
+func Server(t testing.TB) (*server.Server, jetstream.JetStream) {
+	t.Helper()
+	return runJetStream(t, t.TempDir())
 }
 
 // runJetStream starts an embedded server with JetStream stored in
