@@ -31,7 +31,7 @@ type Client struct {
 	basic string // "Basic …" of ClientId:ApiKey; secret, never logged
 	http  *http.Client
 	gov   *Governor
-	links *LinkBuilder
+	links *LinkBuilder // nil: read-only, Enroll refuses
 	log   *zap.Logger
 	tok   tokenCache
 }
@@ -46,9 +46,11 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	links, err := NewLinkBuilder(cfg.LinkHosts, cfg.ReturnURL)
-	if err != nil {
-		return nil, err
+	var links *LinkBuilder // nil for a read-only client
+	if cfg.ReturnURL != "" {
+		if links, err = NewLinkBuilder(cfg.LinkHosts, cfg.ReturnURL); err != nil {
+			return nil, err
+		}
 	}
 	hc, err := newHTTPClient(cfg)
 	if err != nil {

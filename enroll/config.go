@@ -41,8 +41,11 @@ type Config struct {
 	// Default DefaultLinkHosts().
 	LinkHosts []string
 	// ReturnURL is where Mangopay sends the user back (SCA_RETURN_URL),
-	// appended to every link as returnUrl. Required, https.
+	// appended to every link as returnUrl. Required, https, unless ReadOnly.
 	ReturnURL string
+	// ReadOnly makes a client for operator tools that only read (backfill):
+	// it needs no ReturnURL, builds no link, and its Enroll refuses.
+	ReadOnly bool
 	// Rate is this client's own budget of requests (SCA_MANGOPAY_RATE).
 	// Default DefaultRate().
 	Rate Rate
@@ -128,7 +131,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.ReturnURL == "" {
-		errs = append(errs, errors.New("SCA_RETURN_URL: required"))
+		if !c.ReadOnly {
+			errs = append(errs, errors.New("SCA_RETURN_URL: required"))
+		}
 	} else if _, err := NewLinkBuilder(c.LinkHosts, c.ReturnURL); err != nil {
 		errs = append(errs, err) // names SCA_RETURN_URL or SCA_LINK_HOSTS
 	}

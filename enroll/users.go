@@ -195,6 +195,9 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	if err := checkUserID(req.UserID); err != nil {
 		return res, fmt.Errorf("enroll: %w", err)
 	}
+	if c.links == nil {
+		return res, fmt.Errorf("enroll user %s: read-only client: no SCA_RETURN_URL to build links with: %w", req.UserID, errInvalidInput)
+	}
 	if err := validKey(IdempotencyKey(req.Trigger, seq)); err != nil {
 		return res, fmt.Errorf("enroll user %s: trigger %q: %v: %w", req.UserID, truncateForError(req.Trigger), err, errInvalidInput)
 	}

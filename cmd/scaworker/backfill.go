@@ -14,11 +14,6 @@ import (
 	"github.com/scaworker/scaworker/ops"
 )
 
-// backfillReturnURL stands in for SCA_RETURN_URL when it is not set:
-// enroll.Config requires a return URL, but the backfill only lists events
-// and never builds a link, so the value is never used or sent.
-const backfillReturnURL = "https://return-url.invalid/"
-
 // backfillCommand is `scaworker backfill`.
 func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdout, stderr io.Writer) error {
 	b := p.CLI.Backfill
@@ -27,16 +22,13 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, s
 	errs = append(errs, err)
 
 	m := b.Mangopay
-	if m.ReturnURL == "" {
-		m.ReturnURL = backfillReturnURL
-	}
 	switch share, err := backfillRate(b.Rate, m.Rate); {
 	case err != nil:
 		errs = append(errs, err)
 	default:
 		m.Rate = share.String()
 	}
-	mcfg, merrs := mangopayConfig(m)
+	mcfg, merrs := mangopayConfig(m, true) // backfill lists events and builds no link
 	errs = append(errs, merrs...)
 	if err := newConfigError(errs...); err != nil {
 		return err

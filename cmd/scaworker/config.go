@@ -19,7 +19,9 @@ import (
 // mangopayConfig turns the Mangopay settings into an enroll.Config. It
 // reads MANGOPAY_API_KEY_FILE. Problems are returned, each naming its
 // setting; the config is usable only when there are none.
-func mangopayConfig(m settings.Mangopay) (enroll.Config, []error) {
+// readOnly makes a client that builds no links (operator tools), so
+// SCA_RETURN_URL is not required.
+func mangopayConfig(m settings.Mangopay, readOnly bool) (enroll.Config, []error) {
 	var errs []error
 	if err := m.ReadAPIKey(nil); err != nil {
 		errs = append(errs, err)
@@ -50,6 +52,7 @@ func mangopayConfig(m settings.Mangopay) (enroll.Config, []error) {
 		RequestTimeout: m.Timeout,
 		MaxRetries:     retries,
 		UserAgent:      readBuildInfo().userAgent(),
+		ReadOnly:       readOnly,
 	}
 	if cfg.Rate == (enroll.Rate{}) {
 		cfg.Rate = enroll.DefaultRate() // a bad rate is reported once, above
@@ -113,7 +116,7 @@ type serviceConfig struct {
 func checkServiceConfig(m settings.Mangopay, n settings.NATS, c settings.Consumer) (serviceConfig, []error) {
 	cfg := serviceConfig{consumer: consumerConfig(c), nats: n}
 	var errs []error
-	cfg.mangopay, errs = mangopayConfig(m)
+	cfg.mangopay, errs = mangopayConfig(m, false)
 	if err := cfg.consumer.Validate(); err != nil {
 		errs = append(errs, err)
 	}
