@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scaworker/scaworker/events"
 )
 
 // linksDuplicates is the duplicate window of a links stream scaworker
@@ -16,9 +18,8 @@ import (
 // for it in the stream instead).
 const linksDuplicates = 15 * time.Minute
 
-// HooksTTL is how long the id of a stored Mangopay hook is remembered:
-// Mangopay keeps events for 45 days (the backfill horizon), plus a day.
-const HooksTTL = 46 * 24 * time.Hour
+// HooksTTL is how long the id of a stored Mangopay hook is remembered.
+const HooksTTL = events.HookIDRetention
 
 // Provision creates what is missing of the JetStream layout (SPEC §2) and
 // checks what exists. It never modifies an existing stream, consumer or

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -251,22 +252,6 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	io.WriteString(w, body)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }
 
 func TestClientInterfaces(t *testing.T) {
@@ -747,7 +732,7 @@ func TestRateLimitedIsNotARetry(t *testing.T) {
 			_, err := b.client.GetUser(ctx, mangosim.UserOwnerNatural)
 			done <- err
 		}()
-		waitFor(t, "the first 429", func() bool { return len(b.sim.Calls()) == 1 && !b.client.Governor().BlockedUntil().IsZero() })
+		testworld.WaitFor(t, "the first 429", 10*time.Second, func() bool { return len(b.sim.Calls()) == 1 && !b.client.Governor().BlockedUntil().IsZero() })
 		cancel()
 		err := <-done
 		if !errors.Is(err, context.Canceled) || enroll.IsRetryable(err) {

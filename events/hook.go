@@ -25,6 +25,12 @@ const (
 // ([HookID]), so one Mangopay event is stored once whichever way it arrived.
 const HookSource = "mangopay"
 
+// HookIDRetention is how long the id of a stored hook is remembered, so
+// that Mangopay's resends and backfills store it once: Mangopay keeps
+// events for 45 days (the backfill horizon, and the ingress's window),
+// plus a day.
+const HookIDRetention = 46 * 24 * time.Hour
+
 // HookID returns the CloudEvents id (and Nats-Msg-Id) of the trigger stored for a Mangopay
 // event: 64 lowercase hex digits of SHA-256("EventType|RessourceId|Date"), where unixDate
 // is the decimal Unix time in seconds as Mangopay sent it (the webhook's Date parameter, or

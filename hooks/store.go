@@ -15,7 +15,7 @@ import (
 // MarkerTTL is the life of a marker in the hooks bucket: longer than [MaxAge] plus
 // [MaxSkew], so every hook that can still be accepted (or backfilled) finds the marker of
 // its first copy.
-const MarkerTTL = 46 * 24 * time.Hour
+const MarkerTTL = events.HookIDRetention
 
 // Who stored a hook, in its marker.
 const (

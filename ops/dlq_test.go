@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestDLQListAndShow(t *testing.T) {
 		for _, r := range got {
 			seqs = append(seqs, r.Seq)
 		}
-		if !equalSeqs(seqs, tc.want) {
+		if !slices.Equal(seqs, tc.want) {
 			t.Errorf("%s: List() seqs = %v, want %v", tc.name, seqs, tc.want)
 		}
 	}
@@ -154,18 +155,6 @@ func TestDLQListAndShow(t *testing.T) {
 	if _, _, err := d.Show(w.Context(), 99); !errors.Is(err, ops.ErrNoRecord) {
 		t.Errorf("Show(99) error = %v, want ErrNoRecord", err)
 	}
-}
-
-func equalSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A fixed record and an unfixed one, redriven together, end with one link

@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestReadStream(t *testing.T) {
 	if got := read(ops.ReadOptions{Subjects: []string{"rs.none"}}); len(got) != 0 {
 		t.Errorf("read rs.none: %v", got)
 	}
-	if got := read(ops.ReadOptions{StartSeq: 598}); !equalSeqs(got, []uint64{598, 599, 600}) {
+	if got := read(ops.ReadOptions{StartSeq: 598}); !slices.Equal(got, []uint64{598, 599, 600}) {
 		t.Errorf("read from 598: %v", got)
 	}
 	if got := read(ops.ReadOptions{StartSeq: 601}); len(got) != 0 {
