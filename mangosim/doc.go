@@ -103,8 +103,9 @@
 //
 // # Recording
 //
-// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped);
-// tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], and the number of
-// issued tokens with [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
+// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped,
+// and the link an enrollment minted); tests read them with [Sim.Calls], [Sim.Count] and
+// [Sim.ResetCalls], the number of issued tokens with [Sim.Tokens] and the tokens
+// themselves with [Sim.AccessTokens]. The clock is [Options].Now, so expiry, windows and
 // retention are tested without sleeping.
 package mangosim

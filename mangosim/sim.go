@@ -28,6 +28,9 @@ type Call struct {
 	Status         int    // status answered (for a dropped call: the status it would have had); 0 when the client left during Latency
 	At             time.Time
 	Dropped        bool // the connection was closed without an answer (DropAfterCommit)
+	// Link is the RedirectUrl an enrollment POST minted ("" for every other call), so a
+	// test can tell which call a published link came from.
+	Link string
 }
 
 // Sim is the simulated Mangopay API. It is an http.Handler and is safe for concurrent use.
@@ -41,6 +44,7 @@ type Sim struct {
 	users   map[string]*userState
 	tokens  map[string]time.Time // access token -> expiry
 	issued  int
+	minted  []string // every access token issued, for tests that scan logs for secrets
 	keys    map[string]*stored
 	events  []Event
 	calls   []Call
@@ -68,6 +72,7 @@ type reply struct {
 	contentType string
 	body        []byte
 	header      http.Header // extra headers (pagination)
+	link        string      // the RedirectUrl an enrollment minted
 }
 
 // New returns a simulator configured by opts (zero fields take defaults, see [Options]).
@@ -191,6 +196,14 @@ func (s *Sim) Tokens() int {
 	return s.issued
 }
 
+// AccessTokens returns every access token issued so far, expired ones included (tests
+// check that none reaches a log line).
+func (s *Sim) AccessTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.minted...)
+}
+
 // shutdown ends pending Latency waits (used by [Server.Close]).
 func (s *Sim) shutdown() { s.once.Do(func() { close(s.stop) }) }
 
@@ -214,7 +227,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	rp, rate, drop := s.handle(r)
-	call.Status, call.Dropped = rp.status, drop
+	call.Status, call.Dropped, call.Link = rp.status, drop, rp.link
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
 
@@ -378,6 +391,7 @@ func (s *Sim) token(r *http.Request, now time.Time) reply {
 	tok := randHex(16)
 	s.tokens[tok] = now.Add(s.opts.TokenTTL)
 	s.issued++
+	s.minted = append(s.minted, tok)
 	for t, exp := range s.tokens {
 		if !now.Before(exp) {
 			delete(s.tokens, t)
@@ -500,9 +514,12 @@ func (s *Sim) enroll(id string, now time.Time) reply {
 	type pending struct {
 		RedirectURL string `json:"RedirectUrl"`
 	}
-	return jsonReply(http.StatusOK, struct {
+	link := "https://" + host + "/?token=" + randHex(16)
+	rp := jsonReply(http.StatusOK, struct {
 		PendingUserAction pending `json:"PendingUserAction"`
-	}{pending{"https://" + host + "/?token=" + randHex(16)}})
+	}{pending{link}})
+	rp.link = link
+	return rp
 }
 
 func (s *Sim) scaStatus(id string, now time.Time) reply {
