@@ -83,6 +83,7 @@ func New(t testing.TB, o Options) *World {
 	w := &World{T: t, quiet: o.Quiet}
 	w.StoreDir = t.TempDir()
 	w.Server, w.JS = runJetStream(t, w.StoreDir)
+	t.Cleanup(func() { w.Server.Shutdown() }) // the server of the last RestartServer
 
 	simOpts := mangosim.Options{}
 	if o.Sim != nil {
@@ -173,9 +174,7 @@ func (w *World) RestartServer() {
 	w.Server.WaitForShutdown()
 	opts := natsserver.DefaultTestOptions
 	opts.Port, opts.JetStream, opts.StoreDir = port, true, w.StoreDir
-	srv := natsserver.RunServer(&opts)
-	w.T.Cleanup(srv.Shutdown)
-	w.Server = srv
+	w.Server = natsserver.RunServer(&opts)
 }
 
 // JetStream starts an embedded JetStream server with nothing on it, for
