@@ -198,7 +198,7 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	if c.links == nil {
 		return res, fmt.Errorf("enroll user %s: read-only client: no SCA_RETURN_URL to build links with: %w", req.UserID, errInvalidInput)
 	}
-	if err := validKey(IdempotencyKey(req.Trigger, seq)); err != nil {
+	if err := validTrigger(req.Trigger); err != nil {
 		return res, fmt.Errorf("enroll user %s: trigger %q: %v: %w", req.UserID, truncateForError(req.Trigger), err, errInvalidInput)
 	}
 	log := c.log.With(zap.String("user_id", req.UserID))
