@@ -37,6 +37,8 @@ const (
 	fTimeout   = "timeouts"
 	fDrop      = "cut-after-commit"
 	fHTML      = "html-502"
+	fAbandoned = "abandoned-calls"  // timeouts, and the calls the client left still execute
+	fDamaged   = "damaged-readback" // answers cut after commit, their stored records damaged
 )
 
 // step is one operation of a schedule. Only the fields of its kind are set.
@@ -45,15 +47,16 @@ type step struct {
 	Kind     kind
 	Type     string // trigger type (kPublish, kDuplicate, kHook)
 	User     string
-	ID       string // trigger id (kPublish, kDuplicate)
-	Category string // data.category of a user.created: "", OWNER or PAYER
-	Ago      int    // kHook: Date is the run's start minus Ago seconds (a resend repeats it)
-	Replica  int    // kCrash, kKill
-	Point    string // kCrash: the checkpoint
-	Whole    bool   // kCrash: the whole replica dies, not only the handler
-	Fault    string // kFault
-	N        int    // kFault: size (count, or milliseconds)
-	Mode     string // kReplay: plain, force or dry-run
+	ID       string                 // trigger id (kPublish, kDuplicate)
+	Category string                 // data.category of a user.created: "", OWNER or PAYER
+	Ago      int                    // kHook: Date is the run's start minus Ago seconds (a resend repeats it)
+	Replica  int                    // kCrash, kKill
+	Point    string                 // kCrash: the checkpoint
+	Whole    bool                   // kCrash: the whole replica dies, not only the handler
+	Fault    string                 // kFault
+	N        int                    // kFault: size (count, or milliseconds)
+	Shapes   []mangosim.StoredShape // kFault fDamaged: how the stored records read back
+	Mode     string                 // kReplay: plain, force or dry-run
 }
 
 func (s step) String() string {
@@ -79,6 +82,9 @@ func (s step) String() string {
 	case kKill:
 		return fmt.Sprintf("kill replica %d", s.Replica)
 	case kFault:
+		if len(s.Shapes) > 0 {
+			return fmt.Sprintf("fault %s %d %v", s.Fault, s.N, s.Shapes)
+		}
 		return fmt.Sprintf("fault %s %d", s.Fault, s.N)
 	case kHeal:
 		return "heal faults"
@@ -202,7 +208,7 @@ func generate(seed uint64) schedule {
 		case kKill:
 			st.Replica = r.IntN(replicas)
 		case kFault:
-			st.Fault = pick(r, []weighted[string]{{3, fBurst5xx}, {2, fErrors}, {2, fRateLimit}, {2, fTimeout}, {3, fDrop}, {1, fHTML}})
+			st.Fault = pick(r, []weighted[string]{{3, fBurst5xx}, {2, fErrors}, {2, fRateLimit}, {2, fTimeout}, {3, fDrop}, {1, fHTML}, {2, fAbandoned}, {3, fDamaged}})
 			switch st.Fault {
 			case fBurst5xx:
 				st.N = 1 + r.IntN(10)
@@ -212,6 +218,12 @@ func generate(seed uint64) schedule {
 				st.N = 200 + r.IntN(1300) // milliseconds
 			case fDrop:
 				st.N = 1 + r.IntN(3)
+			case fDamaged:
+				st.N = 1 + r.IntN(3)
+				all := mangosim.StoredShapes()
+				for range st.N {
+					st.Shapes = append(st.Shapes, all[r.IntN(len(all))])
+				}
 			}
 		case kFix:
 			st.User = mangosim.UserOwnerLegalNoRep

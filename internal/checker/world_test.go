@@ -323,6 +323,10 @@ func faultsOf(st step) mangosim.Faults {
 		return mangosim.Faults{DropAfterCommit: st.N}
 	case fHTML:
 		return mangosim.Faults{HTMLErrors: true}
+	case fAbandoned:
+		return mangosim.Faults{Latency: 400 * time.Millisecond, CommitAbandoned: true}
+	case fDamaged:
+		return mangosim.Faults{DropAfterCommit: st.N, StoredShapes: st.Shapes}
 	}
 	return mangosim.Faults{}
 }
