@@ -3,7 +3,6 @@ package checker
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -22,7 +21,8 @@ import (
 	"github.com/scaworker/scaworker/hooks"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/dlq"
+	"github.com/scaworker/scaworker/ops/replay"
 )
 
 // replicas is the number of consumer replicas of a run.
@@ -278,7 +278,7 @@ func (r *run) exec(st step) {
 	case kReplay:
 		r.replay(ctx, i, st)
 	case kRedrive:
-		res, err := ops.NewDLQ(r.js, r.cfg, ops.DLQOptions{Log: r.w.Log, Operator: "checker"}).Redrive(ctx, ops.Filter{All: true})
+		res, err := dlq.New(r.js, dlq.Config{Layout: r.w.Config, Log: r.w.Log, Operator: "checker"}).Redrive(ctx, dlq.Filter{All: true})
 		for _, x := range res {
 			r.logf("  redrive dlq %d (%s): %s %s %s", x.Seq, x.EventID, x.Result, x.RedriveID, x.Note)
 		}
@@ -336,10 +336,10 @@ func faultsOf(st step) mangosim.Faults {
 // last sequence is compared before and after.
 func (r *run) replay(ctx context.Context, i int, st step) {
 	before := r.lastSeq(ctx)
-	rep, err := ops.Replay(ctx, r.js, ops.ReplayConfig{
+	rep, err := replay.Run(ctx, r.js, replay.Config{
 		Layout: r.w.Config, From: "1", Name: fmt.Sprintf("checker-%d", i),
 		Force: st.Mode == "force", DryRun: st.Mode == "dry-run",
-		Rate: enroll.Rate{N: 100000, Per: time.Second}, Out: io.Discard, Log: r.w.Log,
+		Rate: enroll.Rate{N: 100000, Per: time.Second}, Log: r.w.Log,
 	})
 	if err != nil {
 		r.logf("  replay: %v", err)
