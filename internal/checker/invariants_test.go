@@ -79,14 +79,14 @@ func (r *run) finish() []violation {
 				undecided++
 			}
 		}
-		if err == nil && undecided == 0 && r.quiet(time.Millisecond) == nil {
+		if err == nil && undecided == 0 && r.quiet(0) == nil {
 			break
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
 				r.violate(invSettle, "cannot read the triggers after %s: %v", settleTimeout, err)
 			}
-			if qerr := r.quiet(time.Millisecond); qerr != nil {
+			if qerr := r.quiet(0); qerr != nil {
 				r.violate(invSettle, "%v", qerr)
 			}
 			break

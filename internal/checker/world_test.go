@@ -380,23 +380,24 @@ func (r *run) restartNATS(ctx context.Context) {
 	r.logf("  JetStream did not come back: %v", ctx.Err())
 }
 
-// quiet waits until the durable consumer has nothing pending and nothing
-// unacknowledged.
+// quiet waits up to timeout until the durable consumer has nothing
+// pending and nothing unacknowledged.
 func (r *run) quiet(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+	deadline := time.Now().Add(timeout)
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		info, err := r.consumerInfo(ctx)
+		cancel()
 		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			if err != nil {
 				return fmt.Errorf("worker not quiet after %s: %w", timeout, err)
 			}
 			return fmt.Errorf("worker not quiet after %s: %d pending, %d unacknowledged", timeout, info.NumPending, info.NumAckPending)
 		}
-		waitCtx(ctx, 20*time.Millisecond)
+		waitCtx(context.Background(), 20*time.Millisecond)
 	}
 }
 
