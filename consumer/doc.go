@@ -71,8 +71,21 @@
 // published again (it would be dead) and no second one is minted (the
 // first may have been sent). Within the link's life the republish is exact.
 //
-// The per-user cap is enforced with a mark taken in the user's KV entry
-// (compare-and-set) before a session is requested, so replicas cannot
-// overrun it together; a mark is confirmed when its link is published and
-// dropped when the trigger ends without one.
+// # One user, many triggers
+//
+// The per-user rules — recent link, cap, calls in flight — are one
+// compare-and-set step on the user's KV entry, shared by all replicas.
+// Right before each POST a trigger claims a mark there; when Mangopay
+// answers it claims again and the mark becomes a link (before the link is
+// recorded, so it counts even if its publish is never confirmed); a
+// trigger that ends without a link drops its mark. A user.created yields
+// to a link newer than Config.RecentLink (recent_link) and to another
+// trigger's call in flight (handed back until that call ends); expiries
+// and failures prove the last link dead and are limited by the cap only.
+// A mark of a call in flight carries its trigger's key and a lease of
+// AckWait + RetryDelayMax, renewed at every claim: a live holder claims
+// again within it, a crashed one is redelivered within it, and a mark
+// whose lease ended is dropped by the next claim, so a dead holder never
+// blocks its user for longer. A holder that lost its mark that way claims
+// afresh, and a link minted after another trigger's won is not sent.
 package consumer

@@ -66,6 +66,7 @@ const (
 	retry                       // a retryable failure: hand back with a delay
 	fault                       // a deployment-wide fault: pause, hand back, never DLQ
 	handBack                    // shutting down: hand back without a verdict
+	wait                        // another trigger's call for the user is in flight: hand back until it ends
 )
 
 func outcomeOf(outcome, reason string) verdict {
@@ -141,6 +142,9 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonInvalidEvent, err: decErr})
 	}
 	if e.Attempts > 1 && !e.LastFault && now.Sub(e.FirstAttemptAt) >= c.cfg.RetryBudget {
+		if err := c.users.release(work, j.userID, j.key); err != nil {
+			j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
+		}
 		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMaxAttempts, err: errors.New(e.LastError)})
 	}
 	// Record the attempt before any call: the budget is counted by the
@@ -167,6 +171,11 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 		e.LastError, e.LastFault = errText(v.err), true
 		c.save(work, j, e, rev)
 		c.handBack(j, c.setFault(v.err), "fault")
+	case wait:
+		e.LastError, e.LastFault = errText(v.err), false
+		c.save(work, j, e, rev)
+		j.log.Debug("waiting for another trigger's link for the user", zap.Int("attempts", e.Attempts))
+		c.handBack(j, c.retryDelay(e.Attempts), "wait")
 	case handBack:
 		e.Attempts-- // no work was done for it
 		c.save(work, j, e, rev)

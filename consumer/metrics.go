@@ -56,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"window"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scaworker_deliveries_total",
-			Help: "Trigger deliveries handed back to JetStream, by why: retry, fault, shutdown, conflict.",
+			Help: "Trigger deliveries handed back to JetStream, by why: retry, wait, fault, shutdown, conflict.",
 		}, []string{"why"}),
 	}
 	reg.MustRegister(m.events, m.dlq, m.enroll, m.attempts, m.inflight, m.paused, m.remaining, m.deliveries)
