@@ -46,6 +46,12 @@
 //
 // # Acks and retries
 //
+// Evaluating a trigger gives a verdict (an outcome, a retryable failure, a
+// fault, a wait for another trigger's call, a shutdown); each path of a
+// delivery ends in one settlement — ack (DoubleAck), term (TermWithReason,
+// once the dead-letter record is published) or nak with a delay — and one
+// function acts on it and reports the outcome.
+//
 //   - Retryable failures (network, timeouts, 5xx, 429) are retried in
 //     process by the enroll client (well inside the ack wait), then handed
 //     back with NakWithDelay: exponential from Config.RetryDelayMin,
@@ -59,6 +65,8 @@
 //     a TLS failure) pauses consumption with a doubling pause, turns
 //     [Consumer.Ready] false, logs one error, and hands messages back. It
 //     never dead-letters and never spends the retry budget.
+//   - A user.created that finds another trigger's call for the same user in
+//     flight is handed back with the retry delay until that call ends.
 //   - On shutdown, pulling stops at once; messages in hand finish or are
 //     handed back within Config.ShutdownTimeout.
 //

@@ -75,7 +75,7 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		return c.mint(stop, work, j, e, ev.Email, ev.Locale)
 
 	default: // events.TypeUserCreated
-		if ev.Category == "PAYER" || ev.Category == "PLATFORM" {
+		if ev.Category == events.CategoryPayer || ev.Category == events.CategoryPlatform {
 			return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 		}
 		if us.Enrolled {
@@ -105,10 +105,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 				}
 				return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
 			}
-			if u.Category != "OWNER" {
+			if u.Category != events.CategoryOwner {
 				return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 			}
-			legal := u.PersonType == "LEGAL"
+			legal := u.PersonType == events.PersonLegal
 			if legal && u.LegalRepresentativeEmail == "" {
 				return verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMissingLegalRepEmail,
 					err: errors.New("mangopay user is a legal owner without LegalRepresentative.Email; fix the user, then redrive")}
@@ -297,7 +297,7 @@ func (c *Consumer) waitPacer(stop context.Context) error {
 func (c *Consumer) failed(work context.Context, err error) verdict {
 	switch {
 	case errors.Is(err, errStopping) || work.Err() != nil:
-		return verdict{kind: handBack, err: err}
+		return verdict{kind: stopping, err: err}
 	case enroll.IsFault(err):
 		return verdict{kind: fault, err: err}
 	case enroll.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
 )
 
 // Metrics are the consumer's Prometheus collectors. Labels never carry a
@@ -72,7 +73,7 @@ func (m *Metrics) outcome(typ, outcome, reason string, attempts int) {
 		return
 	}
 	m.events.WithLabelValues(typ, outcome, reason).Inc()
-	if outcome == "dlq" {
+	if outcome == events.OutcomeDLQ {
 		m.dlq.WithLabelValues(reason).Inc()
 	}
 	if outcome != "duplicate" && attempts > 0 {
