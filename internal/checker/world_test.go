@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -68,6 +69,43 @@ type replica struct {
 	cons   *consumer.Consumer
 	cancel context.CancelFunc
 	done   chan struct{}
+	// die aborts the replica's Mangopay calls in flight, as a killed
+	// process's connections would be cut mid-call.
+	die context.CancelFunc
+}
+
+// killable aborts every request in flight, and refuses new ones, once ctx
+// ends: the HTTP side of a killed process.
+type killable struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (k killable) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := k.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("replica killed: %w", err)
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	stop := context.AfterFunc(k.ctx, cancel)
+	resp, err := k.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &closeFunc{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+type closeFunc struct {
+	io.ReadCloser
+	done func()
+}
+
+func (c *closeFunc) Close() error {
+	err := c.ReadCloser.Close()
+	c.done()
+	return err
 }
 
 // newRun builds the world of one schedule: embedded NATS, the simulator,
@@ -132,29 +170,9 @@ func (r *run) logf(format string, args ...any) {
 func (r *run) startReplica(n, gen int) {
 	r.natsMu.RLock() // not while NATS restarts
 	defer r.natsMu.RUnlock()
-	nc, err := r.connect(fmt.Sprintf("replica-%d.%d", n, gen))
+	rep, err := r.newReplica(n, gen)
 	if err != nil {
-		r.t.Errorf("replica %d: connect: %v", n, err)
-		return
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		r.t.Errorf("replica %d: jetstream: %v", n, err)
-		return
-	}
-	log := r.w.Log.With(zap.String("replica", fmt.Sprintf("%d.%d", n, gen)))
-	client, err := enroll.NewClient(r.clientConfig(), log)
-	if err != nil {
-		r.t.Errorf("replica %d: enroll client: %v", n, err)
-		return
-	}
-	rep := &replica{n: n, gen: gen, nc: nc, done: make(chan struct{})}
-	rep.cons, err = consumer.New(r.w.Config, consumer.Deps{
-		JS: js, Mangopay: client, Pacer: client.Governor(), Log: log,
-		Checkpoint: func(point string) { r.checkpoint(rep, point) },
-	})
-	if err != nil {
-		r.t.Errorf("replica %d: consumer.New: %v", n, err)
+		r.t.Errorf("replica %d.%d: %v", n, gen, err)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -173,6 +191,38 @@ func (r *run) startReplica(n, gen int) {
 			}
 		}
 	}()
+}
+
+// newReplica builds a replica: its NATS connection, its Mangopay client
+// (whose calls in flight die with it) and its consumer.
+func (r *run) newReplica(n, gen int) (*replica, error) {
+	nc, err := r.connect(fmt.Sprintf("replica-%d.%d", n, gen))
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	log := r.w.Log.With(zap.String("replica", fmt.Sprintf("%d.%d", n, gen)))
+	dying, die := context.WithCancel(context.Background())
+	rep := &replica{n: n, gen: gen, nc: nc, done: make(chan struct{}), die: die}
+	ecfg := r.clientConfig()
+	ecfg.HTTPClient = &http.Client{Transport: killable{ctx: dying, base: http.DefaultTransport.(*http.Transport).Clone()}}
+	client, err := enroll.NewClient(ecfg, log)
+	if err == nil {
+		rep.cons, err = consumer.New(r.w.Config, consumer.Deps{
+			JS: js, Mangopay: client, Pacer: client.Governor(), Log: log,
+			Checkpoint: func(point string) { r.checkpoint(rep, point) },
+		})
+	}
+	if err != nil {
+		nc.Close()
+		die()
+		return nil, err
+	}
+	return rep, nil
 }
 
 // clientConfig is a replica's Mangopay client: requests time out quickly,
@@ -217,6 +267,7 @@ func (r *run) kill(rep *replica) {
 	r.reps[rep.n] = nil
 	r.mu.Unlock()
 	rep.nc.Close()
+	rep.die()
 	rep.cancel()
 	<-rep.done
 	r.startReplica(rep.n, rep.gen+1)
@@ -232,6 +283,7 @@ func (r *run) stopAll() {
 			rep.cancel()
 			<-rep.done
 			rep.nc.Close()
+			rep.die()
 		}
 	}
 }
