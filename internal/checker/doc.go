@@ -20,10 +20,13 @@
 //     "published"): the handler ends there without an ack, as a killed
 //     process would (runtime.Goexit), so JetStream redelivers it; for a
 //     whole-replica crash the replica's connection is closed and a fresh
-//     replica starts; and kills of a replica from outside at any moment;
+//     replica starts; and kills of a replica from outside at any moment
+//     (its NATS connection closes and its Mangopay calls in flight are
+//     cut);
 //   - Mangopay faults (mangosim.Faults): 503 bursts, a 500 rate, 429
-//     windows, timeouts, connections cut after the call executed, HTML
-//     502s; and their healing;
+//     windows, timeouts, calls the client abandoned that still execute,
+//     connections cut after the call executed, stored answers damaged or
+//     missing when read back, HTML 502s; and their healing;
 //   - the data fix of the legal owner, and a user finishing enrollment;
 //   - `replay --from 1` (plain, --force, --dry-run) and `dlq redrive --all`
 //     through package ops; a restart of the NATS server; waits for the
