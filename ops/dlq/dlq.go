@@ -214,6 +214,7 @@ type Config struct {
 // Tools are the dead-letter tools of one deployment.
 type Tools struct {
 	js       jetstream.JetStream
+	ledger   *consumer.Ledger // bound by Redrive
 	cfg      consumer.Config
 	log      *zap.Logger
 	now      func() time.Time
@@ -288,23 +289,16 @@ func (d *Tools) Show(ctx context.Context, seq uint64) (*Record, *consumer.Ledger
 	if r.Event.Source == "" {
 		return r, nil, nil
 	}
-	kv, err := ops.LedgerKV(ctx, d.js, d.cfg)
-	if err != nil || kv == nil {
-		return r, nil, err
+	l, err := consumer.OpenLedger(ctx, d.js, d.cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	root, _ := redriveRoot(r)
-	e, err := kv.Get(ctx, events.KeyOf(r.Event.Source, root))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return r, nil, nil
-	}
+	le, err := l.Entry(ctx, events.KeyOf(r.Event.Source, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read ledger: %w", err)
+		return nil, nil, err
 	}
-	var le consumer.LedgerEntry
-	if err := json.Unmarshal(e.Value(), &le); err != nil {
-		return nil, nil, fmt.Errorf("decode ledger entry: %w", err)
-	}
-	return r, &le, nil
+	return r, le, nil
 }
 
 func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
@@ -517,6 +511,9 @@ func (d *Tools) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	if d.ledger, err = consumer.OpenLedger(ctx, d.js, d.cfg); err != nil {
+		return nil, err
+	}
 	recs, err := d.selectRecords(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("redrive: %w", err)
@@ -570,6 +567,26 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 			return res, nil
 		}
 		st = RedriveState{Redriven: n, RedrivenAt: d.now().UTC(), RedriveID: RedriveID(root, n), Pending: true, Operator: d.operator}
+	}
+	// The original's ledger entry names the copy that may decide the
+	// lineage before the copy exists (an event that is not a CloudEvent
+	// has no identity to mark: its copy dead-letters as invalid again).
+	if r.Event.CloudEvent {
+		from := ""
+		if prev > 0 {
+			from = r.EventID()
+		}
+		err := d.ledger.MarkRedrive(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
+		if errors.Is(err, consumer.ErrNotDeadLettered) || errors.Is(err, consumer.ErrRedrivenElsewhere) {
+			res.Result = RedriveRefused
+			res.Note = fmt.Sprintf("event %s is %v; its lineage has its outcome (see `dlq show %d`)", root, err, r.Seq)
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("mark %s in the ledger: %w", root, err)
+		}
+	}
+	if rev == 0 {
 		b, _ := json.Marshal(st)
 		rev, err = kv.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
