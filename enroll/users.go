@@ -183,8 +183,12 @@ func (e enrollJSON) redirect() string {
 //   - 200: the link, built with the LinkBuilder (returnUrl, lang).
 //   - 409: the key was used before; GET /responses/{key} reads the first
 //     answer back. A stored 200 whose link has ≥ 5 minutes left gives that
-//     link (Recovered, MintedAt = stored Date). A stored failure or a stale
-//     link spends the key: Enroll POSTs again with the next one.
+//     link (Recovered, MintedAt = stored Date); a stored valid answer
+//     without a link ends like a fresh 200 without one. Anything else — a
+//     failure, a stale link, a record without a usable StatusCode or
+//     Resource, a record still unreadable (404) after a few reads — spends
+//     the key: Enroll POSTs again with the next one (see the package
+//     documentation, "Idempotency").
 //   - Any other received answer spends the key: the next try uses seq+1.
 //   - No answer (transport error, timeout, unreadable body) keeps the key:
 //     the call may have executed, and the next try reads it back via 409.
