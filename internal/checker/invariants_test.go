@@ -62,6 +62,7 @@ type trigger struct {
 // the replicas and checks every invariant.
 func (r *run) finish() []violation {
 	r.w.Sim.SetFaults(mangosim.Faults{})
+	r.logf("healed; waiting for every outcome")
 	r.mu.Lock()
 	clear(r.crashes)
 	r.mu.Unlock()
@@ -88,6 +89,10 @@ func (r *run) finish() []violation {
 			}
 			if qerr := r.quiet(0); qerr != nil {
 				r.violate(invSettle, "%v", qerr)
+			}
+			calls := r.w.Sim.Calls()
+			for _, c := range calls[max(len(calls)-8, 0):] {
+				r.logf("  last Mangopay calls: %s %s key=%q → %d", c.Method, c.Path, c.IdempotencyKey, c.Status)
 			}
 			break
 		}

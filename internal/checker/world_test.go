@@ -114,7 +114,13 @@ func newRun(t testing.TB, seed uint64) *run {
 	t.Helper()
 	w := testworld.New(t, testworld.Options{
 		NoStart: true,
-		Sim:     func(o *mangosim.Options) { o.Seed = seed },
+		Sim: func(o *mangosim.Options) {
+			o.Seed = seed
+			// Retries are milliseconds apart here, not seconds: Mangopay's
+			// real windows would be spent by one outage and the run would
+			// wait 15 minutes. 429 windows come from the 429-window fault.
+			o.Windows = []mangosim.Limit{{N: 1_000_000, Per: 15 * time.Minute}}
+		},
 		Consumer: func(c *consumer.Config) {
 			c.Concurrency = 4
 			c.AckWait = 1500 * time.Millisecond
