@@ -150,12 +150,20 @@ type Request struct {
 	Locale string
 }
 
-// Result is a minted (or recovered) SCA link.
+// Result is a minted (or recovered) SCA link, or the news that none is needed.
 type Result struct {
-	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error
+	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error or when NotRequired
 	MintedAt  time.Time // when the answer was received (stored Date when recovered)
-	ExpiresAt time.Time // MintedAt + LinkTTL
+	ExpiresAt time.Time // MintedAt + LinkTTL; zero when NotRequired
 	Recovered bool      // read back from GET /responses/{key} after a 409
+	// NotRequired means Mangopay answered 200 without a
+	// PendingUserAction.RedirectUrl: it opened no SCA session because the
+	// user needs none. Sandbox does this since February 2026 for users whose
+	// Email (natural) or LegalRepresentative.Email (legal) contains
+	// "accept", e.g. ada+accept@example.com; the same answer from
+	// Production means the same. Link is then empty: there is nothing to
+	// send.
+	NotRequired bool
 	// NextSeq is set with or without an error: the first key sequence not
 	// known to be spent. After a success it is the key that holds the link
 	// (enrolling again with it recovers the same link while it is fresh).
@@ -180,10 +188,13 @@ func (e enrollJSON) redirect() string {
 // Idempotency-Key IdempotencyKey(req.Trigger, seq) starting at seq=req.Seq.
 //
 //   - 200: the link, built with the LinkBuilder (returnUrl, lang).
+//   - 200 without PendingUserAction.RedirectUrl: Result.NotRequired, no
+//     link and no error (SCA is not required for this user).
 //   - 409: the key was used before; GET /responses/{key} reads the first
 //     answer back. A stored 200 whose link has ≥ 5 minutes left gives that
-//     link (Recovered, MintedAt = stored Date). A stored failure or a stale
-//     link spends the key: Enroll POSTs again with the next one.
+//     link (Recovered, MintedAt = stored Date); a stored 200 without a
+//     RedirectUrl gives NotRequired. A stored failure or a stale link
+//     spends the key: Enroll POSTs again with the next one.
 //   - Any other received answer spends the key: the next try uses seq+1.
 //   - No answer (transport error, timeout, unreadable body) keeps the key:
 //     the call may have executed, and the next try reads it back via 409.
@@ -243,7 +254,11 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 			}
 			if stored.StatusCode == http.StatusOK {
 				var rb enrollJSON
-				_ = json.Unmarshal(stored.Body, &rb)
+				readable := len(stored.Body) > 0 && stored.Body[0] == '{' && json.Unmarshal(stored.Body, &rb) == nil
+				if readable && rb.redirect() == "" { // SCA was not required: no link to age
+					redirect, minted, recovered = "", stored.Date, true
+					return nil
+				}
 				left := stored.Date.Add(LinkTTL).Sub(c.now())
 				if rb.redirect() != "" && !stored.Date.IsZero() && left >= freshLinkMin {
 					redirect, minted, recovered = rb.redirect(), stored.Date, true
@@ -262,6 +277,11 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	res.NextSeq = seq
 	if err != nil {
 		return res, fmt.Errorf("enroll user %s: %w", req.UserID, err)
+	}
+	if redirect == "" {
+		log.Debug("mangopay opened no SCA session: not required for this user")
+		res.NotRequired, res.MintedAt, res.Recovered = true, minted, recovered
+		return res, nil
 	}
 	link, err := c.links.Build(redirect, req.Locale)
 	if err != nil {

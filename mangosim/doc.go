@@ -22,6 +22,11 @@
 //     ressource_not_found; PLATFORM → 400 not_allowed_for_user_category_platform (sim choice);
 //     CLOSED → 400 param_error errors {"UserId":"The user is closed."} (sim choice). An
 //     already enrolled owner gets a new link (sim choice: each call opens a new session).
+//     Sandbox's SCA bypass (since February 2026): when the e-mail of the person who does SCA
+//     — Email for a natural user, LegalRepresentative.Email for a legal one — contains
+//     "accept" (case-insensitive, sim choice), e.g. ada+accept@example.com, the answer is 200
+//     {"PendingUserAction":null}: no session, no link, and the user's SCA state is left as
+//     it was (sim choice). See [SCABypassed].
 //   - GET /v2.01/{ClientId}/sca/users/{UserId} → the SCA user object: Id, Tag, CreationDate,
 //     UserCategory, PersonType, UserStatus, KYCLevel, Email, …, for LEGAL also Name,
 //     LegalPersonType and a nested LegalRepresentative{FirstName, LastName, Email (null when
@@ -84,6 +89,8 @@
 //	user_m_owner_enrolled          OWNER     NATURAL ACTIVE               IsEnrolled true (sca-status 200)
 //	user_m_owner_triggered         OWNER     NATURAL ACTIVE               triggered, not enrolled (sca-status 200, IsEnrolled false)
 //	user_m_owner_closed            OWNER     NATURAL CLOSED               Enroll → 400 param_error
+//	user_m_owner_accept            OWNER     NATURAL ACTIVE               Email ada+accept@example.com: Enroll → 200, no RedirectUrl
+//	user_m_owner_legal_accept      OWNER     LEGAL   ACTIVE               BUSINESS, rep email rep+accept@example.com: Enroll → 200, no RedirectUrl
 //
 // Tests add their own users with [Sim.AddUser] (or [Options].Users) and finish a session
 // with [Sim.CompleteEnrollment].

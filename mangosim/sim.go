@@ -492,6 +492,14 @@ func (s *Sim) enroll(id string, now time.Time) reply {
 		return s.errReply(http.StatusBadRequest, "param_error", msgParamError,
 			map[string]string{"LegalRepresentative.Email": "'Email' must not be empty."}, now)
 	}
+	if SCABypassed(u.User) {
+		// Sandbox skips SCA: no session, no link (PendingUserAction null, as the docs
+		// describe it when SCA is not triggered). The user's SCA state is left as it was
+		// (sim choice).
+		return jsonReply(http.StatusOK, struct {
+			PendingUserAction *struct{} `json:"PendingUserAction"`
+		}{})
+	}
 	host := s.opts.LinkHost
 	if s.faults.WrongHost {
 		host = WrongLinkHost
