@@ -32,10 +32,10 @@ func TestBoundedEventFields(t *testing.T) {
 		name, reason string
 		body         []byte
 	}{
-		{"60 KiB id", "attribute id is 61440 bytes", testworld.CloudEvent(events.TypeUserCreated, "/users", longID, user)},
-		{"300-byte source", "attribute source is 300 bytes", testworld.CloudEvent(events.TypeUserCreated, strings.Repeat("s", 300), "b2", user)},
+		{"60 KiB id", "attribute id is too long: 61440 bytes", testworld.CloudEvent(events.TypeUserCreated, "/users", longID, user)},
+		{"300-byte source", "attribute source is too long: 300 bytes", testworld.CloudEvent(events.TypeUserCreated, strings.Repeat("s", 300), "b2", user)},
 		{"60 KiB e-mail", "data.email is", testworld.CloudEvent(events.TypeUserCreated, "/users", "b3", with("email", strings.Repeat("a", 60<<10)+"@example.com"))},
-		{"e-mail with a display name", "data.email is not a bare e-mail address", testworld.CloudEvent(events.TypeUserCreated, "/users", "b4", with("email", "Ada <ada@example.com>"))},
+		{"e-mail with a display name", "data.email is not a valid e-mail address", testworld.CloudEvent(events.TypeUserCreated, "/users", "b4", with("email", "Ada <ada@example.com>"))},
 		{"locale that is not BCP 47", "data.locale", testworld.CloudEvent(events.TypeUserCreated, "/users", "b5", with("locale", "french please"))},
 	}
 	var seqs []uint64

@@ -20,7 +20,7 @@ const MaxEmailLen = 254
 // most maxQuoted bytes of it.
 func checkIdentityLen(v, name string) error {
 	if len(v) > MaxIdentityLen {
-		return fmt.Errorf("attribute %s is %d bytes, over the %d-byte limit (starts %s)", name, len(v), MaxIdentityLen, quote(v))
+		return fmt.Errorf("attribute %s is too long: %d bytes, over the %d-byte limit (starts %s)", name, len(v), MaxIdentityLen, quote(v))
 	}
 	return nil
 }
@@ -44,11 +44,11 @@ func shownID(id string) string {
 // MaxEmailLen bytes. The reason never quotes the address: it is personal data.
 func checkEmail(s string) error {
 	if len(s) > MaxEmailLen {
-		return fmt.Errorf("data.email is %d bytes, over the %d-byte limit", len(s), MaxEmailLen)
+		return fmt.Errorf("data.email is too long: %d bytes, over the %d-byte limit", len(s), MaxEmailLen)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
-		return fmt.Errorf("data.email is not a bare e-mail address (want e.g. ada@example.com, without a display name or angle brackets)")
+		return errorString("data.email is not a valid e-mail address: want a bare address such as name@example.com, without a display name or angle brackets")
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func checkEmail(s string) error {
 // subtags.
 func checkLocale(s string) error {
 	if _, err := language.Parse(s); err != nil {
-		return fmt.Errorf("data.locale %s is not a BCP 47 language tag such as fr-FR (%v)", quote(s), err)
+		return fmt.Errorf("data.locale %s is not a valid BCP 47 language tag such as fr-FR (%v)", quote(s), err)
 	}
 	return nil
 }
