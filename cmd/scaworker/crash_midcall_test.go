@@ -18,13 +18,12 @@ import (
 
 // TestCrashMidCallReachesAnOutcome kills the real binary with SIGKILL while
 // its enrollment POSTs are in flight (300 ms of API latency, then held
-// until the kill). Mangopay
-// executes those calls anyway, and their records read back from GET
-// /responses/{key} damaged the ways seen after such crashes: a StatusCode
-// "0", empty, missing or not a number, no Resource, a null Resource, a 404
-// for a while, a 404 for good. After a restart, every trigger must reach
-// exactly one outcome within two AckWaits — one link each, none twice, no
-// dead letter.
+// until the kill). Mangopay executes those calls anyway, and their records
+// read back from GET /responses/{key} damaged the ways seen after such
+// crashes: a StatusCode "0", empty, missing or not a number, no Resource, a
+// null Resource, a 404 for a while, a 404 for good. After a restart, every
+// trigger must reach exactly one outcome within two AckWaits — one link
+// each, none twice, no dead letter.
 func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 	t.Parallel()
 	bin := binary(t)
