@@ -110,9 +110,11 @@
 // connection dies before the answer, so a Go client on a warm connection sees the replay's
 // 409 rather than the transport error (TestFaultDropAfterCommitReplay pins this).
 //
-// A worker killed mid-call is reproduced with two more knobs. CommitAbandoned: a call whose
-// client hangs up during Latency is executed anyway (without it, nothing is executed and the
-// key stays unused; [Call].Abandoned marks such calls either way). StoredShapes: the records
+// A worker killed mid-call is reproduced with three more knobs. HoldEnrollments keeps every
+// enrollment POST in flight (after Latency) until a SetFaults without it. CommitAbandoned: a
+// call whose client hangs up during Latency or a hold is executed anyway (without it, nothing
+// is executed and the key stays unused; [Call].Abandoned marks such calls either way).
+// StoredShapes: the records
 // of the next keys stored by enrollment POSTs read back from GET /responses/{key} damaged,
 // one [StoredShape] per key in turn: [StoredStatusZero] ("StatusCode":"0"),
 // [StoredStatusEmpty] (""), [StoredStatusMissing] (no field), [StoredStatusNonNumeric]
@@ -123,10 +125,12 @@
 //
 //	sim.SetFaults(mangosim.Faults{
 //		Latency:         300 * time.Millisecond,
+//		HoldEnrollments: true,
 //		CommitAbandoned: true,
 //		StoredShapes:    mangosim.StoredShapes(), // the next 8 keys, one shape each
 //	})
-//	// … kill the worker while sim.InFlight("POST", "/enrollment") > 0 …
+//	// … wait for sim.InFlight("POST", "/enrollment"), kill the worker …
+//	sim.SetFaults(mangosim.Faults{Latency: 300 * time.Millisecond}) // release, heal
 //
 // # Recording
 //
