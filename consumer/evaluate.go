@@ -143,20 +143,19 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 	})
 	if err == nil {
 		err = c.claim(work, j, res.ExpiresAt.Add(-enroll.LinkTTL))
-		var denied *deniedError
-		if errors.As(err, &denied) {
-			// Another trigger's link won while this call was slow: this
-			// session is never sent.
-			j.log.Info("link minted but not sent: another trigger's link for the user came first")
+		if errors.As(err, new(*deniedError)) {
+			// The mark lapsed during a slow call and another trigger took
+			// the user: this session is not sent.
+			j.log.Info("link minted but not sent: the user's mark went to another trigger")
 		}
 	}
 	var denied *deniedError
 	switch {
 	case errors.As(err, &denied):
 		return c.perUser(denied.d)
-	case errors.Is(err, errUsers):
+	case errors.Is(err, errUsers) && work.Err() == nil:
 		return verdict{kind: retry, err: err}
-	case err != nil:
+	case err != nil: // a failed call, or shutdown
 		v := c.failed(work, err)
 		if v.kind == final {
 			if err := c.users.release(work, userID, j.key); err != nil {
