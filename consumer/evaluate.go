@@ -54,6 +54,9 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		if us.Closed {
 			return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
 		}
+		if us.SCANotRequired {
+			return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
+		}
 		// An expiry or a failure proves the last link is dead; but hooks
 		// are unsigned, so Mangopay confirms the user still needs one.
 		st, err := c.scaStatus(stop, work, j)
@@ -83,6 +86,9 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		}
 		if us.Closed {
 			return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
+		}
+		if us.SCANotRequired {
+			return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 		}
 		// A recent link or another trigger's call in flight, seen before any
 		// call: neither can change for the better before mint's claim.
@@ -141,22 +147,21 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 		}
 		return err
 	})
-	if err == nil {
+	if err == nil && !res.NotRequired { // a 200 without a link minted nothing: its mark is released below
 		err = c.claim(work, j, res.ExpiresAt.Add(-enroll.LinkTTL))
-		var denied *deniedError
-		if errors.As(err, &denied) {
-			// Another trigger's link won while this call was slow: this
-			// session is never sent.
-			j.log.Info("link minted but not sent: another trigger's link for the user came first")
+		if errors.As(err, new(*deniedError)) {
+			// The mark lapsed during a slow call and another trigger took
+			// the user: this session is not sent.
+			j.log.Info("link minted but not sent: the user's mark went to another trigger")
 		}
 	}
 	var denied *deniedError
 	switch {
 	case errors.As(err, &denied):
 		return c.perUser(denied.d)
-	case errors.Is(err, errUsers):
+	case errors.Is(err, errUsers) && work.Err() == nil:
 		return verdict{kind: retry, err: err}
-	case err != nil:
+	case err != nil: // a failed call, or shutdown
 		v := c.failed(work, err)
 		if v.kind == final {
 			if err := c.users.release(work, userID, j.key); err != nil {
@@ -164,6 +169,15 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 			}
 		}
 		return v
+	}
+	if res.NotRequired { // a 200 without a link: the user needs no SCA session
+		if err := c.users.release(work, userID, j.key); err != nil {
+			j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
+		}
+		if err := c.users.setSCANotRequired(work, userID); err != nil {
+			return verdict{kind: retry, err: err}
+		}
+		return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 	}
 	return verdict{kind: final, outcome: events.OutcomeLink, link: res, email: email, locale: locale}
 }

@@ -100,3 +100,35 @@ func TestSignupWhileAnExpiryIsInFlight(t *testing.T) {
 		t.Errorf("links = %d, want 3 (one per user)", n)
 	}
 }
+
+// TestDeadHolderDoesNotBlockTheUser: a mark of a call in flight whose
+// holder never comes back (as left by a worker killed mid-call whose
+// trigger was then purged) holds a user.created back only until its lease
+// ends; then the user.created mints.
+func TestDeadHolderDoesNotBlockTheUser(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{})
+	ctx := w.Context()
+	users, err := w.JS.KeyValue(ctx, w.Config.Defaults().UsersBucket)
+	if err != nil {
+		t.Fatalf("users bucket: %v", err)
+	}
+	now := time.Now().UTC()
+	leaseEnd := now.Add(time.Second)
+	state := fmt.Sprintf(`{"links":[{"key":%q,"at":%q,"lease":%q}]}`,
+		events.KeyOf("/users", "killed-holder"), now.Format(time.RFC3339Nano), leaseEnd.Format(time.RFC3339Nano))
+	if _, err := users.Create(ctx, mangosim.UserOwnerNatural, []byte(state)); err != nil {
+		t.Fatalf("store the dead holder's mark: %v", err)
+	}
+	w.UserCreated("after-the-holder", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	got := w.OutcomeFor("after-the-holder")
+	if got.Outcome != events.OutcomeLink {
+		t.Fatalf("user.created after a dead holder = %s/%s, want link once the lease ended", got.Outcome, got.Reason)
+	}
+	if got.Attempts < 2 {
+		t.Errorf("attempts = %d, want the trigger handed back while the lease held", got.Attempts)
+	}
+	if now := time.Now(); now.Before(leaseEnd) {
+		t.Errorf("link settled at %s, before the lease ended at %s", now, leaseEnd)
+	}
+}
