@@ -154,3 +154,22 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		t.Errorf("defaults: Validate() = %v, want nil", err)
 	}
 }
+
+// OpsBucket creates the bucket when it is missing, without a TTL, and binds it after.
+func TestOpsBucketCreatesBucket(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{NoStart: true})
+	cfg := w.Config
+	cfg.OpsBucket = "ops_fresh"
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, cfg)
+	if err != nil {
+		t.Fatalf("OpsBucket: %v", err)
+	}
+	st, err := kv.Status(w.Context())
+	if err != nil || st.Bucket() != "ops_fresh" || st.TTL() != 0 {
+		t.Errorf("bucket = %v, %v; want ops_fresh without TTL", st, err)
+	}
+	if _, err := consumer.OpsBucket(w.Context(), w.JS, cfg); err != nil {
+		t.Errorf("second OpsBucket: %v", err)
+	}
+}
