@@ -269,25 +269,29 @@ func consumerConfig(cfg Config) jetstream.ConsumerConfig {
 type bucketSpec struct {
 	name, setting, purpose string
 	ttl                    time.Duration
+	// keep says what a shorter TTL would break.
+	keep string
 }
 
 // bucketSpecs are the deployment's buckets; ledgerTTL is the ledger's and
 // the users bucket's TTL (0: none).
 func bucketSpecs(cfg Config, ledgerTTL time.Duration) []bucketSpec {
 	return []bucketSpec{
-		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL},
-		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL},
+		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL, "before the triggers in " + cfg.Stream + " expire"},
+		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL, "before the triggers in " + cfg.Stream + " expire"},
 		hooksSpec(cfg),
 		opsSpec(cfg),
 	}
 }
 
 func hooksSpec(cfg Config) bucketSpec {
-	return bucketSpec{cfg.HooksBucket, "SCA_HOOKS_BUCKET", "ids of stored Mangopay hooks", HooksTTL}
+	return bucketSpec{cfg.HooksBucket, "SCA_HOOKS_BUCKET", "ids of stored Mangopay hooks", HooksTTL,
+		"while Mangopay (45 days) or a backfill can still deliver the same event"}
 }
 
 func opsSpec(cfg Config) bucketSpec {
-	return bucketSpec{cfg.OpsBucket, "SCA_OPS_BUCKET", "operator state: replay cursors, redrive marks", 0}
+	return bucketSpec{cfg.OpsBucket, "SCA_OPS_BUCKET", "operator state: replay cursors, redrive marks", 0,
+		"while replays and redrives still need them"}
 }
 
 // OpsBucket binds the operator-state bucket cfg.OpsBucket (replay cursors,
@@ -299,8 +303,10 @@ func OpsBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstre
 	return ensureBucket(ctx, js, cfg, opsSpec(cfg), true)
 }
 
-// HooksBucket binds the bucket of stored Mangopay hook ids cfg.HooksBucket,
-// creating it exactly as [Provision] would when it is missing.
+// HooksBucket binds the bucket of stored Mangopay hook ids cfg.HooksBucket
+// (the webhook ingress's and backfill's markers), creating it exactly as
+// [Provision] would when it is missing (TTL [HooksTTL]); an existing one
+// that forgets markers sooner is refused.
 func HooksBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
 	cfg = cfg.Defaults()
 	return ensureBucket(ctx, js, cfg, hooksSpec(cfg), true)
@@ -335,7 +341,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config, b buc
 		return nil, fmt.Errorf("%s: read bucket %s: %w", b.setting, b.name, err)
 	}
 	if got := st.TTL(); got != 0 && (b.ttl == 0 || got < b.ttl) {
-		return nil, fmt.Errorf("%s: existing bucket %s forgets entries after %s, before the triggers in %s expire (%s needed): recreate it with a longer TTL or name another bucket", b.setting, b.name, got, cfg.Stream, ttlText(b.ttl))
+		return nil, fmt.Errorf("%s: existing bucket %s forgets entries after %s, %s (%s needed); scaworker never modifies it: recreate it with a longer TTL or name another bucket", b.setting, b.name, got, b.keep, ttlText(b.ttl))
 	}
 	return kv, nil
 }
