@@ -755,10 +755,10 @@ func (r *replayer) decide(ctx context.Context, msg consumer.StoredMsg, seq uint6
 		p, newID, err := r.forced(ctx, msg, tr, seq)
 		step.NewID = newID
 		return step, p, err
-	case e.Outcome == events.OutcomeSkip, e.Outcome == events.OutcomeDLQ, e.Outcome == events.OutcomeState:
+	case consumer.Reopens(redriveOf, e): // skip, dlq or state, published
 		step.Action = Reevaluated
 		return step, r.unchanged(msg, seq), nil
-	default: // not an outcome the consumer records
+	default: // an outcome event not yet published: the worker finishes it
 		step.Action = NotYet
 		return step, nil, nil
 	}
