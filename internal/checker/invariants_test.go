@@ -17,7 +17,6 @@ import (
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
 )
 
 // Invariant names, as printed with a violation.
@@ -118,7 +117,7 @@ func (r *run) triggers(ctx context.Context) ([]*trigger, error) {
 	}
 	seen := map[string]*trigger{}
 	var out []*trigger
-	err = ops.ReadStream(ctx, r.js, r.cfg.Stream, ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	err = consumer.ReadStream(ctx, r.js, r.cfg.Stream, consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		ev, err := r.cfg.Subjects.Decode(m.Subject, m.Data)
 		if err != nil {
 			return fmt.Errorf("stream seq %d: a trigger the checker cannot read: %w", m.Seq, err)
@@ -152,7 +151,7 @@ func (r *run) triggers(ctx context.Context) ([]*trigger, error) {
 // links reads every send-link event, in stream order.
 func (r *run) links(ctx context.Context) ([]linkMsg, error) {
 	var out []linkMsg
-	err := ops.ReadStream(ctx, r.js, r.cfg.LinksStream, ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	err := consumer.ReadStream(ctx, r.js, r.cfg.LinksStream, consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		l, err := events.DecodeLinkSend(m.Data)
 		if err != nil {
 			return fmt.Errorf("links stream seq %d: %w", m.Seq, err)
@@ -174,7 +173,7 @@ func (l linkMsg) mint() time.Time { return l.ExpiresAt.Add(-linkTTL) }
 // with what was published, and no outage dead-lettered anything.
 func (r *run) checkOutcomes(ctx context.Context, trs []*trigger) {
 	dead := map[string]bool{}
-	err := ops.ReadStream(ctx, r.js, r.cfg.DLQStream, ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	err := consumer.ReadStream(ctx, r.js, r.cfg.DLQStream, consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		d, err := events.DecodeDeadLetter(m.Data)
 		if err != nil {
 			return fmt.Errorf("dead-letter stream seq %d: %w", m.Seq, err)

@@ -143,7 +143,7 @@ func newRun(t testing.TB, seed uint64) *run {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := hooks.Bucket(ctx, r.js, r.cfg.HooksBucket, 1)
+	kv, err := consumer.HooksBucket(ctx, r.js, r.w.Config)
 	if err != nil {
 		t.Fatalf("hooks bucket: %v", err)
 	}

@@ -189,7 +189,7 @@ func Run(ctx context.Context, js jetstream.JetStream, mp EventLister, o Config) 
 		o.From = edge
 		res.From = edge.UTC()
 	}
-	kv, err := ops.HooksKV(ctx, js, cfg)
+	kv, err := consumer.HooksBucket(ctx, js, cfg)
 	if err != nil {
 		return res, err
 	}
