@@ -131,6 +131,8 @@ func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, st
 		err = dlqCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "backfill":
 		err = backfillCommand(ctx, p, log, stdout, stderr)
+	case "audit":
+		err = auditCommand(ctx, p, log, stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", p.Command)
 	}
