@@ -71,11 +71,6 @@ func bindBucket(ctx context.Context, js jetstream.JetStream, cfg consumer.Config
 	return kv, nil
 }
 
-// LedgerEntry is a trigger's ledger entry (KV SCA_LEDGER_BUCKET, key
-// events.KeyOf(source, id)), as the worker writes it; operator tools only
-// read it.
-type LedgerEntry = consumer.LedgerEntry
-
 // ParseTime reads a time flag: an RFC 3339 time, or a duration that many
 // ago from now ("24h", "90m", and whole days such as "7d" or "1d12h").
 // Errors name flag (e.g. "--since").
@@ -203,4 +198,13 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 			return err
 		}
 	}
+}
+
+// FormatTime formats a time for operators: RFC 3339 in UTC, "-" for the
+// zero time.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
