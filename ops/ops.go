@@ -131,10 +131,16 @@ type ReadOptions struct {
 	// StartTime, when set (and StartSeq is not), starts at the first
 	// message stored at or after it.
 	StartTime time.Time
+	// EndSeq, when set, ends the read after this stream sequence (when
+	// it is before the last message stored when the read started). No
+	// message past it is fetched.
+	EndSeq uint64
 }
 
 // ReadStream calls fn for every message of stream selected by o, in
-// stream order, up to the last message stored when it started. It reads
+// stream order, up to the last message stored when it started (or
+// o.EndSeq). It fetches at most 256 messages ahead of fn, so its memory is
+// bounded whatever the stream holds. It reads
 // with an ordered consumer (ephemeral, no acks, headers and data), never
 // a durable, so it changes nothing on the stream. fn returning an error
 // stops the read with that error.
@@ -148,6 +154,9 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	last := info.State.LastSeq
+	if o.EndSeq != 0 && o.EndSeq < last {
+		last = o.EndSeq
+	}
 	if info.State.Msgs == 0 || (o.StartSeq != 0 && o.StartSeq > last) {
 		return nil
 	}
@@ -163,8 +172,13 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	next := o.StartSeq // the next sequence wanted; 0: not known yet
 	for {
-		batch, err := cons.FetchNoWait(256)
+		want := 256
+		if next != 0 && last-next+1 < uint64(want) {
+			want = int(last - next + 1)
+		}
+		batch, err := cons.FetchNoWait(want)
 		if err != nil {
 			return fmt.Errorf("read stream %s: %w", stream, err)
 		}
@@ -181,6 +195,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 				done = true
 				continue
 			}
+			next = seq + 1
 			if err := fn(StoredMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}); err != nil {
 				return err
 			}

@@ -104,8 +104,10 @@ func (c *change) confirm(question string) error {
 // cancelled reports a refused confirmation on stdout: exit code 1, and
 // no audit record since nothing was done.
 func (c *change) cancelled(stdout io.Writer) error {
-	fmt.Fprintf(stdout, "%s cancelled: nothing changed\n", c.command)
-	return &shownError{msg: c.command + " cancelled"}
+	words := strings.Fields(c.command)
+	verb := words[len(words)-1] // "purge", "redrive", "replay", "backfill"
+	fmt.Fprintf(stdout, "%s cancelled: nothing changed\n", verb)
+	return &shownError{msg: verb + " cancelled"}
 }
 
 // record writes the command's audit record: selection and counts as
