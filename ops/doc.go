@@ -7,8 +7,11 @@
 // progress bars). The tools work against a JetStream connection to a
 // running deployment (operator tools always connect to NATS by URL, also
 // for an embedded deployment, through its SCA_NATS_LISTEN address, and
-// never open a data directory). Operator tools never write the ledger:
-// they publish triggers, and the worker decides them.
+// never open a data directory). Operator tools decide no trigger: they
+// publish triggers, and the worker decides them; they read the ledger
+// through consumer.OpenLedger, and `dlq redrive` writes only the redrive
+// mark of an original, through the consumer's own lineage rule
+// (consumer.Ledger.MarkRedrive).
 //
 // # Reading streams
 //

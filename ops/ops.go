@@ -35,21 +35,6 @@ func HooksKV(ctx context.Context, js jetstream.JetStream, cfg consumer.Config) (
 	return hooks.Bucket(ctx, js, cfg.HooksBucket, cfg.Replicas)
 }
 
-// LedgerKV binds the ledger bucket cfg.LedgerBucket for reading. It never
-// creates it: only the worker writes the ledger. A missing bucket is
-// (nil, nil): nothing was decided yet.
-func LedgerKV(ctx context.Context, js jetstream.JetStream, cfg consumer.Config) (jetstream.KeyValue, error) {
-	cfg = cfg.Defaults()
-	kv, err := js.KeyValue(ctx, cfg.LedgerBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("SCA_LEDGER_BUCKET: look up bucket %s: %w", cfg.LedgerBucket, err)
-	}
-	return kv, nil
-}
-
 func bindBucket(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, name, setting, purpose string, ttl time.Duration) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, name)
 	if err == nil {

@@ -213,6 +213,7 @@ type Config struct {
 // Tools are the dead-letter tools of one deployment.
 type Tools struct {
 	js       jetstream.JetStream
+	ledger   *consumer.Ledger // bound by Redrive
 	cfg      consumer.Config
 	log      *zap.Logger
 	now      func() time.Time
@@ -339,23 +340,16 @@ func (d *Tools) Show(ctx context.Context, seq uint64) (*Record, *consumer.Ledger
 	if r.Event.Source == "" {
 		return r, nil, nil
 	}
-	kv, err := ops.LedgerKV(ctx, d.js, d.cfg)
-	if err != nil || kv == nil {
-		return r, nil, err
+	l, err := consumer.OpenLedger(ctx, d.js, d.cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	root, _ := redriveRoot(r)
-	e, err := kv.Get(ctx, events.KeyOf(r.Event.Source, root))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return r, nil, nil
-	}
+	le, err := l.Entry(ctx, events.KeyOf(r.Event.Source, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read ledger: %w", err)
+		return nil, nil, err
 	}
-	var le consumer.LedgerEntry
-	if err := json.Unmarshal(e.Value(), &le); err != nil {
-		return nil, nil, fmt.Errorf("decode ledger entry: %w", err)
-	}
-	return r, &le, nil
+	return r, le, nil
 }
 
 func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
@@ -641,6 +635,9 @@ func (d *Tools) RedriveWith(ctx context.Context, f Filter, o RedriveOptions) ([]
 	if err != nil {
 		return nil, err
 	}
+	if d.ledger, err = consumer.OpenLedger(ctx, d.js, d.cfg); err != nil {
+		return nil, err
+	}
 	var out []RedriveResult
 	_, err = d.each(ctx, f, upTo, func(r *Record) error {
 		res, err := d.redriveOne(ctx, kv, r, o.DryRun)
@@ -701,10 +698,35 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 			return res, nil
 		}
 		st = RedriveState{Redriven: n, RedrivenAt: d.now().UTC(), RedriveID: RedriveID(root, n), Pending: true, Operator: d.operator}
+	}
+	// The original's ledger entry names the copy that may decide the
+	// lineage before the copy exists (an event that is not a CloudEvent
+	// has no identity to mark: its copy dead-letters as invalid again).
+	// A dry run asks the same question without writing the answer.
+	if r.Event.CloudEvent {
+		from := ""
+		if prev > 0 {
+			from = r.EventID()
+		}
+		mark := d.ledger.MarkRedrive
 		if dryRun {
-			res.Result, res.RedriveID, res.Count = RedriveWould, st.RedriveID, st.Redriven
+			mark = d.ledger.CheckRedrive
+		}
+		err := mark(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
+		if errors.Is(err, consumer.ErrNotDeadLettered) || errors.Is(err, consumer.ErrRedrivenElsewhere) {
+			res.Result = RedriveRefused
+			res.Note = fmt.Sprintf("event %s is %v; its lineage has its outcome (see `dlq show %d`)", root, err, r.Seq)
 			return res, nil
 		}
+		if err != nil {
+			return res, fmt.Errorf("mark %s in the ledger: %w", root, err)
+		}
+	}
+	if dryRun {
+		res.Result, res.RedriveID, res.Count = RedriveWould, st.RedriveID, st.Redriven
+		return res, nil
+	}
+	if rev == 0 {
 		b, _ := json.Marshal(st)
 		rev, err = kv.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
@@ -714,10 +736,6 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 		if err != nil {
 			return res, fmt.Errorf("write redrive mark: %w", err)
 		}
-	}
-	if dryRun { // a pending mark: the redrive would finish it
-		res.Result, res.RedriveID, res.Count = RedriveWould, st.RedriveID, st.Redriven
-		return res, nil
 	}
 	// The mark is written: from here on this record's redrive is st.RedriveID.
 	res.RedriveID, res.Count = st.RedriveID, st.Redriven

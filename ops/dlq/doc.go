@@ -8,9 +8,16 @@
 // the first dead-lettered trigger of a chain of redrives; n counts the
 // redrives of that root), extension "scaredriveof" = root id, headers
 // Sca-Redrive-Of (root id) and Sca-Redrive-Count (n), Nats-Msg-Id = the
-// new id, so JetStream's duplicate window does not swallow it. The worker
-// writes the new outcome into the root trigger's ledger entry as well
-// ("redriven_to"). A record is marked redriven in SCA_OPS_BUCKET with
+// new id, so JetStream's duplicate window does not swallow it.
+//
+// A root and its copies are one lineage with at most one link (the rule
+// is the consumer's, see consumer.Ledger.MarkRedrive): before anything is
+// published, the root's ledger entry is marked with compare-and-set as
+// redriven to the new id ("redriven_to"); a root that is no longer dlq (a
+// replay re-decided it) or that points at another copy is refused. The
+// worker evaluates only the copy the root points at and writes its
+// outcome into the root's entry as well. Then the record is marked
+// redriven in SCA_OPS_BUCKET with
 // compare-and-set BEFORE its event is published: a crash in between
 // leaves a mark with "pending": true, and the next redrive finishes it
 // with the very same id, so nothing is ever redriven twice. A record

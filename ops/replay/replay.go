@@ -40,6 +40,11 @@ const (
 	Reprocessed = "re-processed: not in ledger"
 	// Linked: the trigger produced a link; left alone without --force.
 	Linked = "left alone: already linked"
+	// Redriven: a redrive copy ("<id>.redrive-<n>"), or an original whose
+	// dead letter was redriven: its lineage is settled by `dlq redrive`
+	// alone (see consumer.Reopens), so it is left alone. With Force, a
+	// redriven original whose lineage linked is forced like any link.
+	Redriven = "left alone: redriven"
 	// NotYet: the live worker has not decided the trigger yet (no
 	// ledger entry or an attempt in progress); it is still pending in the
 	// durable consumer, so it is left to it.
@@ -64,7 +69,7 @@ const ExtReplayOf = "screplayof"
 // Actions returns the actions in the order of the summary's rows.
 func Actions() []string {
 	return []string{Reevaluated, Forced, Reprocessed, Linked,
-		NotYet, Repeat, Invalid, Filtered}
+		Redriven, NotYet, Repeat, Invalid, Filtered}
 }
 
 // DefaultRate is the default republish rate of a replay.
@@ -368,7 +373,7 @@ type replayForcing struct {
 type replayer struct {
 	*replayPlan
 	js     jetstream.JetStream
-	ledger jetstream.KeyValue // nil: no ledger bucket yet
+	ledger *consumer.Ledger   // nil: no ledger bucket yet
 	ops    jetstream.KeyValue // nil in a dry run without the bucket
 	key    string             // cursor key
 	cur    replayCursor
@@ -399,6 +404,10 @@ type replayer struct {
 //     it; unless the durable already acknowledged it (its stream sequence
 //     is at or below the ack floor), in which case the entry was lost and
 //     the trigger is republished unchanged to be processed again.
+//   - a redrive copy, or a trigger whose dead letter was redriven
+//     ([consumer.Redriven]): left alone, since `dlq redrive` alone settles
+//     its lineage; with Force, a redriven trigger whose lineage linked is
+//     forced like any link.
 //   - an entry without outcome (an attempt in progress): left to the worker.
 //   - an invalid stored event: reported, not replayed.
 //   - the same trigger (source, id) seen before in the range, e.g. a copy
@@ -456,7 +465,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config) (*Report, erro
 // open binds the stream, the ledger, the ops bucket and the cursor.
 func (r *replayer) open(ctx context.Context) error {
 	var err error
-	if r.ledger, err = ops.LedgerKV(ctx, r.js, r.layout); err != nil {
+	if r.ledger, err = consumer.OpenLedger(ctx, r.js, r.layout); err != nil {
 		return err
 	}
 	if r.cfg.DryRun {
@@ -744,20 +753,14 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 	typ, _ := r.layout.Subjects.TypeFor(subject)
 	step := Step{Seq: seq, Type: typ}
 	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data())
+	key, eventID := consumer.TriggerKey(r.layout.Stream, seq, tr, decErr)
+	step.EventID = eventID
 	if decErr != nil {
-		var inv *events.InvalidError
-		key := events.KeyOf("nats:"+r.layout.Stream, strconv.FormatUint(seq, 10))
-		if errors.As(decErr, &inv) {
-			step.EventID = inv.EventID
-			if inv.Key != "" {
-				key = inv.Key
-			}
-		}
 		if len(r.users) > 0 {
 			step.Action = Filtered // no readable user_id
 			return step, nil, nil
 		}
-		e, err := r.entry(ctx, key)
+		e, err := r.ledger.Entry(ctx, key)
 		if err != nil {
 			return step, nil, err
 		}
@@ -772,12 +775,11 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 		step.Action = Filtered
 		return step, nil, nil
 	}
-	key := tr.Key()
 	var short [16]byte
 	if b, err := hex.DecodeString(key[:32]); err == nil {
 		copy(short[:], b)
 	}
-	e, err := r.entry(ctx, key)
+	e, err := r.ledger.Entry(ctx, key)
 	if err != nil {
 		return step, nil, err
 	}
@@ -791,7 +793,11 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 		return step, nil, nil
 	}
 	r.seen.add(short)
+	redriveOf := consumer.RedriveOf(msg.Headers(), tr.ID)
 	switch {
+	case consumer.Redriven(redriveOf, e) && !(r.cfg.Force && redriveOf == "" && e.Outcome == events.OutcomeLink):
+		step.Action = Redriven
+		return step, nil, nil
 	case e == nil && seq <= r.floor:
 		step.Action = Reprocessed
 		return step, r.unchanged(msg, seq), nil
@@ -813,25 +819,6 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 		step.Action = NotYet
 		return step, nil, nil
 	}
-}
-
-// entry reads a ledger entry; nil when there is none.
-func (r *replayer) entry(ctx context.Context, key string) (*consumer.LedgerEntry, error) {
-	if r.ledger == nil {
-		return nil, nil
-	}
-	kve, err := r.ledger.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read ledger: %w", err)
-	}
-	var e consumer.LedgerEntry
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
-		return nil, fmt.Errorf("decode ledger entry %s: %w", key, err)
-	}
-	return &e, nil
 }
 
 // replayHeaders copies the headers of a stored message, less JetStream's
@@ -872,7 +859,7 @@ func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Tri
 	}
 	for n := 1; newID == "" && n <= 1000; n++ {
 		id := tr.ID + ".replay-" + strconv.Itoa(n)
-		e, err := r.entry(ctx, events.KeyOf(tr.Source, id))
+		e, err := r.ledger.Entry(ctx, events.KeyOf(tr.Source, id))
 		if err != nil {
 			return nil, "", err
 		}
