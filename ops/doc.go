@@ -16,9 +16,10 @@
 // # Reading streams
 //
 // [ReadStream] reads a stream with an ordered consumer (ephemeral, no
-// acks, headers and data) up to the last message stored when it started:
-// listing the dead letters or replaying history never creates or moves a
-// durable consumer.
+// acks, headers and data) up to the last message stored when it started
+// (or [ReadOptions.EndSeq]), fetching at most 256 messages ahead: listing
+// the dead letters or replaying history never creates or moves a durable
+// consumer, and never holds a stream in memory.
 //
 // # Operator state
 //
