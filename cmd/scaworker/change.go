@@ -24,7 +24,8 @@ import (
 //   - otherwise the command asks for confirmation on a terminal, and
 //     without a terminal it needs --yes (-y): exit 2 naming --yes;
 //   - each run writes one audit record (ops/audit) naming the operator
-//     (--operator, else $USER; exit 2 when neither is set).
+//     (--operator, else $USER; exit 2 when neither is set), dry runs too
+//     when the operator is known (a dry run without one is not recorded).
 //
 // Its checks run before the command connects anywhere.
 type change struct {
@@ -48,6 +49,8 @@ func newChange(command string, f settings.Change, env settings.LookupEnv, stdin 
 		op = strings.TrimSpace(op)
 	}
 	switch {
+	case op == "" && f.DryRun:
+		// A dry run changes nothing: it runs, unrecorded (see record).
 	case op == "":
 		errs = append(errs, fmt.Errorf("--operator: `scaworker %s` records who ran it: pass --operator NAME or set $USER", command))
 	case len(op) > 128 || strings.ContainsFunc(op, func(r rune) bool { return r < ' ' || r == 0x7f }):
@@ -63,6 +66,9 @@ func newChange(command string, f settings.Change, env settings.LookupEnv, stdin 
 // open binds the audit stream (creating it when missing) before the
 // command changes anything.
 func (c *change) open(ctx context.Context, js jetstream.JetStream, cfg audit.Config) error {
+	if c.operator == "" {
+		return nil // an anonymous dry run: nothing to record, nothing to create
+	}
 	l, err := audit.New(js, cfg)
 	if err != nil {
 		return newConfigError(err)

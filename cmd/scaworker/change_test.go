@@ -43,6 +43,7 @@ func TestChangeRules(t *testing.T) {
 		{"a terminal", settings.Change{}, user, typed(""), "", "alice"},
 		{"--operator wins over $USER", settings.Change{Yes: true, Operator: "bob"}, user, nil, "", "bob"},
 		{"no operator at all", settings.Change{Yes: true}, envOf(nil), nil, "--operator", ""},
+		{"a dry run without operator", settings.Change{DryRun: true}, envOf(nil), nil, "", ""},
 		{"a blank $USER", settings.Change{Yes: true}, envOf(map[string]string{"USER": " "}), nil, "--operator", ""},
 		{"a control character", settings.Change{Yes: true, Operator: "a\nb"}, user, nil, "--operator", "a\nb"},
 	} {
