@@ -105,6 +105,12 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		if l.Limit < 0 {
 			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", l.Limit))
 		}
+		if l.Audit {
+			errs = append(errs, acfg.Validate())
+			if !f.Empty() {
+				errs = append(errs, errors.New("--audit: shows the audit records; drop the record filters (--reason, --user, --since, --until)"))
+			}
+		}
 	case "dlq redrive":
 		r := d.Redrive
 		f = dlq.Filter{Reason: r.Reason, User: userFlag(r.User), Seqs: r.Seq, All: r.All}
@@ -164,6 +170,21 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 
 	switch p.Command {
 	case "dlq list":
+		if d.List.Audit {
+			l, err := audit.New(js, acfg)
+			if err != nil {
+				return newConfigError(err)
+			}
+			limit := d.List.Limit
+			if limit <= 0 {
+				limit = 1000
+			}
+			page, err := l.Read(ctx, audit.Query{Limit: limit})
+			if err != nil {
+				return err
+			}
+			return writeAudit(stdout, page)
+		}
 		recs, more, err := tools.Newest(ctx, f, d.List.Limit)
 		if err != nil {
 			return err

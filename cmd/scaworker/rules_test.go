@@ -161,4 +161,8 @@ func TestDryRunsChangeNothingAndAreAudited(t *testing.T) {
 		t.Errorf("audit --limit 2 = %d:\n%s", code, out)
 	}
 	t.Logf("audit:\n%s", out)
+	code, listed, _ := runSync(t, []string{"dlq", "list", "--audit", "--limit", "2"}, o.env)
+	if code != exitOK || listed != out {
+		t.Errorf("dlq list --audit --limit 2 = %d:\n%s\nwant what audit --limit 2 prints", code, listed)
+	}
 }

@@ -85,6 +85,7 @@ type DlqList struct {
 	Since  string `name:"since" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered at or after this RFC 3339 time, or this long ago (24h, 7d)."`
 	Until  string `name:"until" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered before this RFC 3339 time, or this long ago."`
 	Limit  int    `name:"limit" envvar:"-" default:"100" help:"Show at most the newest N matching records (0: all)."`
+	Audit  bool   `name:"audit" envvar:"-" help:"Show the audit records of the commands that change state instead, newest first (the newest --limit; like scaworker audit)."`
 }
 
 // DlqShow holds the argument of `scaworker dlq show`.
