@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
@@ -53,17 +51,11 @@ func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupE
 		return err
 	}
 	log.Debug("config", p.LogFields()...)
-	connectCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	nc, err := connectNATS(connectCtx, r.NATS.URL, r.NATS, log)
-	cancel()
+	nc, js, err := operatorConnect(ctx, r.NATS, log)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+	defer closeOperatorConn(nc)
 	if err := chg.open(ctx, js, acfg); err != nil {
 		return err
 	}

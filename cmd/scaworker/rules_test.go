@@ -134,6 +134,27 @@ func TestDryRunsChangeNothingAndAreAudited(t *testing.T) {
 		t.Errorf("redrive record = %+v", r)
 	}
 
+	// Asked on a terminal and answered no: nothing changes, nothing is recorded.
+	for _, args := range [][]string{
+		{"replay", "--from", "1", "--force"},
+		{"dlq", "redrive", "--all"},
+		{"dlq", "purge", "--user", mangosim.UserOwnerNatural},
+		{"backfill", "--since", "2h"},
+	} {
+		var sout, serr syncBuffer
+		code := runWithInput(t.Context(), args, envOf(o.env), typed("n\n"), &sout, &serr)
+		if code != exitFailure || !strings.Contains(serr.String(), "? [y/N] ") || !strings.Contains(sout.String(), "cancelled: nothing changed") {
+			t.Errorf("%q answered n = %d, stdout %q, stderr %q", args, code, sout.String(), serr.String())
+		}
+		if after := o.state(t); !maps.Equal(after, before) {
+			t.Errorf("%q answered n changed state:\nbefore %v\nafter  %v", args, before, after)
+		}
+		t.Logf("%q asked: %s", args, strings.SplitN(serr.String(), "\n", 2)[0])
+	}
+	if n := len(o.auditRecords(t)); n != 5 {
+		t.Errorf("audit records after refusals = %d, want the 5 dry runs", n)
+	}
+
 	// For real.
 	code, out, errOut := runSync(t, []string{"dlq", "redrive", "--all", "--yes", "--operator", "bob"}, o.env)
 	if code != exitOK || !strings.Contains(out, "1 redriven, 0 skipped") {
