@@ -78,7 +78,11 @@
 // written before the copy is published), any other copy settles as
 // duplicate, and a replay never reopens a copy or a redriven original.
 // The operator tools read the ledger through [OpenLedger] and key
-// triggers with [TriggerKey], the worker's own rules.
+// triggers with [TriggerKey], the worker's own rules; they also read
+// streams with [ReadStream] (bounded, ordered consumer, as the worker
+// does to find an outcome published long ago), bind buckets with
+// [OpsBucket] and [HooksBucket] (as [Provision] creates them), and build
+// republished triggers with [RepublishHeader] and [RewriteID].
 //
 // The per-user cap is enforced with a mark taken in the user's KV entry
 // (compare-and-set) before a session is requested, so replicas cannot

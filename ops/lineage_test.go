@@ -2,6 +2,8 @@ package ops_test
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,5 +246,56 @@ func TestLineageRedriveAfterCrashBeforePublish(t *testing.T) {
 	}
 	if n := w.links(); n != 1 {
 		t.Errorf("links for exp-1's lineage = %d, want 1", n)
+	}
+}
+
+// replay and redrive run at the same time over dead-lettered lineages:
+// whichever reaches a lineage first decides it, and each gets one link.
+func TestLineageReplayRacesRedrive(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, testworld.Options{})
+	const n = 6
+	user := func(i int) string { return fmt.Sprintf("user_m_race_%d", i) }
+	owner := func(i int, rep string) mangosim.User {
+		u := legalOwner(rep)
+		u.ID = user(i)
+		return u
+	}
+	for i := range n {
+		w.Sim.AddUser(owner(i, ""))
+		id := fmt.Sprintf("exp-race-%d", i)
+		w.Hook(events.TypeSessionExpired, id, user(i), time.Now())
+		if got := w.OutcomeFor(id); got.Outcome != events.OutcomeDLQ {
+			t.Fatalf("%s: outcome %s/%s, want dlq", id, got.Outcome, got.Reason)
+		}
+	}
+	w.waitRecords(n)
+	for i := range n {
+		w.Sim.AddUser(owner(i, "rep@example.com"))
+	}
+	var wg sync.WaitGroup
+	var replayErr, redriveErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, replayErr = replay.Run(w.Context(), w.JS, replay.Config{Layout: w.Config, From: "1", Rate: enroll.Rate{N: 100000, Per: time.Second}})
+	}()
+	go func() {
+		defer wg.Done()
+		_, redriveErr = dlq.New(w.JS, dlq.Config{Layout: w.Config}).Redrive(w.Context(), dlq.Filter{All: true})
+	}()
+	wg.Wait()
+	if replayErr != nil || redriveErr != nil {
+		t.Fatalf("replay: %v; redrive: %v", replayErr, redriveErr)
+	}
+	w.Settled()
+	links := map[string]int{}
+	for _, l := range w.Links() {
+		links[l.UserID]++
+	}
+	for i := range n {
+		if links[user(i)] != 1 {
+			t.Errorf("%s got %d links, want 1", user(i), links[user(i)])
+		}
 	}
 }
