@@ -53,6 +53,7 @@ func TestChecker(t *testing.T) {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
 			t.Parallel()
 			s := generate(seed)
+			t.Logf("schedule of seed %d:\n%s", seed, s)
 			idx := allSteps(s)
 			if keep != nil {
 				idx = slices.DeleteFunc(slices.Clone(keep), func(i int) bool { return i < 0 || i >= len(s.Steps) })
@@ -82,7 +83,7 @@ func allSteps(s schedule) []int {
 // invariants and the run's trace.
 func execute(t *testing.T, name string, s schedule) (viols []violation, trace []string) {
 	t.Run(name, func(t *testing.T) {
-		r := newRun(t, s.Seed)
+		r := newRun(t, s)
 		for _, st := range s.Steps {
 			r.exec(st)
 		}
@@ -136,6 +137,9 @@ func report(s schedule, idx []int, viols []violation, trace []string) string {
 		steps[i] = strconv.Itoa(x)
 	}
 	fmt.Fprintf(&b, "minimal schedule (%d of %d steps):\n", len(idx), len(s.Steps))
+	if s.Short {
+		fmt.Fprintf(&b, "  (short windows: recent link %s, cap window %s)\n", shortRecentLink, shortCapWindow)
+	}
 	for _, i := range idx {
 		fmt.Fprintf(&b, "  %2d. %s\n", i, s.Steps[i])
 	}

@@ -68,7 +68,12 @@
 //	go test ./internal/checker -seed 123 -steps 0,3,5   # a shrunk schedule of it
 //	go test ./internal/checker -seed 1000 -schedules 100 -timeout 20m   # seeds 1000..1099
 //
-// The recent-link and cap windows keep their defaults (10 minutes, an
-// hour): a schedule runs in seconds, inside both windows, so every rule
-// the windows imply is in force during the whole schedule.
+// Two schedules in three keep the per-user windows' defaults (10 minutes
+// for the recent link, an hour for the cap): a schedule runs in seconds,
+// inside both windows, so every rule they imply is in force throughout.
+// The third runs with short windows (3 s and 6 s, through consumer.Config)
+// and its settle steps also let the recent-link window pass, so links
+// follow each other across the windows' edges. Mint times are read from
+// expires_at (whole seconds) while the worker times a link from its own
+// claim, so the user-rules check shortens both windows by 2 s.
 package checker

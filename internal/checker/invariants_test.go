@@ -21,17 +21,18 @@ import (
 
 // Invariant names, as printed with a violation.
 const (
-	invOutcome    = "one-outcome"  // every trigger has exactly one current outcome
-	invLineage    = "one-link"     // at most one link per lineage (a trigger and its redrive copies)
-	invUserRules  = "user-rules"   // recent_link window and per-user cap
-	invProvenance = "provenance"   // every link came from a Mangopay answer for its trigger
-	invKeys       = "idempotency"  // every Idempotency-Key sent was 16–36 of [A-Za-z0-9-]
-	invSecrets    = "secrets"      // no secret in a log line
-	invOutage     = "outage-dlq"   // an outage alone never dead-letters
-	invDryRun     = "dry-run"      // a dry run writes nothing
-	invSettle     = "settled"      // the worker ends with nothing in hand
-	maxKeySeq     = 5000           // idempotency sequences tried when tracing a key to its trigger
-	linkTTL       = enroll.LinkTTL // a link's life: its mint time is expires_at minus this
+	invOutcome    = "one-outcome"   // every trigger has exactly one current outcome
+	invLineage    = "one-link"      // at most one link per lineage (a trigger and its redrive copies)
+	invUserRules  = "user-rules"    // recent_link window and per-user cap
+	invProvenance = "provenance"    // every link came from a Mangopay answer for its trigger
+	invKeys       = "idempotency"   // every Idempotency-Key sent was 16–36 of [A-Za-z0-9-]
+	invSecrets    = "secrets"       // no secret in a log line
+	invOutage     = "outage-dlq"    // an outage alone never dead-letters
+	invDryRun     = "dry-run"       // a dry run writes nothing
+	invSettle     = "settled"       // the worker ends with nothing in hand
+	timeSlack     = 2 * time.Second // the precision of a mint time as the checker reads it
+	maxKeySeq     = 5000            // idempotency sequences tried when tracing a key to its trigger
+	linkTTL       = enroll.LinkTTL  // a link's life: its mint time is expires_at minus this
 )
 
 // violation is one broken invariant.
@@ -287,9 +288,10 @@ func keyOfTrigger(k, key string) bool {
 
 // checkUserRules: within the recent-link window only an expiry or a
 // failure may follow a user's link, and no user gets more than the cap in
-// any cap window. Mint times have whole seconds (expires_at): links minted
-// in the same second are taken in the order that is allowed when there is
-// one.
+// any cap window. Mint times have whole seconds (expires_at), and the
+// worker times a link from its own claim, a call's length earlier: links
+// minted in the same second are taken in the order that is allowed when
+// there is one, and the windows are shortened by timeSlack.
 func (r *run) checkUserRules(links []linkMsg) {
 	byUser := map[string][]linkMsg{}
 	for _, l := range links {
@@ -304,14 +306,14 @@ func (r *run) checkUserRules(links []linkMsg) {
 		})
 		for i := 1; i < len(ls); i++ {
 			prev, cur := ls[i-1], ls[i]
-			if cur.mint().Sub(prev.mint()) < r.cfg.RecentLink && cur.Trigger.Type == events.TypeUserCreated {
+			if cur.mint().Sub(prev.mint()) < r.cfg.RecentLink-timeSlack && cur.Trigger.Type == events.TypeUserCreated {
 				r.violate(invUserRules, "user %s: link of %s %s minted %s after the link of %s %s, inside the recent-link window",
 					user, cur.Trigger.Type, cur.Trigger.ID, cur.mint().Sub(prev.mint()), prev.Trigger.Type, prev.Trigger.ID)
 			}
 		}
 		for i := range ls {
 			in := 0
-			for j := i; j < len(ls) && ls[j].mint().Sub(ls[i].mint()) < r.cfg.UserCapWindow; j++ {
+			for j := i; j < len(ls) && ls[j].mint().Sub(ls[i].mint()) < r.cfg.UserCapWindow-timeSlack; j++ {
 				in++
 			}
 			if in > r.cfg.UserCap {

@@ -108,10 +108,24 @@ func (s step) String() string {
 type schedule struct {
 	Seed  uint64
 	Steps []step
+	// Short runs the schedule with short per-user windows (see
+	// shortWindows): its settle steps then also let the recent-link window
+	// pass, so links follow each other across the windows' edges.
+	Short bool
 }
+
+// shortWindows are the per-user windows of a Short schedule: the recent-link
+// window and the cap window, instead of 10 minutes and an hour.
+const (
+	shortRecentLink = 3 * time.Second
+	shortCapWindow  = 6 * time.Second
+)
 
 func (s schedule) String() string {
 	var b strings.Builder
+	if s.Short {
+		fmt.Fprintf(&b, "  (short windows: recent link %s, cap window %s)\n", shortRecentLink, shortCapWindow)
+	}
 	for i, st := range s.Steps {
 		fmt.Fprintf(&b, "  %2d. %s\n", i, st)
 	}
@@ -120,7 +134,7 @@ func (s schedule) String() string {
 
 // subset returns the schedule with only the steps at idx.
 func (s schedule) subset(idx []int) schedule {
-	out := schedule{Seed: s.Seed}
+	out := schedule{Seed: s.Seed, Short: s.Short}
 	for _, i := range idx {
 		out.Steps = append(out.Steps, s.Steps[i])
 	}
@@ -235,6 +249,7 @@ func generate(seed uint64) schedule {
 		st.Index = i
 		s.Steps = append(s.Steps, st)
 	}
+	s.Short = r.IntN(3) == 0 // drawn last: the steps of a seed do not depend on it
 	return s
 }
 

@@ -45,6 +45,7 @@ type run struct {
 	js    jetstream.JetStream
 	hooks *http.ServeMux
 	start time.Time
+	short bool // the schedule's per-user windows are short
 
 	mu      sync.Mutex // guards reps, trace, viols, crashes
 	reps    [replicas]*replica
@@ -110,8 +111,9 @@ func (c *closeFunc) Close() error {
 
 // newRun builds the world of one schedule: embedded NATS, the simulator,
 // the layout, the webhook ingress and two running replicas.
-func newRun(t testing.TB, seed uint64) *run {
+func newRun(t testing.TB, s schedule) *run {
 	t.Helper()
+	seed := s.Seed
 	w := testworld.New(t, testworld.Options{
 		NoStart: true,
 		Sim: func(o *mangosim.Options) {
@@ -130,9 +132,12 @@ func newRun(t testing.TB, seed uint64) *run {
 			c.FaultPause = 50 * time.Millisecond
 			c.FaultPauseMax = 200 * time.Millisecond
 			c.ShutdownTimeout = 2 * time.Second
+			if s.Short {
+				c.RecentLink, c.UserCapWindow = shortRecentLink, shortCapWindow
+			}
 		},
 	})
-	r := &run{t: t, w: w, cfg: w.Config.Defaults(), url: w.Server.ClientURL(), start: time.Now(), crashes: map[int]*crashPlan{}}
+	r := &run{t: t, w: w, cfg: w.Config.Defaults(), url: w.Server.ClientURL(), start: time.Now(), short: s.Short, crashes: map[int]*crashPlan{}}
 	var err error
 	if r.tools, err = r.connect("tools"); err != nil {
 		t.Fatalf("connect: %v", err)
@@ -348,6 +353,10 @@ func (r *run) exec(st step) {
 	case kSettle:
 		if err := r.quiet(15 * time.Second); err != nil {
 			r.logf("  %v", err)
+		}
+		if r.short {
+			// Time passes: the recent-link window ends for every link so far.
+			waitCtx(ctx, r.cfg.RecentLink)
 		}
 	}
 }
