@@ -27,6 +27,8 @@ const (
 	kRedrive                 // `dlq redrive --all`
 	kRestartNATS             // the NATS server restarts
 	kSettle                  // wait until the worker has nothing in hand
+	// Kinds below are never drawn at random; fixed schedules use them.
+	kOutage // every API call answers 500 until each user's enrollment POSTs reach N
 )
 
 // Fault kinds of a kFault step.
@@ -100,6 +102,8 @@ func (s step) String() string {
 		return "restart NATS"
 	case kSettle:
 		return "settle"
+	case kOutage:
+		return fmt.Sprintf("outage until each user's enrollment POSTs reach %d", s.N)
 	}
 	return fmt.Sprintf("step kind %d", s.Kind)
 }

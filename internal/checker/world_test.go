@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,6 +351,8 @@ func (r *run) exec(st step) {
 		}
 	case kRestartNATS:
 		r.restartNATS(ctx)
+	case kOutage:
+		r.outage(st.N)
 	case kSettle:
 		if err := r.quiet(15 * time.Second); err != nil {
 			r.logf("  %v", err)
@@ -431,6 +434,34 @@ func (r *run) lastSeq(ctx context.Context) uint64 {
 		return 0
 	}
 	return info.State.LastSeq
+}
+
+// outage answers every API call with a 500 until every user with an
+// enrollment POST has had n of them (each spends an Idempotency-Key), or
+// for a minute and a half at most.
+func (r *run) outage(n int) {
+	r.w.Sim.SetFaults(mangosim.Faults{ErrorRate: 1})
+	defer r.w.Sim.SetFaults(mangosim.Faults{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		posts := map[string]int{}
+		for _, c := range r.w.Sim.Calls() {
+			if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/enrollment") {
+				posts[c.Path]++
+			}
+		}
+		done := len(posts) > 0
+		for _, k := range posts {
+			done = done && k >= n
+		}
+		if done {
+			r.logf("  enrollment POSTs per user: %v", posts)
+			return
+		}
+		waitCtx(ctx, 100*time.Millisecond)
+	}
+	r.logf("  the outage ended at its deadline before %d POSTs per user", n)
 }
 
 // restartNATS restarts the server and waits until JetStream answers again.
