@@ -55,6 +55,10 @@
 //   - dry-run: `replay --dry-run` stored nothing in the trigger stream;
 //   - settled: the worker ends with nothing pending or unacknowledged.
 //
+// TestLongOutage runs one fixed schedule the random ones cannot reach in
+// seconds: every API call fails until each of two triggers has spent over a
+// thousand Idempotency-Keys; the same invariants must hold after it.
+//
 // # Failures and replays
 //
 // A failure prints the seed, the broken invariants, the smallest schedule
