@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -150,7 +151,8 @@ const (
 // Refused: bodies over [MaxBodySize] bytes, not UTF-8, not exactly one JSON object, or with
 // a member that Decode reads given twice; specversion other than the string "1.0"; id or
 // source missing, not a string, empty, or holding a control character or U+FFFD; type
-// missing, not a trigger type, or not the type of subject ([Subjects.TypeFor]); time not an
+// missing, not a trigger type, or not the type of subject ([Subjects.TypeFor]); subject not
+// a trigger subject ("unknown subject"); time not an
 // RFC 3339 string; datacontenttype other than application/json (parameters allowed);
 // data_base64; data missing or not an object; data.user_id missing or not valid
 // ([ValidUserID]); data.category not OWNER, PAYER or PLATFORM (ASCII case-insensitive);
@@ -188,6 +190,10 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if dup != "" {
 		return invalid("body has member %q twice", dup)
 	}
+	want, ok := s.TypeFor(subject)
+	if !ok {
+		return invalid("unknown subject %s: not a trigger subject (triggers go on %s)", quote(subject), strings.Join(s.Triggers(), ", "))
+	}
 
 	if err := checkSpecVersion(attrs[attrSpecVersion]); err != nil {
 		return invalid("%v", err)
@@ -209,10 +215,6 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	}
 	if !isTriggerType(typ) {
 		return invalid("unknown type %s: not a trigger type", quote(typ))
-	}
-	want, ok := s.TypeFor(subject)
-	if !ok {
-		return invalid("type %s does not match subject %s: not a trigger subject", quote(typ), quote(subject))
 	}
 	if typ != want {
 		return invalid("type %s does not match subject %s (which carries %q)", quote(typ), quote(subject), want)
