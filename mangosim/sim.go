@@ -196,6 +196,10 @@ func (s *Sim) shutdown() { s.once.Do(func() { close(s.stop) }) }
 
 // ServeHTTP answers like Mangopay's API (see the package documentation).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.serveAdmin(w, r)
+		return
+	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	call := Call{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), At: s.opts.Now()}
