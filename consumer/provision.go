@@ -21,7 +21,7 @@ const linksDuplicates = 15 * time.Minute
 // HooksTTL is how long the id of a stored Mangopay hook is remembered.
 const HooksTTL = events.HookIDRetention
 
-// Provision creates what is missing of the JetStream layout (SPEC §2) and
+// Provision creates what is missing of the JetStream layout (docs/events.md, "JetStream layout") and
 // checks what exists. It never modifies an existing stream, consumer or
 // bucket: an incompatible one is an error that says what to change.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {

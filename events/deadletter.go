@@ -19,7 +19,7 @@ import (
 type DeadLetter struct {
 	// EventID is the original CloudEvents id when it could be read; omitted when "".
 	EventID string
-	// Reason is the DLQ reason code (SPEC §3), e.g. [ReasonInvalidEvent]. Required.
+	// Reason is the DLQ reason code (docs/events.md), e.g. [ReasonInvalidEvent]. Required.
 	Reason string
 	// Error is human text about the last error. It must carry no secret.
 	Error string

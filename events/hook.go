@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Mangopay webhook event types that scaworker stores as triggers (mangopay.md §4).
+// Mangopay webhook event types that scaworker stores as triggers (docs/mangopay.md, "Webhooks and events").
 const (
 	// HookEnrollmentExpired is Mangopay's SCA_ENROLLMENT_EXPIRED, stored as [TypeSessionExpired].
 	HookEnrollmentExpired = "SCA_ENROLLMENT_EXPIRED"

@@ -329,7 +329,7 @@ func printCalls(out io.Writer, sim *mangosim.Server) {
 	fmt.Fprintf(out, "Mangopay calls: %d (%s), tokens issued: %d\n", len(calls), strings.Join(parts, ", "), sim.Tokens())
 }
 
-// triggerEvent is a structured-mode CloudEvent (SPEC §2).
+// triggerEvent is a structured-mode CloudEvent (docs/events.md).
 func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	b, err := json.Marshal(map[string]any{
 		"specversion":     "1.0",
@@ -346,7 +346,7 @@ func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	return b
 }
 
-// demoSteps is the script. Every trigger's expected outcome follows SPEC §3.
+// demoSteps is the script. Every trigger's expected outcome follows docs/events.md.
 func demoSteps(now time.Time) []demoStep {
 	s := events.DefaultSubjects()
 	n := 0

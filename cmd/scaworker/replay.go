@@ -72,7 +72,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 		}
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		// SIGINT/SIGTERM: the cursor holds the progress; exit 0 (SPEC §6).
+		// SIGINT/SIGTERM: the cursor holds the progress; exit 0.
 		if rep != nil {
 			log.Warn("replay interrupted; run the same command again to resume",
 				zap.String("replay", rep.ReplayID), zap.Uint64("next_seq", rep.NextSeq))

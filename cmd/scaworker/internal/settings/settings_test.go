@@ -111,7 +111,7 @@ func TestHelpListsVariablesAndDefaults(t *testing.T) {
 }
 
 // TestVariableNames pins the naming rule: --some-setting is
-// SCA_SOME_SETTING, except the Mangopay, NATS and log names of SPEC §6.
+// SCA_SOME_SETTING, except the Mangopay, NATS and log names of docs/settings.md.
 func TestVariableNames(t *testing.T) {
 	t.Parallel()
 	special := map[string]bool{"NATS_URL": true, "NATS_CREDS": true, "NATS_TLS_CA": true, "NATS_TLS_CERT": true,
