@@ -90,7 +90,7 @@ func EncodeHookEvent(eventType, resourceID string, date time.Time, now time.Time
 	}
 	date = date.UTC().Truncate(time.Second)
 	id = HookID(eventType, resourceID, strconv.FormatInt(date.Unix(), 10))
-	h := newHeader(id, typ, now)
+	h := newHeader(id, typ, now, Trace{})
 	h.Source = HookSource
 	body, err = appendJSON(nil, hookEvent{
 		header: h,

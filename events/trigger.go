@@ -38,6 +38,9 @@ type Trigger struct {
 	Locale string
 	// OccurredAt is data.occurred_at, in UTC; zero when absent.
 	OccurredAt time.Time
+	// Trace is the traceparent and tracestate extension ([Trace]); zero when absent or
+	// malformed (a malformed one does not make the event invalid).
+	Trace Trace
 }
 
 // Key returns the trigger's identity, [KeyOf](t.Source, t.ID): everything that must be
@@ -116,6 +119,8 @@ type InvalidError struct {
 	// Key is KeyOf(source, id) when both could be read, else "". Use it with
 	// [DeadLetterID].
 	Key string
+	// Trace is the event's trace context when it could be read, for its dead-letter record.
+	Trace Trace
 }
 
 // Error returns "invalid event: " followed by the reason.
@@ -133,6 +138,8 @@ const (
 	attrDataContentType
 	attrData
 	attrDataBase64
+	attrTraceParent
+	attrTraceState
 )
 
 // Members of data Decode reads, in this order.
@@ -170,11 +177,12 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 		return nil, &InvalidError{Reason: "body is not valid UTF-8"}
 	}
 	attrs, dup, err := readObject(body, "body",
-		"specversion", "id", "source", "type", "time", "datacontenttype", "data", "data_base64")
+		"specversion", "id", "source", "type", "time", "datacontenttype", "data", "data_base64",
+		"traceparent", "tracestate")
 	if err != nil {
 		return nil, &InvalidError{Reason: err.Error()}
 	}
-	ie := &InvalidError{}
+	ie := &InvalidError{Trace: traceOf(attrs[attrTraceParent], attrs[attrTraceState])}
 	invalid := func(format string, args ...any) (*Trigger, error) {
 		ie.Reason = fmt.Sprintf(format, args...)
 		return nil, ie
@@ -204,7 +212,7 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if sourceErr != nil {
 		return invalid("%v", sourceErr)
 	}
-	t := &Trigger{ID: id, Source: source}
+	t := &Trigger{ID: id, Source: source, Trace: ie.Trace}
 
 	if isNull(attrs[attrType]) {
 		return invalid("missing attribute type")
