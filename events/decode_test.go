@@ -15,15 +15,18 @@ const typicalUserCreated = `{"specversion":"1.0","id":"0b9d3c1e-6f7a-4c55-9a51-2
 	`"datacontenttype":"application/json","data":{"user_id":"user_m_01HZX3K9Q2","category":"OWNER",` +
 	`"person_type":"NATURAL","email":"ada@example.com","locale":"fr-FR"}}`
 
-func TestDecodeValid(t *testing.T) {
-	t.Parallel()
-	s := DefaultSubjects()
-	tests := []struct {
-		name    string
-		subject string
-		body    string
-		want    Trigger
-	}{
+// validCase is an event Decode accepts, and what it gives.
+type validCase struct {
+	name    string
+	subject string
+	body    string
+	want    Trigger
+}
+
+// validDecodeCases are the accepted events of TestDecodeValid; the schema
+// tests run them through the schemas too.
+func validDecodeCases() []validCase {
+	return []validCase{
 		{
 			name:    "typical user.created",
 			subject: subjUserCreated,
@@ -104,7 +107,12 @@ func TestDecodeValid(t *testing.T) {
 			want:    Trigger{ID: "évènement 1", Source: "s", Type: TypeUserCreated, UserID: strings.Repeat("a", 128)},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeValid(t *testing.T) {
+	t.Parallel()
+	s := DefaultSubjects()
+	for _, tt := range validDecodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := s.Decode(tt.subject, []byte(tt.body))
@@ -122,21 +130,24 @@ func TestDecodeValid(t *testing.T) {
 	}
 }
 
-func TestDecodeInvalid(t *testing.T) {
-	t.Parallel()
-	s := DefaultSubjects()
+// invalidCase is an event Decode refuses, and what it must say.
+type invalidCase struct {
+	name    string
+	subject string
+	body    string
+	reason  []string // all must appear in the reason
+	eventID string   // expected EventID
+}
+
+// invalidDecodeCases are the refused events of TestDecodeInvalid; the
+// schema tests run them through the schemas too.
+func invalidDecodeCases() []invalidCase {
 	// ev builds a user.created event with the given extra top-level members and data.
 	ev := func(attrs, data string) string {
 		return `{"specversion":"1.0","type":"user.created",` + attrs + `"data":` + data + `}`
 	}
 	const idSrc = `"id":"e-1","source":"svc",`
-	tests := []struct {
-		name    string
-		subject string
-		body    string
-		reason  []string // all must appear in the reason
-		eventID string   // expected EventID
-	}{
+	return []invalidCase{
 		{"over 64 KiB", subjUserCreated, ev(idSrc+`"pad":"`+strings.Repeat("x", MaxBodySize)+`",`, `{"user_id":"u"}`), []string{"65", "limit"}, ""},
 		{"empty body", subjUserCreated, ``, []string{"empty"}, ""},
 		{"not JSON", subjUserCreated, `hello`, []string{"not valid JSON"}, ""},
@@ -201,7 +212,12 @@ func TestDecodeInvalid(t *testing.T) {
 		{"email not a string", subjUserCreated, ev(idSrc, `{"user_id":"u","email":["a@b"]}`), []string{"data.email", "string"}, "e-1"},
 		{"locale not a string", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":true}`), []string{"data.locale", "string", "boolean"}, "e-1"},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	t.Parallel()
+	s := DefaultSubjects()
+	for _, tt := range invalidDecodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := s.Decode(tt.subject, []byte(tt.body))
