@@ -52,7 +52,9 @@
 // # Idempotency
 //
 // POST …/enrollment honours the Idempotency-Key header. A key must be 16–36 characters of
-// [A-Za-z0-9-], else 400 param_error. The first call with a key stores its answer, whatever
+// [A-Za-z0-9-] (Mangopay's documented format), else 400 param_error with errors
+// {"Idempotency-Key": …} and the key is not used; GET /responses/{key} refuses such a key
+// the same way (the error bodies are a sim choice). The first call with a key stores its answer, whatever
 // it is — 200, 400, 404 or an injected 5xx — and any reuse of the key within 24 h answers
 // 409 idempotent_creation_conflict without executing anything; the first answer is read back
 // with GET /responses/{key}. Calls refused at the edge (429 rate limit, 403, 401) do not use
@@ -105,10 +107,29 @@
 // connection dies before the answer, so a Go client on a warm connection sees the replay's
 // 409 rather than the transport error (TestFaultDropAfterCommitReplay pins this).
 //
+// A worker killed mid-call is reproduced with two more knobs. CommitAbandoned: a call whose
+// client hangs up during Latency is executed anyway (without it, nothing is executed and the
+// key stays unused; [Call].Abandoned marks such calls either way). StoredShapes: the records
+// of the next keys stored by enrollment POSTs read back from GET /responses/{key} damaged,
+// one [StoredShape] per key in turn: [StoredStatusZero] ("StatusCode":"0"),
+// [StoredStatusEmpty] (""), [StoredStatusMissing] (no field), [StoredStatusNonNumeric]
+// ("OK"), [StoredNoResource] (no field), [StoredNullResource] (null), [StoredInFlight] (404
+// for the first [InFlightReads] reads, as while the first call still runs, then intact) and
+// [StoredLost] (404 for good while the key keeps answering 409); [StoredShapes] lists them
+// all. For example, from a Go test:
+//
+//	sim.SetFaults(mangosim.Faults{
+//		Latency:         300 * time.Millisecond,
+//		CommitAbandoned: true,
+//		StoredShapes:    mangosim.StoredShapes(), // the next 8 keys, one shape each
+//	})
+//	// … kill the worker while sim.InFlight("POST", "/enrollment") > 0 …
+//
 // # Recording
 //
-// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped);
-// tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], and the number of
-// issued tokens with [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
+// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped,
+// abandoned); tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], the
+// requests being served right now with [Sim.InFlight], and the number of issued tokens with
+// [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
 // retention are tested without sleeping.
 package mangosim

@@ -639,7 +639,7 @@ func TestCloseDuringLatency(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "request in flight", func() bool { return srv.inflight.Load() == 1 })
+	waitFor(t, "request in flight", func() bool { return srv.InFlight("", "") == 1 })
 	srv.Close() // must end the wait, not block for an hour
 	<-done
 }
@@ -658,7 +658,7 @@ func TestClientGoneDuringLatency(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "request in flight", func() bool { return h.srv.inflight.Load() == 1 })
+	waitFor(t, "request in flight", func() bool { return h.srv.InFlight("", "") == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Do() = %v, want context.Canceled", err)
