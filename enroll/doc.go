@@ -18,6 +18,18 @@
 //	res, err := c.Enroll(ctx, enroll.Request{UserID: id, Trigger: trigger.Key(), Seq: seq})
 //	// res.Link is ready to send; it dies at res.ExpiresAt.
 //
+// # SCA not required
+//
+// Enroll may answer 200 without a PendingUserAction.RedirectUrl: Mangopay
+// opened no SCA session because the user needs none. Since February 2026
+// Sandbox does this for every user whose Email (natural user) or
+// LegalRepresentative.Email (legal user) contains "accept", e.g.
+// ada+accept@example.com, so that platforms can test without SCA. Such an
+// answer is not an error and not a broken link: [Client.Enroll] returns
+// Result.NotRequired with no link, whether the 200 came directly or was
+// read back after a 409, and the same holds if Production ever answers so.
+// The consumer ends the trigger as a skip with reason sca_not_required.
+//
 // Every method takes a ctx, which bounds the whole call, waits and retries
 // included; Config.RequestTimeout bounds each HTTP exchange.
 //
@@ -112,7 +124,7 @@
 // so a call in flight across an upgrade is still read back. The walk:
 //
 //   - it starts at Request.Seq;
-//   - a 200 gives the link;
+//   - a 200 gives the link (or Result.NotRequired when it has none);
 //   - any other received answer (4xx, 5xx, 429, 401) spends the key;
 //   - no answer (a transport error, a timeout, a truncated body) keeps the key:
 //     the call may have executed, and the next try gets 409 and reads it back;

@@ -355,7 +355,7 @@ func IsFault(err error) bool {
 
 // retryError marks an error that another attempt may fix: no answer was
 // received (transport failure, per-request timeout), an answer's body could
-// not be read, or a stored response is not available yet.
+// not be read, or one attempt walked through too many spent keys.
 type retryError struct {
 	msg string
 	err error

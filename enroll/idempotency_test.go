@@ -162,12 +162,30 @@ func TestEnrollMalformedKeyIsAFault(t *testing.T) {
 		}
 		b.checkNoSecrets(t, err)
 	}
+	// The simulator's refusal, behind a proxy that mangles the header.
+	b := setup(t, setupOpts{wrap: func(sim http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if k := r.Header.Get("Idempotency-Key"); k != "" {
+				r.Header.Set("Idempotency-Key", k+"_mangled")
+			}
+			sim.ServeHTTP(w, r)
+		})
+	}})
+	_, err := b.client.Enroll(context.Background(), req(mangosim.UserOwnerNatural, 1))
+	var fault *enroll.FaultError
+	if !errors.As(err, &fault) || fault.Kind != enroll.FaultIdempotencyKey {
+		t.Errorf("Enroll() behind a mangling proxy: error = %v, want a fault of kind %s", err, enroll.FaultIdempotencyKey)
+	}
+	if u, _ := b.sim.User(mangosim.UserOwnerNatural); u.Triggered {
+		t.Errorf("the simulator executed a call with a malformed key")
+	}
+
 	// Other 400s stay the user's.
 	f := newFakeAPI(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, `{"Message":"One or several required parameters are missing or incorrect.","Type":"param_error","errors":{"UserId":"The user is closed."}}`)
 	})
-	b := setup(t, setupOpts{handler: f})
-	_, err := b.client.Enroll(context.Background(), req("user_m_1", 1))
+	b = setup(t, setupOpts{handler: f})
+	_, err = b.client.Enroll(context.Background(), req("user_m_1", 1))
 	if enroll.IsFault(err) || enroll.Reason(err) != enroll.ReasonBadRequest {
 		t.Errorf("Enroll(closed user) error = %v, want bad_request", err)
 	}

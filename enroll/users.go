@@ -151,12 +151,20 @@ type Request struct {
 	Locale string
 }
 
-// Result is a minted (or recovered) SCA link.
+// Result is a minted (or recovered) SCA link, or the news that none is needed.
 type Result struct {
-	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error
+	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error or when NotRequired
 	MintedAt  time.Time // when the answer was received (stored Date when recovered)
-	ExpiresAt time.Time // MintedAt + LinkTTL
+	ExpiresAt time.Time // MintedAt + LinkTTL; zero when NotRequired
 	Recovered bool      // read back from GET /responses/{key} after a 409
+	// NotRequired means Mangopay answered 200 without a
+	// PendingUserAction.RedirectUrl: it opened no SCA session because the
+	// user needs none. Sandbox does this since February 2026 for users whose
+	// Email (natural) or LegalRepresentative.Email (legal) contains
+	// "accept", e.g. ada+accept@example.com; the same answer from
+	// Production means the same. Link is then empty: there is nothing to
+	// send.
+	NotRequired bool
 	// NextSeq is set with or without an error: the first key sequence not
 	// known to be spent. After a success it is the key that holds the link
 	// (enrolling again with it recovers the same link while it is fresh).
@@ -181,10 +189,13 @@ func (e enrollJSON) redirect() string {
 // Idempotency-Key IdempotencyKey(req.Trigger, seq) starting at seq=req.Seq.
 //
 //   - 200: the link, built with the LinkBuilder (returnUrl, lang).
+//   - 200 without PendingUserAction.RedirectUrl: Result.NotRequired, no
+//     link and no error (SCA is not required for this user).
 //   - 409: the key was used before; GET /responses/{key} reads the first
 //     answer back. A stored 200 whose link has ≥ 5 minutes left gives that
 //     link (Recovered, MintedAt = stored Date); a stored valid answer
-//     without a link ends like a fresh 200 without one. Anything else — a
+//     without a link ends like a fresh 200 without one (NotRequired,
+//     Recovered). Anything else — a
 //     failure, a stale link, a record without a usable StatusCode or
 //     Resource, a record still unreadable (404) after a few reads — spends
 //     the key: Enroll POSTs again with the next one (see the package
@@ -267,6 +278,11 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	}
 	// A 200 without a RedirectUrl, fresh or read back from a valid stored
 	// answer, ends here alike.
+	if redirect == "" {
+		log.Debug("mangopay opened no SCA session: not required for this user")
+		res.NotRequired, res.MintedAt, res.Recovered = true, minted, recovered
+		return res, nil
+	}
 	link, err := c.links.Build(redirect, req.Locale)
 	if err != nil {
 		res.NextSeq = seq + 1 // the key's answer is unusable

@@ -21,7 +21,7 @@ func req(userID string, seq int) enroll.Request {
 
 // sameResult compares results, times with Equal.
 func sameResult(a, b enroll.Result) bool {
-	return a.Link == b.Link && a.Recovered == b.Recovered && a.NextSeq == b.NextSeq &&
+	return a.Link == b.Link && a.Recovered == b.Recovered && a.NextSeq == b.NextSeq && a.NotRequired == b.NotRequired &&
 		a.MintedAt.Equal(b.MintedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
@@ -584,5 +584,68 @@ func TestSCAStatusEnrolled(t *testing.T) {
 		if got := tt.s.Enrolled(); got != tt.want {
 			t.Errorf("%+v.Enrolled() = %v, want %v", tt.s, got, tt.want)
 		}
+	}
+}
+
+// TestEnrollSCANotRequired: a 200 without PendingUserAction.RedirectUrl
+// (Sandbox's bypass for e-mails containing "accept", or Production if it
+// ever answers so) is Result.NotRequired: no link, no error, key kept.
+func TestEnrollSCANotRequired(t *testing.T) {
+	t.Parallel()
+	for _, user := range []string{mangosim.UserOwnerAccept, mangosim.UserOwnerLegalAccept} {
+		t.Run(user, func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			b := setup(t, setupOpts{clock: clock})
+			res, err := b.client.Enroll(context.Background(), req(user, 4))
+			if err != nil {
+				t.Fatalf("Enroll() error = %v, want nil", err)
+			}
+			want := enroll.Result{NotRequired: true, MintedAt: clock.Now(), NextSeq: 4}
+			if !sameResult(res, want) {
+				t.Errorf("Enroll() = %+v, want %+v", res, want)
+			}
+			if got := keysOf(b.sim); !equalStrings(got, []string{key(4)}) {
+				t.Errorf("Idempotency-Keys = %v, want exactly one POST with %s", got, key(4))
+			}
+		})
+	}
+	t.Run("read back after a 409", func(t *testing.T) {
+		t.Parallel()
+		clock := newFakeClock()
+		b := setup(t, setupOpts{clock: clock, cfg: func(c *enroll.Config) { c.MaxRetries = -1 }})
+		b.sim.SetFaults(mangosim.Faults{DropAfterCommit: 1})
+		ctx := context.Background()
+		res, err := b.client.Enroll(ctx, req(mangosim.UserOwnerAccept, 1))
+		if !enroll.IsRetryable(err) || res.NextSeq != 1 {
+			t.Fatalf("Enroll() = %+v, %v; want a retryable error and NextSeq 1", res, err)
+		}
+		minted := clock.Now()
+		clock.Advance(20 * time.Minute) // a link would be dead; "not required" still holds
+		res, err = b.client.Enroll(ctx, req(mangosim.UserOwnerAccept, res.NextSeq))
+		if err != nil {
+			t.Fatalf("Enroll() after the drop error = %v, want nil", err)
+		}
+		want := enroll.Result{NotRequired: true, Recovered: true, MintedAt: minted, NextSeq: 1}
+		if !sameResult(res, want) {
+			t.Errorf("Enroll() after the drop = %+v, want %+v", res, want)
+		}
+		if got := keysOf(b.sim); !equalStrings(got, []string{key(1), key(1)}) {
+			t.Errorf("Idempotency-Keys = %v, want the dropped POST and its 409", got)
+		}
+	})
+	for _, body := range []string{`{"PendingUserAction":null}`, `{}`, `{"PendingUserAction":{"RedirectUrl":""}}`, `{"PendingUserAction":{}}`} {
+		t.Run("production answers "+body, func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, body) })
+			b := setup(t, setupOpts{handler: api})
+			res, err := b.client.Enroll(context.Background(), req("user_m_prod", 1))
+			if err != nil || !res.NotRequired || res.Link != "" || !res.ExpiresAt.IsZero() || res.NextSeq != 1 {
+				t.Errorf("Enroll() = %+v, %v; want NotRequired without a link or an error", res, err)
+			}
+			if n := api.calls.Load(); n != 1 {
+				t.Errorf("API calls = %d, want 1", n)
+			}
+		})
 	}
 }

@@ -10,8 +10,8 @@ import (
 // Scope: Latency, Status403, RateLimitedUntil, RevokeTokens, RejectTokens and CommitAbandoned
 // apply to every call, the token call included. Burst5xx, ErrorRate and HTMLErrors apply to the
 // API calls after authentication, never to POST /oauth/token (so a test counting enrollment
-// POSTs is not disturbed by token fetches). DropAfterCommit and StoredShapes apply to POST
-// …/enrollment only.
+// POSTs is not disturbed by token fetches). DropAfterCommit, HoldEnrollments and StoredShapes
+// apply to POST …/enrollment only.
 type Faults struct {
 	// Latency delays every answer (the wait ends early when the client goes away).
 	Latency time.Duration
@@ -38,7 +38,12 @@ type Faults struct {
 	// the Idempotency-Key, the user is marked Triggered) but the connection is closed without
 	// an answer; decremented per dropped call.
 	DropAfterCommit int
-	// CommitAbandoned: a call whose client hangs up during Latency (a worker killed mid-call)
+	// HoldEnrollments: enrollment POSTs wait, after Latency and before anything is decided,
+	// until a SetFaults without it releases them (or their client hangs up, or the server
+	// closes): calls kept in flight for as long as a test needs, e.g. to kill a worker
+	// mid-call.
+	HoldEnrollments bool
+	// CommitAbandoned: a call whose client hangs up during Latency or a hold (a worker killed mid-call)
 	// is still executed, as Mangopay does not notice a client that left: a keyed enrollment
 	// POST uses its key, stores its answer and mints its session; the answer goes nowhere.
 	// Without it such a call is not executed at all and its key stays unused.

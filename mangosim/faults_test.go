@@ -329,7 +329,12 @@ func TestFaultCommitAbandoned(t *testing.T) {
 			h := setup(t, Options{})
 			tok := h.token()
 			h.srv.ResetCalls()
-			h.srv.SetFaults(Faults{Latency: time.Hour, CommitAbandoned: commit, StoredShapes: []StoredShape{StoredStatusZero}})
+			// A long Latency, or a hold: both are "in flight".
+			f := Faults{Latency: time.Hour, CommitAbandoned: commit, StoredShapes: []StoredShape{StoredStatusZero}}
+			if commit {
+				f.Latency, f.HoldEnrollments = 0, true
+			}
+			h.srv.SetFaults(f)
 			const key = "abandoned-call-key-0001"
 			enroll := "/sca/users/" + UserOwnerNatural + "/enrollment"
 			ctx, cancel := context.WithCancel(context.Background())
@@ -370,5 +375,41 @@ func TestFaultCommitAbandoned(t *testing.T) {
 				t.Errorf("stored StatusCode = %#v, want the damaged \"0\"", stored["StatusCode"])
 			}
 		})
+	}
+}
+
+// TestFaultHoldEnrollments: enrollment POSTs stay in flight until released;
+// other calls are not held.
+func TestFaultHoldEnrollments(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Options{})
+	tok := h.token()
+	h.srv.SetFaults(Faults{HoldEnrollments: true})
+	enroll := "/sca/users/" + UserOwnerNatural + "/enrollment"
+	status := make(chan int, 2)
+	for _, key := range []string{"held-call-key-000001", "held-call-key-000002"} {
+		go func() {
+			resp, err := h.srv.Client().Do(h.request("POST", enroll, tok, key))
+			if err != nil {
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+	}
+	waitFor(t, "both POSTs held", func() bool { return h.srv.InFlight("POST", "/enrollment") == 2 })
+	if resp, _ := h.call("GET", "/sca/users/"+UserOwnerNatural, tok, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET user during the hold: %d, want 200 (not held)", resp.StatusCode)
+	}
+	h.srv.SetFaults(Faults{HoldEnrollments: true}) // still held: the same hold
+	if got := h.srv.Count("POST", "/enrollment"); got != 0 {
+		t.Fatalf("POSTs answered during the hold = %d, want 0", got)
+	}
+	h.srv.SetFaults(Faults{})
+	for range 2 {
+		if s := <-status; s != http.StatusOK {
+			t.Errorf("released POST: status %d, want 200", s)
+		}
 	}
 }

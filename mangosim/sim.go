@@ -25,11 +25,12 @@ type Call struct {
 	Path           string // r.URL.Path
 	IdempotencyKey string // "" when absent
 	// Status answered; for a dropped or abandoned call that was executed, the status it
-	// would have had; 0 when the client left during Latency and nothing was executed.
+	// would have had; 0 when the client left during Latency or a hold and nothing was
+	// executed.
 	Status    int
 	At        time.Time
 	Dropped   bool // the connection was closed without an answer (DropAfterCommit)
-	Abandoned bool // the client hung up during Latency (executed only with CommitAbandoned)
+	Abandoned bool // the client hung up during Latency or a hold (executed only with CommitAbandoned)
 }
 
 // Sim is the simulated Mangopay API. It is an http.Handler and is safe for concurrent use.
@@ -40,6 +41,7 @@ type Sim struct {
 
 	mu       sync.Mutex
 	inflight map[*http.Request]struct{} // requests being served, Latency waits included
+	held     chan struct{}              // closed to release the enrollments held by HoldEnrollments
 	users    map[string]*userState
 	tokens   map[string]time.Time // access token -> expiry
 	issued   int
@@ -151,6 +153,13 @@ func (s *Sim) SetFaults(f Faults) {
 		clear(s.tokens)
 		f.RevokeTokens = false
 	}
+	switch {
+	case f.HoldEnrollments && s.held == nil:
+		s.held = make(chan struct{})
+	case !f.HoldEnrollments && s.held != nil:
+		close(s.held) // release the held calls
+		s.held = nil
+	}
 	s.faults = f
 }
 
@@ -229,26 +238,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	call := Call{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), At: s.opts.Now()}
-	if d := s.Faults().Latency; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			call.Abandoned = true
-			if s.Faults().CommitAbandoned {
-				s.mu.Lock()
-				rp, _, _ := s.handle(r)
-				call.Status = rp.status
-				s.calls = append(s.calls, call)
-				s.mu.Unlock()
-				return
-			}
-			s.record(call)
-			return
-		case <-s.stop:
-			t.Stop()
+	if !s.wait(r) {
+		call.Abandoned = true
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.faults.CommitAbandoned {
+			rp, _, _ := s.handle(r)
+			call.Status = rp.status
 		}
+		s.calls = append(s.calls, call)
+		return
 	}
 
 	s.mu.Lock()
@@ -274,10 +273,37 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(rp.body)
 }
 
-func (s *Sim) record(c Call) {
+// wait waits out Latency, then, for an enrollment POST, a hold (HoldEnrollments). It
+// reports false when the client hung up meanwhile; the server closing ends the waits early.
+func (s *Sim) wait(r *http.Request) bool {
+	if d := s.Faults().Latency; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		case <-s.stop:
+			return true
+		}
+	}
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/enrollment") {
+		return true
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, c)
+	held := s.held
+	s.mu.Unlock()
+	if held == nil {
+		return true
+	}
+	select {
+	case <-held:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-s.stop:
+		return true
+	}
 }
 
 // dropConn closes the connection without answering.
@@ -537,6 +563,14 @@ func (s *Sim) enroll(id string, now time.Time) reply {
 	case u.PersonType == PersonLegal && u.LegalRepresentativeEmail == "":
 		return s.errReply(http.StatusBadRequest, "param_error", msgParamError,
 			map[string]string{"LegalRepresentative.Email": "'Email' must not be empty."}, now)
+	}
+	if SCABypassed(u.User) {
+		// Sandbox skips SCA: no session, no link (PendingUserAction null, as the docs
+		// describe it when SCA is not triggered). The user's SCA state is left as it was
+		// (sim choice).
+		return jsonReply(http.StatusOK, struct {
+			PendingUserAction *struct{} `json:"PendingUserAction"`
+		}{})
 	}
 	host := s.opts.LinkHost
 	if s.faults.WrongHost {

@@ -17,13 +17,13 @@ import (
 )
 
 // TestCrashMidCallReachesAnOutcome kills the real binary with SIGKILL while
-// its enrollment POSTs are in flight (300 ms of API latency). Mangopay
-// executes those calls anyway, and their records read back from GET
-// /responses/{key} damaged the ways seen after such crashes: a StatusCode
-// "0", empty, missing or not a number, no Resource, a null Resource, a 404
-// for a while, a 404 for good. After a restart, every trigger must reach
-// exactly one outcome within two AckWaits — one link each, none twice, no
-// dead letter.
+// its enrollment POSTs are in flight (300 ms of API latency, then held
+// until the kill). Mangopay executes those calls anyway, and their records
+// read back from GET /responses/{key} damaged the ways seen after such
+// crashes: a StatusCode "0", empty, missing or not a number, no Resource, a
+// null Resource, a 404 for a while, a 404 for good. After a restart, every
+// trigger must reach exactly one outcome within two AckWaits — one link
+// each, none twice, no dead letter.
 func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 	t.Parallel()
 	bin := binary(t)
@@ -34,8 +34,11 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 	sim := startSim(t)
 	shapes := mangosim.StoredShapes()
 	concurrency := len(shapes) // one handler per damaged shape, all in a POST at the kill
-	// The first POSTs stored are those the kill abandons: each gets one shape.
-	sim.SetFaults(mangosim.Faults{Latency: 300 * time.Millisecond, CommitAbandoned: true, StoredShapes: shapes})
+	// Every POST is held in flight after its 300 ms, so the kill finds all
+	// of them there; the calls it abandons are executed all the same, and
+	// their records take one damaged shape each.
+	const latency = 300 * time.Millisecond
+	sim.SetFaults(mangosim.Faults{Latency: latency, HoldEnrollments: true, CommitAbandoned: true, StoredShapes: shapes})
 
 	const ackWait = 5 * time.Second
 	env := []string{
@@ -84,7 +87,7 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testworld.WaitFor(t, "every handler in an enrollment POST", 30*time.Second, func() bool {
+	testworld.WaitFor(t, "every handler in an enrollment POST", 20*time.Second, func() bool {
 		return sim.InFlight(http.MethodPost, "/enrollment") == concurrency
 	})
 	_ = first.Process.Kill()
@@ -105,6 +108,7 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 		t.Fatalf("abandoned and executed POSTs = %d, shapes left %v; want %d, none (each damaged record made by a POST the kill abandoned)",
 			abandoned, sim.Faults().StoredShapes, concurrency)
 	}
+	sim.SetFaults(mangosim.Faults{Latency: latency}) // no more holds nor damage
 
 	restarted := time.Now()
 	cmd, stderr, exited := start()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -199,7 +198,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo printed no summary:\n%s", out.String())
 	}
 	for _, row := range [][]string{
-		{"link", "-", "8"}, {"skip", "not_owner", "2"}, {"skip", "user_cap", "2"}, {"skip", "user_closed", "1"},
+		{"link", "-", "8"}, {"skip", "not_owner", "2"}, {"skip", "user_cap", "2"}, {"skip", "user_closed", "1"}, {"skip", "sca_not_required", "2"},
 		{"dlq", "invalid_event", "1"}, {"dlq", "missing_legal_representative_email", "1"},
 		{"state", "-", "1"}, {"duplicate", "-", "1"},
 	} {
@@ -231,11 +230,7 @@ func hasRow(table string, cells []string) bool {
 // TestSIGTERMExitsZero runs the real binary and stops it with SIGTERM.
 func TestSIGTERMExitsZero(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "scaworker")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	sim := startSim(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Env = []string{"HOME=" + t.TempDir()}
