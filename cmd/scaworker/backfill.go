@@ -43,7 +43,7 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, s
 	if err != nil {
 		return newConfigError(err)
 	}
-	log.Info("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
+	log.Debug("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
 	res, err := ops.Backfill(ctx, js, cfg, mp, ops.BackfillOptions{
 		From: from, To: to, Log: log,
 		Progress: ops.NewProgress(stderr, isTerminal(stderr), log),

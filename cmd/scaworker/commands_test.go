@@ -138,3 +138,19 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// backfill's result (range, pages, counts) is on stdout; stderr carries no
+// info line repeating it ahead of the result, only the per-page progress.
+func TestBackfillSaysItsRangeOnce(t *testing.T) {
+	t.Parallel()
+	o := startOperatorWorld(t)
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "1h"}, o.env)
+	if code != exitOK || !strings.HasPrefix(out, "backfill ") {
+		t.Fatalf("backfill = %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, l := range logLines(errOut) {
+		if l["msg"] == "backfill" {
+			t.Errorf("stderr repeats the range before the result: %v", l)
+		}
+	}
+}
