@@ -80,7 +80,8 @@ func dialNATS(ctx context.Context, url string, n settings.NATS, o dialOptions, l
 			log.Warn("nats disconnected", zap.Error(err))
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			// ErrNoServers says nothing the setting and URL do not; keep the dial's reason.
+			if err != nil && (!errors.Is(err, nats.ErrNoServers) || lastErr.Load() == nil) {
 				lastErr.Store(&err)
 			}
 		}),
@@ -129,7 +130,7 @@ func dialNATS(ctx context.Context, url string, n settings.NATS, o dialOptions, l
 		}
 		log.Warn("waiting for nats", fields...)
 	}
-	say()
+	said := false // the first line waits up to a second for the first error, to say why
 	if o.wait > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.wait)
@@ -157,7 +158,12 @@ func dialNATS(ctx context.Context, url string, n settings.NATS, o dialOptions, l
 			return nil, e
 		case <-report.C:
 			say()
+			said = true
 		case <-tick.C:
+			if err := last(); !said && (err != nil && !errors.Is(err, nats.ErrNoServers) || time.Since(start) >= 1500*time.Millisecond) {
+				say()
+				said = true
+			}
 		}
 		if nc.IsClosed() {
 			return nil, fmt.Errorf("connect to %s %s: connection closed", o.setting, shown)

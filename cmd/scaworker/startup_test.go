@@ -52,7 +52,7 @@ func TestRunGivesUpOnUnreachableNATSAtStartupTimeout(t *testing.T) {
 	env := workerEnv(t, startSim(t))
 	url := closedURL(t)
 	env["NATS_URL"] = url
-	env["SCA_STARTUP_TIMEOUT"] = "1500ms"
+	env["SCA_STARTUP_TIMEOUT"] = "2500ms"
 	code, _, errOut := runBounded(t, []string{"run"}, env)
 	if code != exitFailure {
 		t.Fatalf("run = %d, want 1; stderr:\n%s", code, errOut)
@@ -70,7 +70,7 @@ func TestRunGivesUpOnUnreachableNATSAtStartupTimeout(t *testing.T) {
 		t.Errorf("waiting line = %v, want setting NATS_URL and url %s", waiting, url)
 	}
 	msg, _ := failed["error"].(string)
-	for _, want := range []string{"NATS_URL", url, "SCA_STARTUP_TIMEOUT", "1.5s", "connection refused"} {
+	for _, want := range []string{"NATS_URL", url, "SCA_STARTUP_TIMEOUT", "2.5s", "connection refused"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not say %q", msg, want)
 		}
