@@ -58,8 +58,9 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	cfg.Log = log.Named("replay")
+	table := newReplayTable(stdout)
 	if cfg.DryRun {
-		cfg.AfterTrigger = replayDryRunLines(stdout)
+		cfg.AfterTrigger = table.Add
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = &replayBar{w: stderr}
@@ -67,6 +68,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 	rep, err := replay.Run(ctx, js, cfg)
 	if rep != nil {
 		if cfg.DryRun {
+			_ = table.Flush()
 			fmt.Fprintln(stdout) // after the per-trigger lines
 		}
 		if werr := writeReplaySummary(stdout, rep); werr != nil && err == nil {
