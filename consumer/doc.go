@@ -99,6 +99,9 @@
 // does to find an outcome published long ago), bind buckets with
 // [OpsBucket] and [HooksBucket] (as [Provision] creates them), and build
 // republished triggers with [RepublishHeader] and [RewriteID].
+// `dlq purge --user` erases what the worker keeps about a user through
+// [EraseUser] (the user's ledger entries and user state; no marker keeps
+// the id), since the layout of both buckets is this package's.
 //
 // # One user, many triggers
 //

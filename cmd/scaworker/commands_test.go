@@ -144,7 +144,7 @@ func grepLines(text, sub string) string {
 func TestBackfillSaysItsRangeOnce(t *testing.T) {
 	t.Parallel()
 	o := startOperatorWorld(t)
-	code, out, errOut := runSync(t, []string{"backfill", "--since", "1h"}, o.env)
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "1h", "--yes"}, o.env)
 	if code != exitOK || !strings.HasPrefix(out, "backfill ") {
 		t.Fatalf("backfill = %d:\n%s\n%s", code, out, errOut)
 	}
