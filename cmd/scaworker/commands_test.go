@@ -40,7 +40,7 @@ func TestUsageWithoutACommand(t *testing.T) {
 // not the worker's tuning, and says what --nats-url means for it.
 func TestOperatorHelpListsWhatItUses(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"backfill", "-h"}, {"replay", "-h"}, {"dlq", "list", "-h"}, {"dlq", "purge", "-h"}} {
+	for _, args := range [][]string{{"backfill", "-h"}, {"replay", "-h"}, {"dlq", "list", "-h"}, {"dlq", "purge", "-h"}, {"audit", "-h"}} {
 		code, out, _ := runSync(t, args, nil)
 		if code != exitOK {
 			t.Fatalf("%v = %d", args, code)

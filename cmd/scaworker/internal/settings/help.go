@@ -3,7 +3,7 @@ package settings
 import "github.com/alecthomas/kong"
 
 // workerOnly are the flags of the worker's tuning: operator commands
-// (replay, dlq, backfill) accept them, since they share the deployment's
+// (replay, dlq, backfill, audit) accept them, since they share the deployment's
 // settings, but do not use them, so their help leaves them out.
 var workerOnly = map[string]bool{
 	"events-max-age": true, "dlq-max-age": true,
@@ -22,6 +22,7 @@ var natsURLHelp = map[string]string{
 	"replay":   "NATS server URL(s) of the deployment whose triggers to replay; required (for an embedded deployment: nats://<its SCA_NATS_LISTEN>, e.g. nats://127.0.0.1:4222).",
 	"dlq":      "NATS server URL(s) of the deployment whose dead letters to read or change; required (for an embedded deployment: nats://<its SCA_NATS_LISTEN>, e.g. nats://127.0.0.1:4222).",
 	"backfill": "NATS server URL(s) of the deployment to store the backfilled events in; required (for an embedded deployment: nats://<its SCA_NATS_LISTEN>, e.g. nats://127.0.0.1:4222).",
+	"audit":    "NATS server URL(s) of the deployment whose audit records to show; required (for an embedded deployment: nats://<its SCA_NATS_LISTEN>, e.g. nats://127.0.0.1:4222).",
 }
 
 // printHelp is kong's help, fitted to the command: an operator command
@@ -33,7 +34,7 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 		for top.Parent != nil && top.Parent.Type != kong.ApplicationNode {
 			top = top.Parent
 		}
-		operator := top.Name == "replay" || top.Name == "dlq" || top.Name == "backfill"
+		operator := top.Name == "replay" || top.Name == "dlq" || top.Name == "backfill" || top.Name == "audit"
 		for _, group := range n.AllFlags(false) {
 			for _, f := range group {
 				if operator && workerOnly[f.Name] {
