@@ -22,6 +22,10 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, s
 	errs = append(errs, err)
 
 	m := b.Mangopay
+	deployment, err := enroll.ParseRate(m.Rate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_RATE: %w", err))
+	}
 	switch share, err := backfillRate(b.Rate, m.Rate); {
 	case err != nil:
 		errs = append(errs, err)
@@ -43,6 +47,13 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, s
 	if err != nil {
 		return newConfigError(err)
 	}
+	// The deployment's budget is drawn from with the workers; --rate caps this
+	// backfill's part of it.
+	closeBudget, err := shareBudget(ctx, js, cfg, deployment, mcfg.RequestTimeout, mp.Governor(), log)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
 	log.Info("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
 	res, err := ops.Backfill(ctx, js, cfg, mp, ops.BackfillOptions{
 		From: from, To: to, Log: log,

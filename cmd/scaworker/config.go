@@ -72,6 +72,7 @@ func consumerConfig(c settings.Consumer) consumer.Config {
 		UsersBucket:  c.UsersBucket,
 		HooksBucket:  c.HooksBucket,
 		OpsBucket:    c.OpsBucket,
+		BudgetBucket: c.BudgetBucket,
 		Subjects: events.Subjects{
 			UserCreated:         c.SubjectUserCreated,
 			SessionExpired:      c.SubjectSessionExpired,

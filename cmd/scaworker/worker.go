@@ -164,6 +164,11 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 		return err
 	}
 	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
 
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {

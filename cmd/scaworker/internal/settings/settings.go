@@ -184,6 +184,7 @@ type Consumer struct {
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
 	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
 	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
+	BudgetBucket string `name:"budget-bucket" default:"sca_budget" help:"KV bucket of the deployment's shared Mangopay budget (SCA_MANGOPAY_RATE), drawn from by every replica and by backfill."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
 	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
