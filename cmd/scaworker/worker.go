@@ -142,6 +142,10 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			log.Info("nats stopped")
 		}()
 		log.Info("nats listening", zap.String("addr", emb.Addr()), zap.String("data_dir", cfg.embedded.DataDir))
+		log.Info("durability", zap.String("note", embeddedSingleReplica))
+		if p := openListenProblem(emb.Addr()); p != "" {
+			log.Warn("embedded nats open to the network", zap.String("problem", p))
+		}
 		url = emb.ClientURL()
 	}
 	nc, err := connectNATS(ctx, url, cfg.nats, log)
@@ -159,6 +163,11 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	cancel()
 	if err != nil {
 		return fmt.Errorf("jetstream layout: %w", err)
+	}
+	if cfg.nats.URL != "" {
+		if err := checkDurability(ctx, nc, js, cfg.consumer, cfg.requireDurable, log); err != nil {
+			return err
+		}
 	}
 	if err := bindHooks(ctx, js, hk, cfg); err != nil {
 		return err

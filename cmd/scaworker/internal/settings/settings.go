@@ -18,21 +18,23 @@ type CLI struct {
 
 // Run holds the settings of `scaworker run`.
 type Run struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Embedded Embedded `embed:"" group:"Embedded NATS"`
-	HTTP     HTTP     `embed:"" group:"HTTP"`
-	Hooks    Hooks    `embed:"" group:"Webhooks"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Embedded Embedded   `embed:"" group:"Embedded NATS"`
+	HTTP     HTTP       `embed:"" group:"HTTP"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Check holds the settings of `scaworker check`.
 type Check struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Replay holds the settings of `scaworker replay`. Its own flags have no
@@ -149,6 +151,11 @@ type NATS struct {
 	TLSCA   string `name:"nats-tls-ca" envvar:"NATS_TLS_CA" help:"CA certificate file to verify the NATS server."`
 	TLSCert string `name:"nats-tls-cert" envvar:"NATS_TLS_CERT" help:"Client certificate file for NATS TLS."`
 	TLSKey  string `name:"nats-tls-key" envvar:"NATS_TLS_KEY" help:"Private key file of NATS_TLS_CERT."`
+}
+
+// Durability is the durability self-check's setting, for run and check.
+type Durability struct {
+	Require bool `name:"require-durable" envvar:"SCA_REQUIRE_DURABLE" help:"Refuse to run (exit 2; check: fail) instead of warning when NATS could lose acknowledged triggers or outcomes: streams with fewer than 3 replicas on a cluster, a server older than 2.12.3, a default 2-minute sync_interval, or the single-replica embedded server."`
 }
 
 // Embedded are the settings of the embedded NATS server (NATS_URL empty).
