@@ -28,7 +28,7 @@ const checkUserID = "scaworker-check"
 type checkResult struct {
 	name         string
 	err          error
-	inconclusive bool // Mangopay unreachable or unavailable: neither ok nor refused
+	inconclusive bool     // Mangopay unreachable or unavailable: neither ok nor refused
 	warnings     []string // not failures: printed instead of "ok"
 }
 
