@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -42,7 +43,8 @@ type Config struct {
 	Lease time.Duration
 	// MaxLease is the most tokens in one grant. Default Rate.N/4, between 1 and 16.
 	MaxLease int
-	// Name identifies this process in the bucket. Default "<hostname>-<pid>".
+	// Name identifies this process in the bucket; it must be unique. Default
+	// "<hostname>-<pid>-<random>".
 	Name string
 	// Log receives the budget's warnings; nil discards them.
 	Log *zap.Logger
@@ -132,7 +134,7 @@ func Open(kv jetstream.KeyValue, cfg Config) (*Budget, error) {
 	}
 	if cfg.Name == "" {
 		host, _ := os.Hostname()
-		cfg.Name = host + "-" + strconv.Itoa(os.Getpid())
+		cfg.Name = host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64()%(1<<32), 16)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
