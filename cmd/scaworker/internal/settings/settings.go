@@ -137,7 +137,7 @@ type Mangopay struct {
 	APIKeyFile string        `name:"mangopay-api-key-file" envvar:"MANGOPAY_API_KEY_FILE" help:"File holding the Mangopay API key (surrounding whitespace trimmed); excludes MANGOPAY_API_KEY."`
 	TLSCert    string        `name:"mangopay-tls-cert" envvar:"MANGOPAY_TLS_CERT" help:"Client certificate for Mangopay mTLS: file path or base64 PEM."`
 	TLSKey     string        `name:"mangopay-tls-key" envvar:"MANGOPAY_TLS_KEY" secret:"" help:"Private key of MANGOPAY_TLS_CERT: file path or base64 PEM (never printed)."`
-	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"This deployment's share of the Mangopay quota, N/duration (Mangopay's smallest window is 2300/15m)."`
+	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"The Mangopay budget of the whole deployment, N/duration: every replica and backfill draw from it together through SCA_BUDGET_BUCKET (Mangopay's smallest window is 2300/15m for the whole API account)."`
 	Timeout    time.Duration `name:"mangopay-timeout" default:"10s" help:"Timeout of one Mangopay HTTP request."`
 	Retries    int           `name:"mangopay-retries" default:"3" help:"In-process retries of one Mangopay call (within SCA_ATTEMPT_TIMEOUT); longer outages are retried through JetStream."`
 	ReturnURL  string        `name:"return-url" help:"Where Mangopay sends the user back after enrollment (https, appended to every link); required by run and check."`
