@@ -34,7 +34,11 @@
 //  4. applies the eligibility rules in SPEC §3's order, with only the
 //     Mangopay calls they allow;
 //  5. enrolls, with the Idempotency-Key sequence kept in the ledger, so a
-//     redelivery after a crash reads Mangopay's first answer back (409 rule);
+//     redelivery after a crash reads Mangopay's first answer back (409 rule).
+//     A 200 without a link (SCA not required, e.g. Sandbox's bypass for
+//     e-mails containing "accept") is a skip with reason sca_not_required:
+//     the link mark is released and the user remembered, so later triggers
+//     and replays skip without a call;
 //  6. records the outcome and the event it publishes, publishes it with a
 //     deterministic message id, marks it published, and acknowledges
 //     (DoubleAck; Term for dead letters).

@@ -53,6 +53,9 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		if us.Closed {
 			return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
 		}
+		if us.SCANotRequired {
+			return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
+		}
 		// An expiry or a failure proves the last link is dead; but hooks
 		// are unsigned, so Mangopay confirms the user still needs one.
 		st, err := c.scaStatus(stop, work, j)
@@ -82,6 +85,9 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		}
 		if us.Closed {
 			return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
+		}
+		if us.SCANotRequired {
+			return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 		}
 		if last := us.lastPublished(); !last.IsZero() && now.Sub(last) < c.cfg.RecentLink {
 			return outcomeOf(events.OutcomeSkip, events.ReasonRecentLink)
@@ -147,6 +153,15 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 			}
 		}
 		return v
+	}
+	if res.NotRequired { // a 200 without a link: the user needs no SCA session
+		if err := c.users.release(work, userID, j.key); err != nil {
+			j.log.Warn("link mark not released; it counts until the cap window ends", zap.Error(err))
+		}
+		if err := c.users.setSCANotRequired(work, userID); err != nil {
+			return verdict{kind: retry, err: err}
+		}
+		return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 	}
 	return verdict{kind: final, outcome: events.OutcomeLink, link: res, email: email, locale: locale}
 }

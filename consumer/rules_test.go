@@ -106,6 +106,14 @@ func TestRules(t *testing.T) {
 			w.Hook(events.TypeEnrollmentSucceeded, "h7", mangosim.UserOwnerTriggered, time.Now())
 			return "h7"
 		}, events.OutcomeSkip, "not_confirmed", calls{status: 1}},
+		{"Sandbox skips SCA (e-mail contains accept): one POST, no link", mangosim.UserOwnerAccept, func(w *testworld.World) string {
+			w.UserCreated("u12", mangosim.UserOwnerAccept, map[string]any{"category": "OWNER", "email": "ada+accept@example.com"})
+			return "u12"
+		}, events.OutcomeSkip, events.ReasonSCANotRequired, calls{enroll: 1}},
+		{"Sandbox skips SCA for a legal owner (representative's e-mail)", mangosim.UserOwnerLegalAccept, func(w *testworld.World) string {
+			w.UserCreated("u13", mangosim.UserOwnerLegalAccept, nil)
+			return "u13"
+		}, events.OutcomeSkip, events.ReasonSCANotRequired, calls{getUser: 1, enroll: 1}},
 		{"link on a foreign host", mangosim.UserOwnerNatural, func(w *testworld.World) string {
 			w.Sim.SetFaults(mangosim.Faults{WrongHost: true})
 			w.UserCreated("u11", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})

@@ -20,6 +20,9 @@ type userState struct {
 	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
 	// Closed is set when Mangopay said the user is CLOSED.
 	Closed bool `json:"closed,omitempty"`
+	// SCANotRequired is set when Enroll answered 200 without a link (no SCA
+	// session needed); replays then skip the user without a call.
+	SCANotRequired bool `json:"sca_not_required,omitempty"`
 	// Links are the links of the cap window, by trigger: a mark is taken
 	// before a session is requested (so replicas cannot overrun the cap
 	// together), confirmed when the link is published, and dropped when
@@ -171,6 +174,17 @@ func (u users) setClosed(ctx context.Context, userID string) error {
 			return false
 		}
 		s.Closed = true
+		return true
+	})
+	return err
+}
+
+func (u users) setSCANotRequired(ctx context.Context, userID string) error {
+	_, err := u.update(ctx, userID, func(s *userState) bool {
+		if s.SCANotRequired {
+			return false
+		}
+		s.SCANotRequired = true
 		return true
 	})
 	return err

@@ -242,12 +242,15 @@ func (c *Client) call(ctx context.Context, r *apiRequest, out any) (*apiResponse
 }
 
 // answerError turns a non-2xx answer into an error: a *FaultError for a 403
-// that is not about one user (anything but sca_proxy_missing), else an
-// *APIError.
+// that is not about one user (anything but sca_proxy_missing) and for a 400
+// that refuses our Idempotency-Key, else an *APIError.
 func answerError(resp *apiResponse) error {
 	e := DecodeError(resp.status, resp.body)
-	if resp.status == http.StatusForbidden && !strings.EqualFold(e.Type, typeProxyMissing) {
+	switch {
+	case resp.status == http.StatusForbidden && !strings.EqualFold(e.Type, typeProxyMissing):
 		return &FaultError{Kind: FaultForbidden, Err: e}
+	case e.refusesIdempotencyKey():
+		return &FaultError{Kind: FaultIdempotencyKey, Err: e}
 	}
 	return e
 }

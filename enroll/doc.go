@@ -17,6 +17,18 @@
 //	res, err := c.Enroll(ctx, enroll.Request{UserID: id, Trigger: trigger.Key(), Seq: seq})
 //	// res.Link is ready to send; it dies at res.ExpiresAt.
 //
+// # SCA not required
+//
+// Enroll may answer 200 without a PendingUserAction.RedirectUrl: Mangopay
+// opened no SCA session because the user needs none. Since February 2026
+// Sandbox does this for every user whose Email (natural user) or
+// LegalRepresentative.Email (legal user) contains "accept", e.g.
+// ada+accept@example.com, so that platforms can test without SCA. Such an
+// answer is not an error and not a broken link: [Client.Enroll] returns
+// Result.NotRequired with no link, whether the 200 came directly or was
+// read back after a 409, and the same holds if Production ever answers so.
+// The consumer ends the trigger as a skip with reason sca_not_required.
+//
 // Every method takes a ctx, which bounds the whole call, waits and retries
 // included; Config.RequestTimeout bounds each HTTP exchange.
 //
@@ -67,7 +79,12 @@
 //     (kind "forbidden");
 //   - a failed TLS handshake or a TLS alert from the server, e.g. a missing or
 //     refused client certificate, or a server certificate we do not trust
-//     (kind "tls").
+//     (kind "tls");
+//   - a 400 that refuses our Idempotency-Key as malformed: its errors name
+//     the key or its Message speaks of it (kind "idempotency_key"). Every
+//     key the client sends fits Mangopay's rule, so such a refusal is a bug
+//     of ours or of something rewriting headers on the way, and it would
+//     refuse every trigger alike: it never dead-letters one.
 //
 // The one user-specific 403 is sca_proxy_missing (the user has not given a
 // proxy consent): an [*APIError] with reason forbidden.
@@ -98,22 +115,49 @@
 // hours answers 409 idempotent_creation_conflict, whatever the first call
 // returned, and the first answer can be read back with GET
 // /v2.01/{ClientId}/responses/{key}. [Client.Enroll] therefore derives keys
-// from the trigger ([IdempotencyKey]: 32 hex of the trigger's hash, "-",
-// a sequence) and walks them:
+// from the trigger and a sequence n ([IdempotencyKey]) and walks them.
+//
+// Key n is the first 32 hex of the trigger's hash, "-", n while that fits
+// Mangopay's 36 characters (n up to 999), and beyond 36 hex of the SHA-256
+// of (trigger, n). Every key is 16–36 characters of [A-Za-z0-9-] whatever
+// n, so a long outage, which spends a key per failed call, never makes a
+// key Mangopay refuses; keys 1–999 keep the shape earlier versions used,
+// so a call in flight across an upgrade is still read back. The walk:
 //
 //   - it starts at Request.Seq;
-//   - a 200 gives the link;
-//   - a 409 reads the first answer back: a stored 200 whose link still has at
-//     least 5 minutes of its 10 gives that link (Result.Recovered, MintedAt =
-//     the stored Date); a stored failure or a stale link spends the key and
-//     Enroll posts again with the next one;
+//   - a 200 gives the link (or Result.NotRequired when it has none);
 //   - any other received answer (4xx, 5xx, 429, 401) spends the key;
 //   - no answer (a transport error, a timeout, a truncated body) keeps the key:
-//     the call may have executed, and the next try gets 409 and reads it back.
+//     the call may have executed, and the next try gets 409 and reads it back;
+//   - a 409 reads the first answer back and judges it, as follows.
 //
-// Result.NextSeq is always set, also with an error: the consumer stores it
-// so that the next delivery of the trigger continues from there. So a
-// redelivered trigger never mints a second link while the first is usable.
+// A stored answer read back after a 409:
+//
+//   - a stored 200 whose Resource is an Enroll answer with a RedirectUrl,
+//     whose link still has at least 5 minutes of its 10, gives that link
+//     (Result.Recovered, MintedAt = the stored Date); with less left, or no
+//     Date, the key is spent;
+//   - a stored 200 whose Resource is a valid Enroll answer (a JSON object)
+//     without PendingUserAction.RedirectUrl is the same as a fresh 200
+//     without a link, and ends the same way; the key is not spent, as
+//     spending it would open a session the first answer said was not needed;
+//   - every other stored answer spends the key: a failure (any status but
+//     200); a StatusCode that is not usable ("0", empty, missing, not a whole
+//     number), as a call interrupted mid-flight can leave; a 200 whose
+//     Resource is missing, null or not an Enroll answer. Such a record cannot
+//     say what happened; the next key asks again, and a link of the first
+//     call, if any, was never seen by anyone, so it is never sent;
+//   - a 404 from /responses (the first call still in flight, or its record
+//     lost) is read again twice, after Config.InitialInterval and then
+//     twice that (at most Config.MaxInterval), then the key is spent.
+//     Waiting longer could only save a Mangopay session; spending never
+//     sends two links, since only answers that were read are used.
+//
+// So every 409 is settled within the attempt that got it — the key gives
+// its answer or is spent — and is never retried endlessly. Result.NextSeq is always set, also with an error: the consumer
+// stores it so that the next delivery of the trigger continues from there.
+// So a redelivered trigger never mints a second link while the first is
+// usable.
 //
 // # Secrets
 //

@@ -36,6 +36,11 @@ const (
 	FaultUnauthorized = "unauthorized"
 	FaultForbidden    = "forbidden"
 	FaultTLS          = "tls"
+	// FaultIdempotencyKey: Mangopay refused an Idempotency-Key as
+	// malformed. Every key this client sends fits Mangopay's rule, so the
+	// refusal is a bug of ours or of something rewriting headers on the way,
+	// never a verdict about a user.
+	FaultIdempotencyKey = "idempotency_key"
 )
 
 // Mangopay error types the client acts upon.
@@ -130,6 +135,21 @@ func (e *APIError) Reason() string {
 	default:
 		return ReasonBadRequest
 	}
+}
+
+// refusesIdempotencyKey reports a 400 that refuses the Idempotency-Key
+// itself: its errors name the key ("Idempotency-Key", "IdempotencyKey", any
+// case) or its Message speaks of it.
+func (e *APIError) refusesIdempotencyKey() bool {
+	if e.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for k := range e.Errors {
+		if strings.EqualFold(strings.NewReplacer("-", "", "_", "", " ", "").Replace(k), "idempotencykey") {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(e.Message), "idempotency")
 }
 
 func (e *APIError) namesLegalRepEmail() bool {
@@ -304,11 +324,12 @@ func jsonErrors(v json.RawMessage) map[string]string {
 // FaultError is a fault of the whole deployment, not of one user: a second
 // 401 after a token refresh, a 403 that is not user-specific (e.g.
 // forbidden_ressource, an IP allowlist, any 403 on the token call), bad
-// credentials at the token endpoint, or a failed TLS handshake (for example a
-// missing or refused client certificate). Retrying the same user cannot fix
-// it: the worker pauses and never dead-letters an event for it.
+// credentials at the token endpoint, a failed TLS handshake (for example a
+// missing or refused client certificate), or an Idempotency-Key refused as
+// malformed. Retrying the same user cannot fix it: the worker pauses and
+// never dead-letters an event for it.
 type FaultError struct {
-	Kind string // FaultUnauthorized, FaultForbidden or FaultTLS
+	Kind string // FaultUnauthorized, FaultForbidden, FaultTLS or FaultIdempotencyKey
 	Err  error
 }
 
@@ -334,7 +355,7 @@ func IsFault(err error) bool {
 
 // retryError marks an error that another attempt may fix: no answer was
 // received (transport failure, per-request timeout), an answer's body could
-// not be read, or a stored response is not available yet.
+// not be read, or one attempt walked through too many spent keys.
 type retryError struct {
 	msg string
 	err error

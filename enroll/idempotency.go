@@ -1,6 +1,8 @@
 package enroll
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 )
@@ -9,23 +11,38 @@ import (
 const (
 	minKeyLen = 16
 	maxKeyLen = 36
-	// keyHashLen is how much of the trigger's hash goes into a key: 32 hex
-	// characters leave room for "-" and a sequence of up to 3 digits.
+	// keyHashLen is how much of the trigger's hash goes into a plain key: 32
+	// hex characters leave room for "-" and a sequence of up to 3 digits.
 	keyHashLen = 32
 )
 
-// IdempotencyKey returns the Idempotency-Key of attempt seq for a trigger:
-// the first 32 characters of trigger (the hex SHA-256 from the events
-// package) + "-" + seq, e.g. "0f3a…9c-1". The same (trigger, seq) always
-// gives the same key, so a redelivered trigger can read back the answer of a
-// call it lost. A trigger shorter than 32 characters is used whole; the
-// result must still fit Mangopay's rule (16–36 characters of [A-Za-z0-9-]),
-// which [Client.Enroll] checks before any request.
+// IdempotencyKey returns the Idempotency-Key of attempt seq for a trigger.
+// The same (trigger, seq) always gives the same key, so a redelivered
+// trigger can read back the answer of a call it lost, and two sequences
+// never share a key. It has two shapes:
+//
+//   - while it fits 36 characters, the first 32 characters of trigger (the
+//     hex SHA-256 from the events package; a shorter trigger is used whole)
+//   - "-" + seq, e.g. "0f3a…9c-1" up to "0f3a…9c-999";
+//   - beyond (seq 1000 and up for a 64-hex trigger, after a long outage has
+//     spent a key per failed call), 36 hex characters of the SHA-256 of the
+//     length-prefixed pair (trigger, seq). It has no "-", so it never equals
+//     a key of the first shape.
+//
+// So the key of any seq fits Mangopay's rule (16–36 characters of
+// [A-Za-z0-9-]) whenever the key of seq 1 does, which [Client.Enroll]
+// checks before any request.
 func IdempotencyKey(trigger string, seq int) string {
-	if len(trigger) > keyHashLen {
-		trigger = trigger[:keyHashLen]
+	prefix := trigger
+	if len(prefix) > keyHashLen {
+		prefix = prefix[:keyHashLen]
 	}
-	return trigger + "-" + strconv.Itoa(seq)
+	n := strconv.Itoa(seq)
+	if len(prefix)+1+len(n) <= maxKeyLen {
+		return prefix + "-" + n
+	}
+	sum := sha256.Sum256([]byte(strconv.Itoa(len(trigger)) + ":" + trigger + ":" + n))
+	return hex.EncodeToString(sum[:])[:maxKeyLen]
 }
 
 // validKey reports whether key fits Mangopay's rule: 16–36 characters of
@@ -40,6 +57,12 @@ func validKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// validTrigger reports whether trigger can name idempotency keys: its key
+// of seq 1 fits Mangopay's rule (and then so does every other key).
+func validTrigger(trigger string) error {
+	return validKey(IdempotencyKey(trigger, 1))
 }
 
 // validUserID reports whether id is a plausible Mangopay user id: 1–128 of

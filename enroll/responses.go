@@ -17,9 +17,13 @@ import (
 // Idempotency-Key, as read back from GET /v2.01/{ClientId}/responses/{key}
 // (kept 24 hours).
 type StoredResponse struct {
-	StatusCode int             // the first answer's HTTP status
+	// StatusCode is the first answer's HTTP status; 0 when the record has no
+	// usable one (missing, empty, "0", not a whole number from 100 to 599),
+	// as seen for calls whose client went away mid-flight. Such a record
+	// cannot say what happened.
+	StatusCode int
 	Date       time.Time       // when it was answered; zero when absent
-	Body       json.RawMessage // its body ("Resource"); may hold a link token: never log it
+	Body       json.RawMessage // its body ("Resource"); nil when missing or null; may hold a link token: never log it
 }
 
 type storedJSON struct {
@@ -54,11 +58,25 @@ func (c *Client) response(ctx context.Context, key string) (*StoredResponse, err
 	if err != nil {
 		return nil, err
 	}
-	status := int(jsonUnixSeconds(s.StatusCode))
-	if status < 100 || status > 999 {
-		return nil, &retryError{msg: "stored response has no valid StatusCode"}
+	out := &StoredResponse{StatusCode: storedStatus(s.StatusCode), Date: storedDate(s.Date)}
+	if len(s.Resource) > 0 && string(s.Resource) != "null" {
+		out.Body = s.Resource
 	}
-	return &StoredResponse{StatusCode: status, Date: storedDate(s.Date), Body: s.Resource}, nil
+	return out, nil
+}
+
+// storedStatus reads the stored StatusCode: a whole number from 100 to 599,
+// as a string (documented) or a number; anything else gives 0.
+func storedStatus(v json.RawMessage) int {
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		s = string(v)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 100 || n > 599 {
+		return 0
+	}
+	return n
 }
 
 // storedDate reads the stored Date: an HTTP-date string (documented), or

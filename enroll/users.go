@@ -1,6 +1,7 @@
 package enroll
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,12 +151,20 @@ type Request struct {
 	Locale string
 }
 
-// Result is a minted (or recovered) SCA link.
+// Result is a minted (or recovered) SCA link, or the news that none is needed.
 type Result struct {
-	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error
+	Link      string    // Mangopay's link + returnUrl (+ lang); "" on error or when NotRequired
 	MintedAt  time.Time // when the answer was received (stored Date when recovered)
-	ExpiresAt time.Time // MintedAt + LinkTTL
+	ExpiresAt time.Time // MintedAt + LinkTTL; zero when NotRequired
 	Recovered bool      // read back from GET /responses/{key} after a 409
+	// NotRequired means Mangopay answered 200 without a
+	// PendingUserAction.RedirectUrl: it opened no SCA session because the
+	// user needs none. Sandbox does this since February 2026 for users whose
+	// Email (natural) or LegalRepresentative.Email (legal) contains
+	// "accept", e.g. ada+accept@example.com; the same answer from
+	// Production means the same. Link is then empty: there is nothing to
+	// send.
+	NotRequired bool
 	// NextSeq is set with or without an error: the first key sequence not
 	// known to be spent. After a success it is the key that holds the link
 	// (enrolling again with it recovers the same link while it is fresh).
@@ -180,10 +189,17 @@ func (e enrollJSON) redirect() string {
 // Idempotency-Key IdempotencyKey(req.Trigger, seq) starting at seq=req.Seq.
 //
 //   - 200: the link, built with the LinkBuilder (returnUrl, lang).
+//   - 200 without PendingUserAction.RedirectUrl: Result.NotRequired, no
+//     link and no error (SCA is not required for this user).
 //   - 409: the key was used before; GET /responses/{key} reads the first
 //     answer back. A stored 200 whose link has ≥ 5 minutes left gives that
-//     link (Recovered, MintedAt = stored Date). A stored failure or a stale
-//     link spends the key: Enroll POSTs again with the next one.
+//     link (Recovered, MintedAt = stored Date); a stored valid answer
+//     without a link ends like a fresh 200 without one (NotRequired,
+//     Recovered). Anything else — a
+//     failure, a stale link, a record without a usable StatusCode or
+//     Resource, a record still unreadable (404) after a few reads — spends
+//     the key: Enroll POSTs again with the next one (see the package
+//     documentation, "Idempotency").
 //   - Any other received answer spends the key: the next try uses seq+1.
 //   - No answer (transport error, timeout, unreadable body) keeps the key:
 //     the call may have executed, and the next try reads it back via 409.
@@ -198,7 +214,7 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	if c.links == nil {
 		return res, fmt.Errorf("enroll user %s: read-only client: no SCA_RETURN_URL to build links with: %w", req.UserID, errInvalidInput)
 	}
-	if err := validKey(IdempotencyKey(req.Trigger, seq)); err != nil {
+	if err := validTrigger(req.Trigger); err != nil {
 		return res, fmt.Errorf("enroll user %s: trigger %q: %v: %w", req.UserID, truncateForError(req.Trigger), err, errInvalidInput)
 	}
 	log := c.log.With(zap.String("user_id", req.UserID))
@@ -232,29 +248,26 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 			}
 			// 409: the key was used before. Read its first answer back.
 			key := keyOf()
-			stored, err := c.response(ctx, key)
+			stored, err := c.readBack(ctx, key)
+			if errors.Is(err, errNotStored) {
+				log.Warn("idempotency key answers 409 but its first answer cannot be read back; using the next one",
+					zap.String("idempotency_key", key), zap.Int("reads", notStoredReads))
+				seq++
+				continue
+			}
 			if err != nil {
-				var apiErr *APIError
-				if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-					// Not stored (yet): the first call may still be in flight.
-					return &retryError{msg: "idempotency key " + key + " conflicts but its response is not stored yet"}
-				}
 				return err
 			}
-			if stored.StatusCode == http.StatusOK {
-				var rb enrollJSON
-				_ = json.Unmarshal(stored.Body, &rb)
-				left := stored.Date.Add(LinkTTL).Sub(c.now())
-				if rb.redirect() != "" && !stored.Date.IsZero() && left >= freshLinkMin {
-					redirect, minted, recovered = rb.redirect(), stored.Date, true
-					return nil
+			r, unusable := c.judgeStored(stored)
+			if unusable == "" {
+				redirect, minted, recovered = r, stored.Date, true
+				if minted.IsZero() {
+					minted = c.now() // a stored answer without a link needs no Date
 				}
-				log.Info("stored link is unusable or too old; requesting a new one",
-					zap.String("idempotency_key", key), zap.Duration("left", left))
-			} else {
-				log.Info("idempotency key spent by a failed call; using the next one",
-					zap.String("idempotency_key", key), zap.Int("stored_status", stored.StatusCode))
+				return nil
 			}
+			log.Info("idempotency key spent: its first answer is unusable; using the next one",
+				zap.String("idempotency_key", key), zap.Int("stored_status", stored.StatusCode), zap.String("why", unusable))
 			seq++ // the key is spent: POST again with the next one
 		}
 		return &retryError{msg: fmt.Sprintf("%d idempotency keys in a row were already spent", maxKeyStepsPerAttempt)}
@@ -262,6 +275,13 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	res.NextSeq = seq
 	if err != nil {
 		return res, fmt.Errorf("enroll user %s: %w", req.UserID, err)
+	}
+	// A 200 without a RedirectUrl, fresh or read back from a valid stored
+	// answer, ends here alike.
+	if redirect == "" {
+		log.Debug("mangopay opened no SCA session: not required for this user")
+		res.NotRequired, res.MintedAt, res.Recovered = true, minted, recovered
+		return res, nil
 	}
 	link, err := c.links.Build(redirect, req.Locale)
 	if err != nil {
@@ -273,6 +293,78 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	res.ExpiresAt = minted.Add(LinkTTL)
 	res.Recovered = recovered
 	return res, nil
+}
+
+// notStoredReads is how many times a key that answers 409 is read back
+// while GET /responses/{key} answers 404 (the first call may still be in
+// flight), a growing pause apart, before the key counts as spent.
+const notStoredReads = 3
+
+// errNotStored: a key answers 409 but its first answer stayed unreadable
+// (404) for notStoredReads reads.
+const errNotStored = constError("first answer not stored")
+
+// readBack reads the first answer of key, reading again after a pause
+// (Config.InitialInterval, doubling, at most Config.MaxInterval) while
+// Mangopay answers 404; after notStoredReads such reads it returns
+// errNotStored.
+func (c *Client) readBack(ctx context.Context, key string) (*StoredResponse, error) {
+	wait := c.cfg.InitialInterval
+	for read := 1; ; read++ {
+		stored, err := c.response(ctx, key)
+		var apiErr *APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+			return stored, err
+		}
+		if read == notStoredReads {
+			return nil, errNotStored
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &stoppedError{ctxErr: ctx.Err(), last: err}
+		case <-t.C:
+		}
+		wait = min(2*wait, c.cfg.MaxInterval)
+	}
+}
+
+// judgeStored decides what a key's stored first answer is worth: unusable
+// says why it is unusable — then the key is spent —, or it is "" and
+// redirect is the RedirectUrl to use:
+//   - no usable StatusCode (missing, empty, "0", not a number): unusable;
+//   - a status other than 200: unusable (the call failed);
+//   - a 200 whose Resource is missing, null, or not an Enroll answer (not
+//     a JSON object, or a PendingUserAction that is not an object):
+//     unusable;
+//   - a 200 whose Enroll answer has a RedirectUrl: usable while the link
+//     has at least 5 of its 10 minutes left (which needs a Date);
+//   - a 200 whose Enroll answer has no RedirectUrl: usable, "" — the same
+//     as a fresh 200 without a link.
+func (c *Client) judgeStored(stored *StoredResponse) (redirect, unusable string) {
+	switch {
+	case stored.StatusCode == 0:
+		return "", "stored response has no valid StatusCode"
+	case stored.StatusCode != http.StatusOK:
+		return "", "the first call failed"
+	}
+	body := bytes.TrimSpace(stored.Body)
+	var rb enrollJSON
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &rb) != nil {
+		return "", "stored 200 has no readable Enroll answer"
+	}
+	redirect = rb.redirect()
+	if redirect == "" {
+		return "", ""
+	}
+	if stored.Date.IsZero() {
+		return "", "stored link has no Date"
+	}
+	if left := stored.Date.Add(LinkTTL).Sub(c.now()); left < freshLinkMin {
+		return "", "stored link has " + left.Truncate(time.Second).String() + " left, under " + freshLinkMin.String()
+	}
+	return redirect, ""
 }
 
 // constError is an error that can be a constant.

@@ -21,7 +21,7 @@ func req(userID string, seq int) enroll.Request {
 
 // sameResult compares results, times with Equal.
 func sameResult(a, b enroll.Result) bool {
-	return a.Link == b.Link && a.Recovered == b.Recovered && a.NextSeq == b.NextSeq &&
+	return a.Link == b.Link && a.Recovered == b.Recovered && a.NextSeq == b.NextSeq && a.NotRequired == b.NotRequired &&
 		a.MintedAt.Equal(b.MintedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
@@ -346,7 +346,11 @@ func TestEnrollLinkRejected(t *testing.T) {
 	b.checkNoSecrets(t, err)
 }
 
-func TestEnrollConflictNotStoredYet(t *testing.T) {
+// TestEnrollConflictNeverStored: a key that answers 409 while its first
+// answer stays unreadable (404) is read a few times, then spent; every
+// following key fares the same here, so the attempt ends retryable with
+// every key it walked through spent.
+func TestEnrollConflictNeverStored(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
@@ -355,18 +359,155 @@ func TestEnrollConflictNotStoredYet(t *testing.T) {
 		}
 		writeJSON(w, http.StatusNotFound, `{"Message":"The ressource does not exist","Type":"ressource_not_found"}`)
 	})
-	b := setup(t, setupOpts{handler: f, cfg: func(c *enroll.Config) { c.MaxRetries = 1 }})
+	b := setup(t, setupOpts{handler: f, cfg: func(c *enroll.Config) { c.MaxRetries = -1 }})
 	res, err := b.client.Enroll(context.Background(), req("user_m_1", 5))
 	if !enroll.IsRetryable(err) || enroll.Reason(err) != enroll.ReasonUnavailable {
 		t.Errorf("Enroll() error = %v, want retryable unavailable", err)
 	}
-	if res.NextSeq != 5 {
-		t.Errorf("NextSeq = %d, want 5 (the key may still hold a link)", res.NextSeq)
+	const keys = 8 // one attempt walks at most 8 spent keys
+	if res.NextSeq != 5+keys {
+		t.Errorf("NextSeq = %d, want %d (each unreadable key spent)", res.NextSeq, 5+keys)
 	}
-	if got := f.calls.Load(); got != 4 {
-		t.Errorf("API calls = %d, want 4 (POST+GET, twice)", got)
+	if got := f.calls.Load(); got != keys*(1+3) {
+		t.Errorf("API calls = %d, want %d (per key: a POST and 3 reads)", got, keys*(1+3))
+	}
+	var want []string
+	for seq := 5; seq < 5+keys; seq++ {
+		want = append(want, key(seq))
+	}
+	if got := f.keys(); !equalStrings(got, want) {
+		t.Errorf("Idempotency-Keys = %v, want %v", got, want)
 	}
 	b.checkNoSecrets(t, err)
+}
+
+// TestEnrollStoredShapes: a POST is executed but its answer lost (the
+// worker died mid-call); the resent POST gets 409 and the stored record
+// reads back in each shape seen after such crashes. An intact record, or
+// one that shows up after a few 404s, gives its link; any other shape
+// spends the key and the next one mints a new link — never an endless
+// retry.
+func TestEnrollStoredShapes(t *testing.T) {
+	t.Parallel()
+	for _, shape := range append([]mangosim.StoredShape{mangosim.StoredIntact}, mangosim.StoredShapes()...) {
+		t.Run(shape.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{cfg: func(c *enroll.Config) { c.MaxRetries = -1 }})
+			b.sim.SetFaults(mangosim.Faults{DropAfterCommit: 1, StoredShapes: []mangosim.StoredShape{shape}})
+			ctx := context.Background()
+			res, err := b.client.Enroll(ctx, req(mangosim.UserOwnerNatural, 1))
+			if !enroll.IsRetryable(err) || res.NextSeq != 1 {
+				t.Fatalf("Enroll() = %+v, %v; want the dropped answer: retryable, NextSeq 1", res, err)
+			}
+			res, err = b.client.Enroll(ctx, req(mangosim.UserOwnerNatural, res.NextSeq))
+			if err != nil || res.Link == "" {
+				t.Fatalf("Enroll() after the crash = %+v, %v; want a link", res, err)
+			}
+			reads := b.sim.Count(http.MethodGet, "/responses/"+key(1))
+			usable := shape == mangosim.StoredIntact || shape == mangosim.StoredInFlight
+			wantKeys, wantReads := []string{key(1), key(1), key(2)}, 1
+			switch shape {
+			case mangosim.StoredIntact:
+				wantKeys = wantKeys[:2]
+			case mangosim.StoredInFlight:
+				wantKeys, wantReads = wantKeys[:2], mangosim.InFlightReads+1
+			case mangosim.StoredLost:
+				wantReads = 3
+			}
+			if res.Recovered != usable || (res.NextSeq == 1) != usable {
+				t.Errorf("Enroll() = %+v; want recovered %v", res, usable)
+			}
+			if got := keysOf(b.sim); !equalStrings(got, wantKeys) {
+				t.Errorf("Idempotency-Keys = %v, want %v", got, wantKeys)
+			}
+			if reads != wantReads {
+				t.Errorf("GET /responses/%s calls = %d, want %d", key(1), reads, wantReads)
+			}
+			b.checkNoSecrets(t, err)
+		})
+	}
+}
+
+// storedAPI answers POST with 409 and GET /responses with the record
+// given, the way Mangopay would after a crash mid-call.
+func storedAPI(record string) *fakeAPI {
+	return newFakeAPI(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			writeJSON(w, http.StatusConflict, `{"Message":"A resource has already been created with this Idempotency Key","Type":"idempotent_creation_conflict"}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, record)
+	})
+}
+
+// TestEnrollStoredRecords: stored records the simulator does not make.
+// Each unusable one spends the key (the fake answers 409 to every key, so
+// the attempt walks on and ends retryable, with NextSeq past the key).
+func TestEnrollStoredRecords(t *testing.T) {
+	t.Parallel()
+	date := `"` + time.Now().UTC().Format(http.TimeFormat) + `"`
+	link := `{"PendingUserAction":{"RedirectUrl":"https://sca.sandbox.mangopay.com/?token=0193cf51ed367151a0cb1c59def21e13"}}`
+	for _, tt := range []struct {
+		name, record string
+		wantLink     bool
+	}{
+		{"intact", `{"StatusCode":"200","Date":` + date + `,"Resource":` + link + `}`, true},
+		{"numeric status", `{"StatusCode":200,"Date":` + date + `,"Resource":` + link + `}`, true},
+		{"status with spaces", `{"StatusCode":" 200 ","Date":` + date + `,"Resource":` + link + `}`, true},
+		{"status 0 as a number", `{"StatusCode":0,"Date":` + date + `,"Resource":` + link + `}`, false},
+		{"status null", `{"StatusCode":null,"Date":` + date + `,"Resource":` + link + `}`, false},
+		{"status 200.5", `{"StatusCode":"200.5","Date":` + date + `,"Resource":` + link + `}`, false},
+		{"status 2000", `{"StatusCode":"2000","Date":` + date + `,"Resource":` + link + `}`, false},
+		{"resource is a string", `{"StatusCode":"200","Date":` + date + `,"Resource":"<html>"}`, false},
+		{"resource is an array", `{"StatusCode":"200","Date":` + date + `,"Resource":[]}`, false},
+		{"PendingUserAction not an object", `{"StatusCode":"200","Date":` + date + `,"Resource":{"PendingUserAction":"x"}}`, false},
+		{"link without Date", `{"StatusCode":"200","Resource":` + link + `}`, false},
+		{"empty record", `{}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := storedAPI(tt.record)
+			b := setup(t, setupOpts{handler: f, cfg: func(c *enroll.Config) { c.MaxRetries = -1 }})
+			res, err := b.client.Enroll(context.Background(), req("user_m_1", 3))
+			if tt.wantLink {
+				if err != nil || !res.Recovered || res.NextSeq != 3 {
+					t.Errorf("Enroll() = %+v, %v; want the recovered link under key 3", res, err)
+				}
+				return
+			}
+			if !enroll.IsRetryable(err) || res.NextSeq != 3+8 || res.Link != "" {
+				t.Errorf("Enroll() = %+v, %v; want every key spent (NextSeq 11), retryable", res, err)
+			}
+			if got := f.calls.Load(); got != 16 {
+				t.Errorf("API calls = %d, want 16 (a POST and one read per key)", got)
+			}
+			b.checkNoSecrets(t, err)
+		})
+	}
+}
+
+// TestEnrollStoredAnswerWithoutLink: a valid stored Enroll answer without
+// a RedirectUrl ends like a fresh 200 without one; it is not a damaged
+// record (that would spend the key and mint a session the user does not
+// need).
+func TestEnrollStoredAnswerWithoutLink(t *testing.T) {
+	t.Parallel()
+	date := `"` + time.Now().UTC().Format(http.TimeFormat) + `"`
+	for _, body := range []string{`{"PendingUserAction":null}`, `{}`, `{"PendingUserAction":{"RedirectUrl":""}}`, `{"PendingUserAction":{}}`} {
+		fresh := newFakeAPI(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, body) })
+		bf := setup(t, setupOpts{handler: fresh})
+		wantRes, wantErr := bf.client.Enroll(context.Background(), req("user_m_1", 3))
+
+		f := storedAPI(`{"StatusCode":"200","Date":` + date + `,"Resource":` + body + `}`)
+		b := setup(t, setupOpts{handler: f})
+		res, err := b.client.Enroll(context.Background(), req("user_m_1", 3))
+		if enroll.Reason(err) != enroll.Reason(wantErr) || res.Link != wantRes.Link || res.NextSeq != wantRes.NextSeq {
+			t.Errorf("stored %s: Enroll() = %+v, %v; want as a fresh 200: %+v, %v", body, res, err, wantRes, wantErr)
+		}
+		if got := f.calls.Load(); got != 2 {
+			t.Errorf("stored %s: API calls = %d, want 2 (one POST, one read: the key is not spent)", body, got)
+		}
+	}
 }
 
 func TestEnrollRejectsBadTrigger(t *testing.T) {
@@ -443,5 +584,68 @@ func TestSCAStatusEnrolled(t *testing.T) {
 		if got := tt.s.Enrolled(); got != tt.want {
 			t.Errorf("%+v.Enrolled() = %v, want %v", tt.s, got, tt.want)
 		}
+	}
+}
+
+// TestEnrollSCANotRequired: a 200 without PendingUserAction.RedirectUrl
+// (Sandbox's bypass for e-mails containing "accept", or Production if it
+// ever answers so) is Result.NotRequired: no link, no error, key kept.
+func TestEnrollSCANotRequired(t *testing.T) {
+	t.Parallel()
+	for _, user := range []string{mangosim.UserOwnerAccept, mangosim.UserOwnerLegalAccept} {
+		t.Run(user, func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			b := setup(t, setupOpts{clock: clock})
+			res, err := b.client.Enroll(context.Background(), req(user, 4))
+			if err != nil {
+				t.Fatalf("Enroll() error = %v, want nil", err)
+			}
+			want := enroll.Result{NotRequired: true, MintedAt: clock.Now(), NextSeq: 4}
+			if !sameResult(res, want) {
+				t.Errorf("Enroll() = %+v, want %+v", res, want)
+			}
+			if got := keysOf(b.sim); !equalStrings(got, []string{key(4)}) {
+				t.Errorf("Idempotency-Keys = %v, want exactly one POST with %s", got, key(4))
+			}
+		})
+	}
+	t.Run("read back after a 409", func(t *testing.T) {
+		t.Parallel()
+		clock := newFakeClock()
+		b := setup(t, setupOpts{clock: clock, cfg: func(c *enroll.Config) { c.MaxRetries = -1 }})
+		b.sim.SetFaults(mangosim.Faults{DropAfterCommit: 1})
+		ctx := context.Background()
+		res, err := b.client.Enroll(ctx, req(mangosim.UserOwnerAccept, 1))
+		if !enroll.IsRetryable(err) || res.NextSeq != 1 {
+			t.Fatalf("Enroll() = %+v, %v; want a retryable error and NextSeq 1", res, err)
+		}
+		minted := clock.Now()
+		clock.Advance(20 * time.Minute) // a link would be dead; "not required" still holds
+		res, err = b.client.Enroll(ctx, req(mangosim.UserOwnerAccept, res.NextSeq))
+		if err != nil {
+			t.Fatalf("Enroll() after the drop error = %v, want nil", err)
+		}
+		want := enroll.Result{NotRequired: true, Recovered: true, MintedAt: minted, NextSeq: 1}
+		if !sameResult(res, want) {
+			t.Errorf("Enroll() after the drop = %+v, want %+v", res, want)
+		}
+		if got := keysOf(b.sim); !equalStrings(got, []string{key(1), key(1)}) {
+			t.Errorf("Idempotency-Keys = %v, want the dropped POST and its 409", got)
+		}
+	})
+	for _, body := range []string{`{"PendingUserAction":null}`, `{}`, `{"PendingUserAction":{"RedirectUrl":""}}`, `{"PendingUserAction":{}}`} {
+		t.Run("production answers "+body, func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, body) })
+			b := setup(t, setupOpts{handler: api})
+			res, err := b.client.Enroll(context.Background(), req("user_m_prod", 1))
+			if err != nil || !res.NotRequired || res.Link != "" || !res.ExpiresAt.IsZero() || res.NextSeq != 1 {
+				t.Errorf("Enroll() = %+v, %v; want NotRequired without a link or an error", res, err)
+			}
+			if n := api.calls.Load(); n != 1 {
+				t.Errorf("API calls = %d, want 1", n)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 const subjUserCreated = "sca.events.user.created"
@@ -199,6 +200,24 @@ func TestDecodeInvalid(t *testing.T) {
 			[]string{"data.occurred_at", "RFC 3339"}, "e-1"},
 		{"email not a string", subjUserCreated, ev(idSrc, `{"user_id":"u","email":["a@b"]}`), []string{"data.email", "string"}, "e-1"},
 		{"locale not a string", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":true}`), []string{"data.locale", "string", "boolean"}, "e-1"},
+		{"id of 257 bytes", subjUserCreated, ev(`"id":"`+strings.Repeat("i", 257)+`","source":"svc",`, `{"user_id":"u"}`),
+			[]string{"attribute id", "257 bytes", "256-byte limit"}, strings.Repeat("i", 64) + "…"},
+		{"id of 60 KiB", subjUserCreated, ev(`"id":"`+strings.Repeat("i", 60<<10)+`","source":"svc",`, `{"user_id":"u"}`),
+			[]string{"attribute id", "61440 bytes", "256-byte limit"}, strings.Repeat("i", 64) + "…"},
+		{"source of 60 KiB", subjUserCreated, ev(`"id":"e-1","source":"`+strings.Repeat("s", 60<<10)+`",`, `{"user_id":"u"}`),
+			[]string{"attribute source", "61440 bytes", "256-byte limit"}, "e-1"},
+		{"email of 60 KiB", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"`+strings.Repeat("a", 60<<10)+`@example.com"}`),
+			[]string{"data.email", "61452 bytes", "254-byte limit"}, "e-1"},
+		{"email without @", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"ada.example.com"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"email with a display name", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"Ada <ada@example.com>"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"email in angle brackets", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"<ada@example.com>"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"email with a comment", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"ada@example.com (Ada)"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"email with spaces around", subjUserCreated, ev(idSrc, `{"user_id":"u","email":" ada@example.com"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"two emails", subjUserCreated, ev(idSrc, `{"user_id":"u","email":"ada@example.com, bob@example.com"}`), []string{"data.email", "not a valid e-mail address"}, "e-1"},
+		{"locale not a tag", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"not a locale"}`), []string{"data.locale", `"not a locale"`, "BCP 47"}, "e-1"},
+		{"locale with a charset", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"pt_BR.UTF-8"}`), []string{"data.locale", "BCP 47"}, "e-1"},
+		{"locale with an unknown language", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"xx-YY"}`), []string{"data.locale", `"xx-YY"`, "BCP 47", "unknown"}, "e-1"},
+		{"locale of 60 KiB", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"`+strings.Repeat("en-", 20<<10)+`"}`), []string{"data.locale", "BCP 47"}, "e-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +248,64 @@ func TestDecodeInvalid(t *testing.T) {
 				t.Errorf("Decode() reason is %d bytes, want a bounded reason", len(ie.Reason))
 			}
 		})
+	}
+}
+
+func TestDecodeBoundedFields(t *testing.T) {
+	t.Parallel()
+	s := DefaultSubjects()
+	body := func(id, source, data string) []byte {
+		return []byte(`{"specversion":"1.0","id":"` + id + `","source":"` + source + `","type":"user.created","data":{"user_id":"u"` + data + `}}`)
+	}
+	// At the limits, and the values a platform sends: accepted as sent.
+	max := strings.Repeat("i", MaxIdentityLen)
+	email := strings.Repeat("a", 64) + "@" + strings.Repeat("d", MaxEmailLen-64-1-4) + ".com"
+	for _, tc := range []struct{ name, id, source, data, email, locale string }{
+		{name: "id and source at 256 bytes", id: max, source: max},
+		{name: "email at 254 bytes", id: "1", source: "s", data: `,"email":"` + email + `"`, email: email},
+		{name: "plus address", id: "1", source: "s", data: `,"email":"ada+accept@example.com"`, email: "ada+accept@example.com"},
+		{name: "international address", id: "1", source: "s", data: `,"email":"élise@exemple.fr"`, email: "élise@exemple.fr"},
+		{name: "locale with script and region", id: "1", source: "s", data: `,"locale":"zh-Hant-TW"`, locale: "zh-Hant-TW"},
+		{name: "locale with a UN M.49 region", id: "1", source: "s", data: `,"locale":"es-419"`, locale: "es-419"},
+		{name: "locale in upper case", id: "1", source: "s", data: `,"locale":"EN"`, locale: "EN"},
+		{name: "locale with an extension", id: "1", source: "s", data: `,"locale":"de-DE-u-co-phonebk"`, locale: "de-DE-u-co-phonebk"},
+	} {
+		got, err := s.Decode(subjUserCreated, body(tc.id, tc.source, tc.data))
+		if err != nil {
+			t.Errorf("%s: Decode() error = %v, want nil", tc.name, err)
+			continue
+		}
+		if got.ID != tc.id || got.Source != tc.source || got.Email != tc.email || got.Locale != tc.locale {
+			t.Errorf("%s: Decode() = %+v, want id, source, email, locale as sent", tc.name, *got)
+		}
+	}
+
+	// A 60 KiB id: refused, but the dead-letter record and the ledger still get a
+	// usable identity, and nothing that is logged carries the whole id.
+	long := strings.Repeat("x", 60<<10)
+	_, err := s.Decode(subjUserCreated, body(long, "svc", ""))
+	var ie *InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Decode(60 KiB id) error = %v, want *InvalidError", err)
+	}
+	if got, want := ie.Key, KeyOf("svc", long); got != want {
+		t.Errorf("InvalidError.Key = %q, want KeyOf(source, id) %q", got, want)
+	}
+	if !strings.HasPrefix(long, strings.TrimSuffix(ie.EventID, "…")) || !strings.HasSuffix(ie.EventID, "…") || len(ie.EventID) > 80 {
+		t.Errorf("InvalidError.EventID = %q (%d bytes), want the id's start and an ellipsis", ie.EventID, len(ie.EventID))
+	}
+	if len(ie.Reason) > 300 {
+		t.Errorf("InvalidError.Reason is %d bytes, want it bounded", len(ie.Reason))
+	}
+	// A cut never splits a character.
+	_, err = s.Decode(subjUserCreated, body("a"+strings.Repeat("é", 200), "svc", ""))
+	if !errors.As(err, &ie) || !utf8.ValidString(ie.EventID) {
+		t.Errorf("Decode(long non-ASCII id) EventID = %q, err = %v, want valid UTF-8", ie.EventID, err)
+	}
+	// The reason never quotes an e-mail address (personal data).
+	_, err = s.Decode(subjUserCreated, body("1", "s", `,"email":"Grace Hopper <grace@navy.example>"`))
+	if !errors.As(err, &ie) || strings.Contains(ie.Reason, "grace") || strings.Contains(ie.Reason, "Hopper") {
+		t.Errorf("Decode(bad email) reason = %q (err %v), want it without the address", ie.Reason, err)
 	}
 }
 

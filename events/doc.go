@@ -28,7 +28,11 @@
 //     datacontenttype other than application/json; data_base64; data missing, null or not
 //     an object; data.user_id missing or not 1 to 128 of [A-Za-z0-9_-]; a category other
 //     than OWNER, PAYER, PLATFORM or a person_type other than NATURAL, LEGAL (ASCII
-//     case-insensitive; normalised to upper case).
+//     case-insensitive; normalised to upper case); an id or source over [MaxIdentityLen]
+//     (256) bytes; a data.email that is not a bare e-mail address (net/mail.ParseAddress
+//     without a display name, comment or angle brackets; at most [MaxEmailLen] bytes); a
+//     data.locale that is not a BCP 47 language tag (golang.org/x/text/language.Parse:
+//     well-formed, registered subtags).
 //   - Duplicate JSON member names are refused for every member Decode reads (the top-level
 //     attributes above and the data members), since two parsers could disagree on which
 //     one counts; a duplicate of a member Decode ignores is ignored too. Member names are
@@ -38,7 +42,8 @@
 //     string for an optional data member.
 //
 // The error's Reason names what was wrong; EventID and Key are filled when the id (and
-// source) could be read, for the DLQ record.
+// source) could be read, for the DLQ record. An over-long id still gives the Key (a hash), and
+// an EventID cut to its first 64 bytes and "…", so log lines stay small.
 //
 // # Identity
 //
@@ -63,4 +68,15 @@
 // terminates it; it never redelivers it. The outcome and reason constants ([OutcomeLink],
 // [ReasonNotOwner] …) are the stable label values of scaworker_events_total and of DLQ
 // records.
+//
+// # Reasons
+//
+// Skips: [ReasonNotOwner] (not_owner), [ReasonAlreadyEnrolled] (already_enrolled),
+// [ReasonUserClosed] (user_closed), [ReasonRecentLink] (recent_link), [ReasonUserCap]
+// (user_cap), [ReasonStaleTrigger] (stale_trigger) and [ReasonSCANotRequired]
+// (sca_not_required: Enroll answered 200 without a RedirectUrl, which Sandbox does since
+// February 2026 for users whose e-mail, or legal representative's e-mail, contains
+// "accept"). Dead letters: [ReasonInvalidEvent], [ReasonUserNotOwner],
+// [ReasonMissingLegalRepEmail], [ReasonUserNotFound], [ReasonLinkRejected],
+// [ReasonForbidden], [ReasonBadRequest] and [ReasonMaxAttempts].
 package events

@@ -3,8 +3,12 @@ package events
 import (
 	"bytes"
 	"errors"
+	"net/mail"
+	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/language"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -16,6 +20,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add("sca.events.session.expired", []byte(`{"specversion":"1.0","id":"1","source":"s","type":"sca.session.expired","data":{"user_id":"u","occurred_at":"2025-01-01T00:00:00Z"}}`))
 	f.Add(subjUserCreated, []byte(`{"specversion":1.0,"id":"1","source":"s","type":"user.created","data":null}`))
 	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"1","id":"2","source":"s","type":"user.created","data":{"user_id":"u"}}`))
+	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"`+strings.Repeat("i", MaxIdentityLen+1)+`","source":"s","type":"user.created","data":{"user_id":"u"}}`))
+	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"user.created","data":{"user_id":"u","email":"ada+accept@example.com","locale":"zh-Hant-TW"}}`))
+	f.Add(subjUserCreated, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"user.created","data":{"user_id":"u","email":"Ada <ada@example.com>","locale":"en US"}}`))
 	f.Add(subjUserCreated, []byte(`[]`))
 	f.Add("", []byte(``))
 	f.Fuzz(func(t *testing.T, subject string, body []byte) {
@@ -31,6 +38,9 @@ func FuzzDecode(f *testing.F) {
 			if ie.Key != "" && !ValidKey(ie.Key) {
 				t.Fatalf("InvalidError.Key = %q, want a key or empty", ie.Key)
 			}
+			if len(ie.EventID) > MaxIdentityLen || !utf8.ValidString(ie.EventID) {
+				t.Fatalf("InvalidError.EventID is %d bytes (valid UTF-8: %v), want at most %d", len(ie.EventID), utf8.ValidString(ie.EventID), MaxIdentityLen)
+			}
 			return
 		}
 		if !ValidUserID(tr.UserID) {
@@ -44,6 +54,19 @@ func FuzzDecode(f *testing.F) {
 		}
 		if tr.ID == "" || tr.Source == "" || checkIdentity(tr.ID, "id") != nil || checkIdentity(tr.Source, "source") != nil {
 			t.Fatalf("Decode() accepted id %q, source %q", tr.ID, tr.Source)
+		}
+		if len(tr.ID) > MaxIdentityLen || len(tr.Source) > MaxIdentityLen {
+			t.Fatalf("Decode() accepted a %d-byte id and a %d-byte source", len(tr.ID), len(tr.Source))
+		}
+		if tr.Email != "" {
+			if a, err := mail.ParseAddress(tr.Email); err != nil || a.Name != "" || a.Address != tr.Email || len(tr.Email) > MaxEmailLen {
+				t.Fatalf("Decode() accepted email %q", tr.Email)
+			}
+		}
+		if tr.Locale != "" {
+			if _, err := language.Parse(tr.Locale); err != nil {
+				t.Fatalf("Decode() accepted locale %q: %v", tr.Locale, err)
+			}
 		}
 		switch tr.Category {
 		case "", CategoryOwner, CategoryPayer, CategoryPlatform:

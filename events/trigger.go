@@ -14,9 +14,9 @@ import (
 // Trigger is a validated trigger event: a CloudEvent of one of the four trigger types,
 // received on the subject of its type. See [Subjects.Decode].
 type Trigger struct {
-	// ID is the CloudEvents id. Non-empty, no control characters.
+	// ID is the CloudEvents id. 1 to [MaxIdentityLen] bytes, no control characters.
 	ID string
-	// Source is the CloudEvents source. Non-empty, no control characters.
+	// Source is the CloudEvents source. 1 to [MaxIdentityLen] bytes, no control characters.
 	Source string
 	// Type is the CloudEvents type, one of the four trigger types.
 	Type string
@@ -31,9 +31,10 @@ type Trigger struct {
 	// PersonType is data.person_type upper-cased ([PersonNatural] or [PersonLegal]);
 	// "" when absent.
 	PersonType string
-	// Email is data.email as sent (not validated); "" when absent.
+	// Email is data.email as sent: a bare e-mail address of at most [MaxEmailLen] bytes;
+	// "" when absent.
 	Email string
-	// Locale is data.locale as sent (a BCP 47 tag, not validated); "" when absent.
+	// Locale is data.locale as sent: a BCP 47 language tag; "" when absent.
 	Locale string
 	// OccurredAt is data.occurred_at, in UTC; zero when absent.
 	OccurredAt time.Time
@@ -110,10 +111,11 @@ type InvalidError struct {
 	// most 64 bytes of an offending value and never quotes data.email.
 	Reason string
 	// EventID is the event's id when it could be read (a non-empty string without control
-	// characters), else "". The DLQ record carries it as event_id.
+	// characters), else "". An id over [MaxIdentityLen] bytes is cut to its first 64 bytes
+	// followed by "…", so that log lines stay small. The DLQ record carries it as event_id.
 	EventID string
-	// Key is KeyOf(source, id) when both could be read, else "". Use it with
-	// [DeadLetterID].
+	// Key is KeyOf(source, id) when both could be read (even when one is too long), else "".
+	// Use it with [DeadLetterID].
 	Key string
 }
 
@@ -149,13 +151,16 @@ const (
 //
 // Refused: bodies over [MaxBodySize] bytes, not UTF-8, not exactly one JSON object, or with
 // a member that Decode reads given twice; specversion other than the string "1.0"; id or
-// source missing, not a string, empty, or holding a control character or U+FFFD; type
+// source missing, not a string, empty, over [MaxIdentityLen] bytes, or holding a control
+// character or U+FFFD; type
 // missing, not a trigger type, or not the type of subject ([Subjects.TypeFor]); time not an
 // RFC 3339 string; datacontenttype other than application/json (parameters allowed);
 // data_base64; data missing or not an object; data.user_id missing or not valid
 // ([ValidUserID]); data.category not OWNER, PAYER or PLATFORM (ASCII case-insensitive);
 // data.person_type not NATURAL or LEGAL (likewise); data.occurred_at not RFC 3339; data.email
-// or data.locale not a string.
+// not a bare e-mail address ([net/mail.ParseAddress] with no display name, at most
+// [MaxEmailLen] bytes); data.locale not a BCP 47 language tag
+// ([golang.org/x/text/language.Parse]).
 //
 // Tolerated: unknown attributes and extensions, unknown data members (duplicates of those
 // included); JSON null for an optional attribute or data member, and "" for an optional data
@@ -179,11 +184,11 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	}
 	id, idErr := identityAttr(attrs[attrID], "id")
 	if idErr == nil && dup != "id" {
-		ie.EventID = id
+		ie.EventID = shownID(id)
 	}
 	source, sourceErr := identityAttr(attrs[attrSource], "source")
 	if idErr == nil && sourceErr == nil && dup != "id" && dup != "source" {
-		ie.Key = KeyOf(source, id)
+		ie.Key = KeyOf(source, id) // also for an over-long id or source: the key is a hash
 	}
 	if dup != "" {
 		return invalid("body has member %q twice", dup)
@@ -195,8 +200,14 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if idErr != nil {
 		return invalid("%v", idErr)
 	}
+	if err := checkIdentityLen(id, "id"); err != nil {
+		return invalid("%v", err)
+	}
 	if sourceErr != nil {
 		return invalid("%v", sourceErr)
+	}
+	if err := checkIdentityLen(source, "source"); err != nil {
+		return invalid("%v", err)
 	}
 	t := &Trigger{ID: id, Source: source}
 
@@ -301,8 +312,18 @@ func (t *Trigger) readData(fields []json.RawMessage) error {
 	if t.Email, err = opt(fieldEmail, "data.email"); err != nil {
 		return err
 	}
+	if t.Email != "" {
+		if err := checkEmail(t.Email); err != nil {
+			return err
+		}
+	}
 	if t.Locale, err = opt(fieldLocale, "data.locale"); err != nil {
 		return err
+	}
+	if t.Locale != "" {
+		if err := checkLocale(t.Locale); err != nil {
+			return err
+		}
 	}
 	occ, err := opt(fieldOccurredAt, "data.occurred_at")
 	if err != nil {

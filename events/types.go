@@ -50,6 +50,11 @@ const (
 	ReasonUserCap = "user_cap"
 	// ReasonStaleTrigger (skip): an expiry or failure older than the maximum age.
 	ReasonStaleTrigger = "stale_trigger"
+	// ReasonSCANotRequired (skip): Mangopay answered Enroll with 200 but no RedirectUrl, so
+	// the user needs no SCA session (Sandbox does so for users whose e-mail, or legal
+	// representative's e-mail, contains "accept"). Nothing is published, and the user is
+	// remembered: later triggers for them are skipped without a call.
+	ReasonSCANotRequired = "sca_not_required"
 	// ReasonInvalidEvent (dlq): the event failed [Subjects.Decode].
 	ReasonInvalidEvent = "invalid_event"
 	// ReasonUserNotOwner (dlq): the event said OWNER but Mangopay refused a PAYER.

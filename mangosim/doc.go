@@ -22,6 +22,11 @@
 //     ressource_not_found; PLATFORM → 400 not_allowed_for_user_category_platform (sim choice);
 //     CLOSED → 400 param_error errors {"UserId":"The user is closed."} (sim choice). An
 //     already enrolled owner gets a new link (sim choice: each call opens a new session).
+//     Sandbox's SCA bypass (since February 2026): when the e-mail of the person who does SCA
+//     — Email for a natural user, LegalRepresentative.Email for a legal one — contains
+//     "accept" (case-insensitive, sim choice), e.g. ada+accept@example.com, the answer is 200
+//     {"PendingUserAction":null}: no session, no link, and the user's SCA state is left as
+//     it was (sim choice). See [SCABypassed].
 //   - GET /v2.01/{ClientId}/sca/users/{UserId} → the SCA user object: Id, Tag, CreationDate,
 //     UserCategory, PersonType, UserStatus, KYCLevel, Email, …, for LEGAL also Name,
 //     LegalPersonType and a nested LegalRepresentative{FirstName, LastName, Email (null when
@@ -51,7 +56,9 @@
 // # Idempotency
 //
 // POST …/enrollment honours the Idempotency-Key header. A key must be 16–36 characters of
-// [A-Za-z0-9-], else 400 param_error. The first call with a key stores its answer, whatever
+// [A-Za-z0-9-] (Mangopay's documented format), else 400 param_error with errors
+// {"Idempotency-Key": …} and the key is not used; GET /responses/{key} refuses such a key
+// the same way (the error bodies are a sim choice). The first call with a key stores its answer, whatever
 // it is — 200, 400, 404 or an injected 5xx — and any reuse of the key within 24 h answers
 // 409 idempotent_creation_conflict without executing anything; the first answer is read back
 // with GET /responses/{key}. Calls refused at the edge (429 rate limit, 403, 401) do not use
@@ -84,6 +91,8 @@
 //	user_m_owner_enrolled          OWNER     NATURAL ACTIVE               IsEnrolled true (sca-status 200)
 //	user_m_owner_triggered         OWNER     NATURAL ACTIVE               triggered, not enrolled (sca-status 200, IsEnrolled false)
 //	user_m_owner_closed            OWNER     NATURAL CLOSED               Enroll → 400 param_error
+//	user_m_owner_accept            OWNER     NATURAL ACTIVE               Email ada+accept@example.com: Enroll → 200, no RedirectUrl
+//	user_m_owner_legal_accept      OWNER     LEGAL   ACTIVE               BUSINESS, rep email rep+accept@example.com: Enroll → 200, no RedirectUrl
 //
 // Tests add their own users with [Sim.AddUser] (or [Options].Users) and finish a session
 // with [Sim.CompleteEnrollment].
@@ -101,10 +110,33 @@
 // connection dies before the answer, so a Go client on a warm connection sees the replay's
 // 409 rather than the transport error (TestFaultDropAfterCommitReplay pins this).
 //
+// A worker killed mid-call is reproduced with three more knobs. HoldEnrollments keeps every
+// enrollment POST in flight (after Latency) until a SetFaults without it. CommitAbandoned: a
+// call whose client hangs up during Latency or a hold is executed anyway (without it, nothing
+// is executed and the key stays unused; [Call].Abandoned marks such calls either way).
+// StoredShapes: the records
+// of the next keys stored by enrollment POSTs read back from GET /responses/{key} damaged,
+// one [StoredShape] per key in turn: [StoredStatusZero] ("StatusCode":"0"),
+// [StoredStatusEmpty] (""), [StoredStatusMissing] (no field), [StoredStatusNonNumeric]
+// ("OK"), [StoredNoResource] (no field), [StoredNullResource] (null), [StoredInFlight] (404
+// for the first [InFlightReads] reads, as while the first call still runs, then intact) and
+// [StoredLost] (404 for good while the key keeps answering 409); [StoredShapes] lists them
+// all. For example, from a Go test:
+//
+//	sim.SetFaults(mangosim.Faults{
+//		Latency:         300 * time.Millisecond,
+//		HoldEnrollments: true,
+//		CommitAbandoned: true,
+//		StoredShapes:    mangosim.StoredShapes(), // the next 8 keys, one shape each
+//	})
+//	// … wait for sim.InFlight("POST", "/enrollment"), kill the worker …
+//	sim.SetFaults(mangosim.Faults{Latency: 300 * time.Millisecond}) // release, heal
+//
 // # Recording
 //
-// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped);
-// tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], and the number of
-// issued tokens with [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
+// Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped,
+// abandoned); tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], the
+// requests being served right now with [Sim.InFlight], and the number of issued tokens with
+// [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
 // retention are tested without sleeping.
 package mangosim

@@ -241,3 +241,175 @@ func TestFaultDropAfterCommitReplay(t *testing.T) {
 		t.Errorf("Count = %d, want 2 (the dropped call and the Transport's replay)", got)
 	}
 }
+
+// TestFaultStoredShapes: each damaged shape renders the record of one key,
+// in turn; the POST's own answer is untouched, and keys after the list are
+// intact.
+func TestFaultStoredShapes(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Options{})
+	tok := h.token()
+	shapes := StoredShapes()
+	h.srv.SetFaults(Faults{StoredShapes: shapes})
+	enroll := "/sca/users/" + UserOwnerNatural + "/enrollment"
+	keyOf := func(i int) string { return "stored-shape-key-" + strconv.Itoa(100+i) }
+	for i := range len(shapes) + 1 {
+		if resp, _ := h.call("POST", enroll, tok, keyOf(i)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %d: status %d, want 200 (the answer itself is not damaged)", i, resp.StatusCode)
+		}
+	}
+	if left := h.srv.Faults().StoredShapes; len(left) != 0 {
+		t.Errorf("StoredShapes left = %v, want none (one per key)", left)
+	}
+	read := func(key string) (*http.Response, map[string]any) { return h.call("GET", "/responses/"+key, tok, "") }
+	for i, shape := range append(shapes, StoredIntact) {
+		t.Run(shape.String(), func(t *testing.T) {
+			key := keyOf(i)
+			if shape == StoredInFlight || shape == StoredLost {
+				for range InFlightReads {
+					resp, body := read(key)
+					wantError(t, resp, body, http.StatusNotFound, "ressource_not_found")
+				}
+				if resp, _ := h.call("POST", enroll, tok, key); resp.StatusCode != http.StatusConflict {
+					t.Errorf("POST again while unreadable: status %d, want 409", resp.StatusCode)
+				}
+			}
+			resp, body := read(key)
+			if shape == StoredLost {
+				wantError(t, resp, body, http.StatusNotFound, "ressource_not_found")
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /responses: status %d, want 200", resp.StatusCode)
+			}
+			status, hasStatus := body["StatusCode"]
+			res, hasRes := body["Resource"]
+			want := map[StoredShape]any{StoredStatusZero: "0", StoredStatusEmpty: "", StoredStatusNonNumeric: "OK"}[shape]
+			switch shape {
+			case StoredStatusMissing:
+				if hasStatus {
+					t.Errorf("StatusCode = %#v, want no field", status)
+				}
+			case StoredStatusZero, StoredStatusEmpty, StoredStatusNonNumeric:
+				if status != want {
+					t.Errorf("StatusCode = %#v, want %#v", status, want)
+				}
+			default:
+				if status != "200" {
+					t.Errorf("StatusCode = %#v, want \"200\"", status)
+				}
+			}
+			switch shape {
+			case StoredNoResource:
+				if hasRes {
+					t.Errorf("Resource = %v, want no field", res)
+				}
+			case StoredNullResource:
+				if !hasRes || res != nil {
+					t.Errorf("Resource = %v (present %v), want null", res, hasRes)
+				}
+			default:
+				m, _ := res.(map[string]any)
+				if redirectURL(t, m) == "" {
+					t.Errorf("Resource = %v, want the first answer", res)
+				}
+			}
+		})
+	}
+}
+
+// TestFaultCommitAbandoned: a worker killed mid-call leaves a call that
+// Mangopay still executes: the key is used and its answer stored. Without
+// the knob, nothing is executed.
+func TestFaultCommitAbandoned(t *testing.T) {
+	t.Parallel()
+	for _, commit := range []bool{true, false} {
+		t.Run(strconv.FormatBool(commit), func(t *testing.T) {
+			t.Parallel()
+			h := setup(t, Options{})
+			tok := h.token()
+			h.srv.ResetCalls()
+			// A long Latency, or a hold: both are "in flight".
+			f := Faults{Latency: time.Hour, CommitAbandoned: commit, StoredShapes: []StoredShape{StoredStatusZero}}
+			if commit {
+				f.Latency, f.HoldEnrollments = 0, true
+			}
+			h.srv.SetFaults(f)
+			const key = "abandoned-call-key-0001"
+			enroll := "/sca/users/" + UserOwnerNatural + "/enrollment"
+			ctx, cancel := context.WithCancel(context.Background())
+			req := h.request("POST", enroll, tok, key).WithContext(ctx)
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := h.srv.Client().Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			waitFor(t, "the POST in flight", func() bool { return h.srv.InFlight("POST", "/enrollment") == 1 })
+			if n := h.srv.InFlight("GET", ""); n != 0 {
+				t.Errorf("InFlight(GET) = %d, want 0", n)
+			}
+			cancel()
+			if err := <-errc; err == nil {
+				t.Fatal("Do() = nil error, want the client's cancellation")
+			}
+			waitFor(t, "the call recorded", func() bool { return len(h.srv.Calls()) == 1 })
+			c := h.srv.Calls()[0]
+			u, _ := h.srv.User(UserOwnerNatural)
+			h.srv.SetFaults(Faults{})
+			resp, body := h.call("POST", enroll, tok, key)
+			if !commit {
+				if c.Status != 0 || !c.Abandoned || u.Triggered || resp.StatusCode != http.StatusOK {
+					t.Errorf("not committed: call %+v, triggered %v, POST again %d; want status 0, abandoned, nothing executed, 200", c, u.Triggered, resp.StatusCode)
+				}
+				return
+			}
+			if c.Status != http.StatusOK || !c.Abandoned || c.IdempotencyKey != key || !u.Triggered {
+				t.Errorf("committed: call %+v, triggered %v; want status 200, abandoned, the key, user triggered", c, u.Triggered)
+			}
+			wantError(t, resp, body, http.StatusConflict, "idempotent_creation_conflict")
+			_, stored := h.call("GET", "/responses/"+key, tok, "")
+			if stored["StatusCode"] != "0" {
+				t.Errorf("stored StatusCode = %#v, want the damaged \"0\"", stored["StatusCode"])
+			}
+		})
+	}
+}
+
+// TestFaultHoldEnrollments: enrollment POSTs stay in flight until released;
+// other calls are not held.
+func TestFaultHoldEnrollments(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Options{})
+	tok := h.token()
+	h.srv.SetFaults(Faults{HoldEnrollments: true})
+	enroll := "/sca/users/" + UserOwnerNatural + "/enrollment"
+	status := make(chan int, 2)
+	for _, key := range []string{"held-call-key-000001", "held-call-key-000002"} {
+		go func() {
+			resp, err := h.srv.Client().Do(h.request("POST", enroll, tok, key))
+			if err != nil {
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+	}
+	waitFor(t, "both POSTs held", func() bool { return h.srv.InFlight("POST", "/enrollment") == 2 })
+	if resp, _ := h.call("GET", "/sca/users/"+UserOwnerNatural, tok, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET user during the hold: %d, want 200 (not held)", resp.StatusCode)
+	}
+	h.srv.SetFaults(Faults{HoldEnrollments: true}) // still held: the same hold
+	if got := h.srv.Count("POST", "/enrollment"); got != 0 {
+		t.Fatalf("POSTs answered during the hold = %d, want 0", got)
+	}
+	h.srv.SetFaults(Faults{})
+	for range 2 {
+		if s := <-status; s != http.StatusOK {
+			t.Errorf("released POST: status %d, want 200", s)
+		}
+	}
+}

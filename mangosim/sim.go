@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -25,28 +24,33 @@ type Call struct {
 	Method         string
 	Path           string // r.URL.Path
 	IdempotencyKey string // "" when absent
-	Status         int    // status answered (for a dropped call: the status it would have had); 0 when the client left during Latency
-	At             time.Time
-	Dropped        bool // the connection was closed without an answer (DropAfterCommit)
+	// Status answered; for a dropped or abandoned call that was executed, the status it
+	// would have had; 0 when the client left during Latency or a hold and nothing was
+	// executed.
+	Status    int
+	At        time.Time
+	Dropped   bool // the connection was closed without an answer (DropAfterCommit)
+	Abandoned bool // the client hung up during Latency or a hold (executed only with CommitAbandoned)
 }
 
 // Sim is the simulated Mangopay API. It is an http.Handler and is safe for concurrent use.
 type Sim struct {
-	opts     Options
-	stop     chan struct{}
-	once     sync.Once
-	inflight atomic.Int32 // requests being served (tests wait on it)
+	opts Options
+	stop chan struct{}
+	once sync.Once
 
-	mu      sync.Mutex
-	users   map[string]*userState
-	tokens  map[string]time.Time // access token -> expiry
-	issued  int
-	keys    map[string]*stored
-	events  []Event
-	calls   []Call
-	faults  Faults
-	limiter *limiter
-	rnd     *rand.Rand
+	mu       sync.Mutex
+	inflight map[*http.Request]struct{} // requests being served, Latency waits included
+	held     chan struct{}              // closed to release the enrollments held by HoldEnrollments
+	users    map[string]*userState
+	tokens   map[string]time.Time // access token -> expiry
+	issued   int
+	keys     map[string]*stored
+	events   []Event
+	calls    []Call
+	faults   Faults
+	limiter  *limiter
+	rnd      *rand.Rand
 }
 
 type userState struct {
@@ -60,6 +64,8 @@ type stored struct {
 	at         time.Time
 	requestURL string
 	reply      reply
+	shape      StoredShape // how GET /responses renders it
+	hidden     int         // reads left that answer 404 (StoredInFlight)
 }
 
 // reply is an answer computed under the lock and written after it.
@@ -74,13 +80,14 @@ type reply struct {
 func New(opts Options) *Sim {
 	opts = opts.withDefaults()
 	s := &Sim{
-		opts:    opts,
-		stop:    make(chan struct{}),
-		users:   make(map[string]*userState),
-		tokens:  make(map[string]time.Time),
-		keys:    make(map[string]*stored),
-		limiter: newLimiter(opts.Windows),
-		rnd:     rand.New(rand.NewPCG(opts.Seed, 0x5ca5ca)),
+		opts:     opts,
+		stop:     make(chan struct{}),
+		users:    make(map[string]*userState),
+		tokens:   make(map[string]time.Time),
+		keys:     make(map[string]*stored),
+		inflight: make(map[*http.Request]struct{}),
+		limiter:  newLimiter(opts.Windows),
+		rnd:      rand.New(rand.NewPCG(opts.Seed, 0x5ca5ca)),
 	}
 	for _, u := range opts.Users {
 		s.AddUser(u)
@@ -146,6 +153,13 @@ func (s *Sim) SetFaults(f Faults) {
 		clear(s.tokens)
 		f.RevokeTokens = false
 	}
+	switch {
+	case f.HoldEnrollments && s.held == nil:
+		s.held = make(chan struct{})
+	case !f.HoldEnrollments && s.held != nil:
+		close(s.held) // release the held calls
+		s.held = nil
+	}
 	s.faults = f
 }
 
@@ -177,6 +191,21 @@ func (s *Sim) Count(method, pathSuffix string) int {
 	return n
 }
 
+// InFlight returns how many requests with method (any when "") and a path ending with
+// pathSuffix are being served right now (waiting out [Faults].Latency included), e.g.
+// InFlight("POST", "/enrollment").
+func (s *Sim) InFlight(method, pathSuffix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for r := range s.inflight {
+		if (method == "" || r.Method == method) && strings.HasSuffix(r.URL.Path, pathSuffix) {
+			n++
+		}
+	}
+	return n
+}
+
 // ResetCalls forgets the recorded calls.
 func (s *Sim) ResetCalls() {
 	s.mu.Lock()
@@ -196,20 +225,25 @@ func (s *Sim) shutdown() { s.once.Do(func() { close(s.stop) }) }
 
 // ServeHTTP answers like Mangopay's API (see the package documentation).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
+	s.mu.Lock()
+	s.inflight[r] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, r)
+		s.mu.Unlock()
+	}()
 	call := Call{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), At: s.opts.Now()}
-	if d := s.Faults().Latency; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			s.record(call)
-			return
-		case <-s.stop:
-			t.Stop()
+	if !s.wait(r) {
+		call.Abandoned = true
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.faults.CommitAbandoned {
+			rp, _, _ := s.handle(r)
+			call.Status = rp.status
 		}
+		s.calls = append(s.calls, call)
+		return
 	}
 
 	s.mu.Lock()
@@ -235,10 +269,37 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(rp.body)
 }
 
-func (s *Sim) record(c Call) {
+// wait waits out Latency, then, for an enrollment POST, a hold (HoldEnrollments). It
+// reports false when the client hung up meanwhile; the server closing ends the waits early.
+func (s *Sim) wait(r *http.Request) bool {
+	if d := s.Faults().Latency; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		case <-s.stop:
+			return true
+		}
+	}
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/enrollment") {
+		return true
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, c)
+	held := s.held
+	s.mu.Unlock()
+	if held == nil {
+		return true
+	}
+	select {
+	case <-held:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-s.stop:
+		return true
+	}
 }
 
 // dropConn closes the connection without answering.
@@ -315,7 +376,14 @@ func (s *Sim) handle(r *http.Request) (reply, []windowState, bool) {
 	}
 
 	if hasKey {
-		s.keys[key] = &stored{at: now, requestURL: requestURL(r), reply: rp}
+		st := &stored{at: now, requestURL: requestURL(r), reply: rp}
+		if len(f.StoredShapes) > 0 {
+			st.shape, f.StoredShapes = f.StoredShapes[0], f.StoredShapes[1:]
+			if st.shape == StoredInFlight {
+				st.hidden = InFlightReads
+			}
+		}
+		s.keys[key] = st
 		s.pruneKeys(now)
 	}
 	drop := false
@@ -492,6 +560,14 @@ func (s *Sim) enroll(id string, now time.Time) reply {
 		return s.errReply(http.StatusBadRequest, "param_error", msgParamError,
 			map[string]string{"LegalRepresentative.Email": "'Email' must not be empty."}, now)
 	}
+	if SCABypassed(u.User) {
+		// Sandbox skips SCA: no session, no link (PendingUserAction null, as the docs
+		// describe it when SCA is not triggered). The user's SCA state is left as it was
+		// (sim choice).
+		return jsonReply(http.StatusOK, struct {
+			PendingUserAction *struct{} `json:"PendingUserAction"`
+		}{})
+	}
 	host := s.opts.LinkHost
 	if s.faults.WrongHost {
 		host = WrongLinkHost
@@ -536,7 +612,12 @@ func (s *Sim) response(key string, now time.Time) reply {
 			map[string]string{"IdempotencyKey": "The Idempotency-Key must be 16 to 36 characters long and contain only alphanumeric characters or '-'."}, now)
 	}
 	st, ok := s.keys[key]
-	if !ok || now.Sub(st.at) >= IdempotencyRetention {
+	notFound := !ok || now.Sub(st.at) >= IdempotencyRetention
+	if !notFound && st.hidden > 0 {
+		st.hidden--
+		notFound = true
+	}
+	if notFound || st.shape == StoredLost {
 		return s.errReply(http.StatusNotFound, "ressource_not_found", msgNotFound,
 			map[string]string{"RessourceNotFound": "Cannot found the ressource ApiResponse with the id=" + key}, now)
 	}
@@ -548,14 +629,30 @@ func (s *Sim) response(key string, now time.Time) reply {
 	default:
 		resource, _ = json.Marshal(string(st.reply.body))
 	}
+	// Fields in Mangopay's order; a damaged shape changes or drops one.
+	status := json.RawMessage(strconv.Quote(strconv.Itoa(st.reply.status)))
+	switch st.shape {
+	case StoredStatusZero:
+		status = json.RawMessage(`"0"`)
+	case StoredStatusEmpty:
+		status = json.RawMessage(`""`)
+	case StoredStatusMissing:
+		status = nil
+	case StoredStatusNonNumeric:
+		status = json.RawMessage(`"OK"`)
+	case StoredNoResource:
+		resource = nil
+	case StoredNullResource:
+		resource = json.RawMessage("null")
+	}
 	return jsonReply(http.StatusOK, struct {
-		StatusCode    string          `json:"StatusCode"`
+		StatusCode    json.RawMessage `json:"StatusCode,omitempty"`
 		ContentLength string          `json:"ContentLength"`
 		ContentType   string          `json:"ContentType"`
 		Date          string          `json:"Date"`
 		RequestURL    string          `json:"RequestURL"`
-		Resource      json.RawMessage `json:"Resource"`
-	}{strconv.Itoa(st.reply.status), strconv.Itoa(len(st.reply.body)), st.reply.contentType,
+		Resource      json.RawMessage `json:"Resource,omitempty"`
+	}{status, strconv.Itoa(len(st.reply.body)), st.reply.contentType,
 		st.at.UTC().Format(http.TimeFormat), st.requestURL, resource})
 }
 

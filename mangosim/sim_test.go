@@ -30,7 +30,7 @@ func TestDefaultUsers(t *testing.T) {
 	t.Parallel()
 	idRE := regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 	seen := map[string]bool{}
-	var payer, norep, platform, enrolled, closed bool
+	var payer, norep, platform, enrolled, closed, accept bool
 	for _, u := range DefaultUsers() {
 		if !idRE.MatchString(u.ID) {
 			t.Errorf("user id %q does not match %s", u.ID, idRE)
@@ -44,9 +44,10 @@ func TestDefaultUsers(t *testing.T) {
 		platform = platform || u.Category == CategoryPlatform
 		enrolled = enrolled || u.Category == CategoryOwner && u.Enrolled && u.Status == StatusActive
 		closed = closed || u.Category == CategoryOwner && u.Status == StatusClosed
+		accept = accept || u.Category == CategoryOwner && SCABypassed(u)
 	}
-	if !payer || !norep || !platform || !enrolled || !closed {
-		t.Errorf("seeds payer=%v norep=%v platform=%v enrolled=%v closed=%v, want all true", payer, norep, platform, enrolled, closed)
+	if !payer || !norep || !platform || !enrolled || !closed || !accept {
+		t.Errorf("seeds payer=%v norep=%v platform=%v enrolled=%v closed=%v accept=%v, want all true", payer, norep, platform, enrolled, closed, accept)
 	}
 }
 
@@ -208,6 +209,51 @@ func TestEnrollOwner(t *testing.T) {
 	resp, enrolled := h.call("GET", "/sca/users/"+UserOwnerEnrolled+"/sca-status", tok, "")
 	if resp.StatusCode != http.StatusOK || enrolled["IsEnrolled"] != true {
 		t.Errorf("enrolled seed sca-status %d %v, want 200 IsEnrolled true", resp.StatusCode, enrolled)
+	}
+}
+
+// TestEnrollSCABypass: Sandbox skips SCA when the e-mail of the person who does SCA contains
+// "accept" — Email for a natural user, LegalRepresentative.Email for a legal one — and Enroll
+// answers 200 with PendingUserAction null.
+func TestEnrollSCABypass(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Options{})
+	tok := h.token()
+	h.srv.AddUser(User{ID: "user_m_upper", Category: CategoryOwner, PersonType: PersonNatural, Status: StatusActive, Email: "Bob.ACCEPT@example.com"})
+	h.srv.AddUser(User{ID: "user_m_entity_accept", Category: CategoryOwner, PersonType: PersonLegal, LegalPersonType: "BUSINESS",
+		Status: StatusActive, Email: "accept@example.com", LegalRepresentativeEmail: "rep@example.com"})
+	for i, tc := range []struct {
+		user   string
+		bypass bool
+	}{
+		{UserOwnerAccept, true},
+		{UserOwnerLegalAccept, true},
+		{"user_m_upper", true},
+		{"user_m_entity_accept", false}, // the entity's e-mail does not count
+		{UserOwnerNatural, false},
+	} {
+		key := fmt.Sprintf("bypass-test-key-%03d", i)
+		resp, body := h.call("POST", "/sca/users/"+tc.user+"/enrollment", tok, key)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: enroll status %d body %v, want 200", tc.user, resp.StatusCode, body)
+			continue
+		}
+		if !tc.bypass {
+			if !matchLink(redirectURL(t, body)) {
+				t.Errorf("%s: enroll body = %v, want a link", tc.user, body)
+			}
+			continue
+		}
+		if v, ok := body["PendingUserAction"]; len(body) != 1 || !ok || v != nil {
+			t.Errorf("%s: enroll body = %v, want {\"PendingUserAction\":null}", tc.user, body)
+		}
+		if u, _ := h.srv.User(tc.user); u.Triggered {
+			t.Errorf("%s: bypassed enrollment marked the user Triggered", tc.user)
+		}
+		resp, stored := h.call("GET", "/responses/"+key, tok, "")
+		if res, _ := stored["Resource"].(map[string]any); resp.StatusCode != http.StatusOK || stored["StatusCode"] != "200" || len(res) != 1 || res["PendingUserAction"] != nil {
+			t.Errorf("%s: stored response %d %v, want StatusCode 200 and Resource {PendingUserAction: null}", tc.user, resp.StatusCode, stored)
+		}
 	}
 }
 
@@ -639,7 +685,7 @@ func TestCloseDuringLatency(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "request in flight", func() bool { return srv.inflight.Load() == 1 })
+	waitFor(t, "request in flight", func() bool { return srv.InFlight("", "") == 1 })
 	srv.Close() // must end the wait, not block for an hour
 	<-done
 }
@@ -658,7 +704,7 @@ func TestClientGoneDuringLatency(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "request in flight", func() bool { return h.srv.inflight.Load() == 1 })
+	waitFor(t, "request in flight", func() bool { return h.srv.InFlight("", "") == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Do() = %v, want context.Canceled", err)

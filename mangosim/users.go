@@ -1,5 +1,7 @@
 package mangosim
 
+import "strings"
+
 // User categories, person types and statuses as Mangopay spells them.
 const (
 	CategoryOwner    = "OWNER"
@@ -29,7 +31,25 @@ const (
 	UserOwnerEnrolled       = "user_m_owner_enrolled"
 	UserOwnerTriggered      = "user_m_owner_triggered"
 	UserOwnerClosed         = "user_m_owner_closed"
+	// UserOwnerAccept is a natural owner whose e-mail contains "accept": Enroll answers 200
+	// without a RedirectUrl (the Sandbox SCA bypass, see [SCABypassed]).
+	UserOwnerAccept = "user_m_owner_accept"
+	// UserOwnerLegalAccept is a legal owner whose legal representative's e-mail contains
+	// "accept": Enroll answers 200 without a RedirectUrl.
+	UserOwnerLegalAccept = "user_m_owner_legal_accept"
 )
+
+// SCABypassed reports whether Sandbox skips SCA for u (since February 2026): when the e-mail
+// of the person who does SCA — Email for a natural user, LegalRepresentative.Email for a
+// legal one — contains "accept" (matched case-insensitively, a sim choice), e.g.
+// ada+accept@example.com. Enroll then answers 200 with no PendingUserAction.RedirectUrl.
+func SCABypassed(u User) bool {
+	email := u.Email
+	if u.PersonType == PersonLegal {
+		email = u.LegalRepresentativeEmail
+	}
+	return strings.Contains(strings.ToLower(email), "accept")
+}
 
 // User is a Mangopay user as the simulator keeps it.
 type User struct {
@@ -76,5 +96,7 @@ func DefaultUsers() []User {
 		enrolled,
 		triggered,
 		natural(UserOwnerClosed, CategoryOwner, StatusClosed, "closed@example.com"),
+		natural(UserOwnerAccept, CategoryOwner, StatusActive, "ada+accept@example.com"),
+		legal(UserOwnerLegalAccept, CategoryOwner, "BUSINESS", "accounts@example.com", "rep+accept@example.com"),
 	}
 }

@@ -40,6 +40,7 @@ type demoTrigger struct {
 // and the outcomes they must end with ("outcome/reason" -> count).
 type demoStep struct {
 	title    string
+	note     string // an explanation printed under the title; "" for none
 	setup    func(sim *mangosim.Server)
 	triggers []demoTrigger
 	want     map[string]int
@@ -143,6 +144,9 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	var failures []string
 	for i, step := range demoSteps(time.Now()) {
 		fmt.Fprintf(out, "\n%d. %s\n", i+1, step.title)
+		if step.note != "" {
+			fmt.Fprintf(out, "   %s\n", strings.ReplaceAll(step.note, "\n", "\n   "))
+		}
 		if step.setup != nil {
 			step.setup(sim)
 		}
@@ -410,6 +414,15 @@ func demoSteps(now time.Time) []demoStep {
 		}, triggers: []demoTrigger{
 			hook(s.EnrollmentSucceeded, events.TypeEnrollmentSucceeded, mangosim.UserOwnerNatural, "enrollment succeeded for "+mangosim.UserOwnerNatural),
 		}, want: map[string]int{"state": 1}},
+		{title: "Sandbox skips SCA for e-mails containing \"accept\": no link needed, nothing sent",
+			note: "Since February 2026 Mangopay's Sandbox opens no SCA session for a user whose e-mail (natural)\n" +
+				"or legal representative's e-mail (legal) contains \"accept\": Enroll answers 200 without a RedirectUrl.\n" +
+				"That is not a broken link: the trigger is skipped (sca_not_required), nothing is published,\n" +
+				"and the user is remembered, so a replay makes no call.",
+			triggers: []demoTrigger{
+				created(mangosim.UserOwnerAccept, map[string]any{"category": "OWNER", "email": "ada+accept@example.com", "locale": "en-GB"}, "natural owner "+mangosim.UserOwnerAccept+" (ada+accept@example.com)"),
+				created(mangosim.UserOwnerLegalAccept, nil, "legal owner "+mangosim.UserOwnerLegalAccept+" (no category; representative rep+accept@example.com)"),
+			}, want: map[string]int{"skip/sca_not_required": 2}},
 		{title: "Replay: a trigger that already has an outcome sends nothing twice", triggers: []demoTrigger{replay},
 			want: map[string]int{"duplicate": 1}},
 	}

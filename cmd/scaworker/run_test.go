@@ -216,7 +216,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo printed no summary:\n%s", out.String())
 	}
 	for _, row := range [][]string{
-		{"link", "-", "8"}, {"skip", "not_owner", "2"}, {"skip", "user_cap", "2"}, {"skip", "user_closed", "1"},
+		{"link", "-", "8"}, {"skip", "not_owner", "2"}, {"skip", "user_cap", "2"}, {"skip", "user_closed", "1"}, {"skip", "sca_not_required", "2"},
 		{"dlq", "invalid_event", "1"}, {"dlq", "missing_legal_representative_email", "1"},
 		{"state", "-", "1"}, {"duplicate", "-", "1"},
 	} {
