@@ -154,7 +154,7 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 		timeline = append(timeline, fmt.Sprintf("%6.2fs  %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...)))
 	}
 	ready := func(r *replica) {
-		testworld.WaitFor(t, r.name+" to be ready", 30*time.Second, func() bool { return strings.Contains(r.stderr.String(), `"msg":"ready"`) })
+		waitReady(t, r)
 		mark("replica %s ready", r.name)
 	}
 	a := startReplica(t, bin, "a", env) // creates the R3 layout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +36,19 @@ func startReplica(t *testing.T, bin, name string, env []string) *replica {
 	go func() { _ = r.cmd.Wait(); close(r.exited) }()
 	t.Cleanup(r.kill)
 	return r
+}
+
+// waitReady waits for the replica's "ready" log line (the layout exists then).
+func waitReady(t *testing.T, r *replica) {
+	t.Helper()
+	testworld.WaitFor(t, r.name+" to be ready", 30*time.Second, func() bool {
+		select {
+		case <-r.exited:
+			t.Fatalf("%s exited before it was ready; stderr:\n%s", r.name, r.stderr.String())
+		default:
+		}
+		return strings.Contains(r.stderr.String(), `"msg":"ready"`)
+	})
 }
 
 // kill ends the process with SIGKILL and waits for it.
@@ -117,7 +131,8 @@ func TestReplicasShareOneBudget(t *testing.T) {
 	env := workerProcessEnv(srv.ClientURL(), sim, fmt.Sprintf("%d/%s", budgetN, per))
 	start := time.Now()
 	for i := range 3 {
-		startReplica(t, bin, fmt.Sprintf("w%d", i), env)
+		r := startReplica(t, bin, fmt.Sprintf("w%d", i), env)
+		waitReady(t, r)
 	}
 	ids := publishOwners(t, ctx, js, sim, "budget", n)
 	testworld.WaitFor(t, "every owner's link", 90*time.Second, func() bool {
