@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 )
 
@@ -111,13 +112,7 @@ func wantStreams(cfg Config) []streamWant {
 			AllowMsgTTL: true, MaxAge: time.Hour, Duplicates: linksDuplicates, Replicas: cfg.Replicas,
 			Description: "scaworker send-link events: each lives until its link expires",
 		},
-		Check: func(c jetstream.StreamConfig) []string {
-			var p []string
-			if !c.AllowMsgTTL {
-				p = append(p, fmt.Sprintf("does not allow per-message TTL, so links would outlive their expiry: enable it (nats stream edit %s --allow-msg-ttl)", c.Name))
-			}
-			return p
-		},
+		Check: checkLinks,
 	}, {
 		Setting:  "SCA_DLQ_STREAM",
 		Name:     cfg.DLQStream,
@@ -130,6 +125,42 @@ func wantStreams(cfg Config) []streamWant {
 		},
 		Check: limitsOnly(cfg.DLQStream),
 	}}
+}
+
+// checkLinks lists what keeps a links stream from holding every link
+// exactly until it expires: the worker finds a link it published before
+// a crash by looking in the stream (past the duplicate window), so a link
+// that left early is published twice, and one that cannot be stored dies
+// unsent.
+func checkLinks(c jetstream.StreamConfig) []string {
+	var p []string
+	if !c.AllowMsgTTL {
+		p = append(p, fmt.Sprintf("does not allow per-message TTL, so links would outlive their expiry: enable it (nats stream edit %s --allow-msg-ttl)", c.Name))
+	}
+	if c.Retention != jetstream.LimitsPolicy {
+		p = append(p, fmt.Sprintf("uses %s retention; it needs limits retention: a link acknowledged by its reader leaves the stream, so after a crash the worker cannot find it and publishes it again (create a new stream with --retention limits --allow-msg-ttl and point SCA_LINKS_STREAM at it)", c.Retention))
+	}
+	if c.MaxAge > 0 && c.MaxAge < enroll.LinkTTL {
+		p = append(p, fmt.Sprintf("keeps messages only %s, less than a link's life (%s), so a live link could vanish and be published again: raise it (nats stream edit %s --max-age 1h)", c.MaxAge, enroll.LinkTTL, c.Name))
+	}
+	full := "evict live links when full (discard old)"
+	if c.Discard == jetstream.DiscardNew {
+		full = "refuse new links when full (discard new), and a link that waits too long dies unsent"
+	}
+	for _, l := range []struct {
+		n    int64
+		what string
+		flag string
+	}{
+		{c.MaxMsgs, "messages", "--max-msgs=-1"},
+		{c.MaxBytes, "bytes", "--max-bytes=-1"},
+		{c.MaxMsgsPerSubject, "messages per subject", "--max-msgs-per-subject=-1"},
+	} {
+		if l.n > 0 {
+			p = append(p, fmt.Sprintf("is limited to %d %s, so it would %s: remove the limit, links leave by their own TTL (nats stream edit %s %s)", l.n, l.what, full, c.Name, l.flag))
+		}
+	}
+	return p
 }
 
 // subjectRoot is the wildcard that captures subjects: "sca.events.>" for
