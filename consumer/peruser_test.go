@@ -132,3 +132,26 @@ func TestDeadHolderDoesNotBlockTheUser(t *testing.T) {
 		t.Errorf("link settled at %s, before the lease ended at %s", now, leaseEnd)
 	}
 }
+
+// TestRecentLinkOutlivesAShortCapWindow: a cap window shorter than the
+// recent-link window (SCA_USER_CAP_WINDOW < SCA_RECENT_LINK) must not
+// forget a link that still counts as recent: a second user.created for
+// the owner right after the first one's link is a recent_link skip.
+func TestRecentLinkOutlivesAShortCapWindow(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) {
+		c.RecentLink, c.UserCapWindow = time.Hour, time.Nanosecond
+	}})
+	w.UserCreated("short-1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if o := w.OutcomeFor("short-1"); o.Outcome != events.OutcomeLink {
+		t.Fatalf("short-1: %s/%s, want link", o.Outcome, o.Reason)
+	}
+	w.UserCreated("short-2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if o := w.OutcomeFor("short-2"); o.Outcome != events.OutcomeSkip || o.Reason != events.ReasonRecentLink {
+		t.Errorf("short-2 right after short-1's link: %s/%s, want skip/%s", o.Outcome, o.Reason, events.ReasonRecentLink)
+	}
+	w.Settled()
+	if n := len(w.Links()); n != 1 {
+		t.Errorf("links = %d, want 1", n)
+	}
+}
