@@ -54,6 +54,11 @@ func (s *userState) lastPublished() time.Time {
 	return last
 }
 
+// holds reports whether s has trigger key's mark of a call in flight.
+func (s *userState) holds(key string) bool {
+	return slices.ContainsFunc(s.Links, func(m linkMark) bool { return m.Key == key && !m.Published })
+}
+
 // claim is what one trigger asks of the per-user rules.
 type claim struct {
 	Key string // the trigger's ledger key
