@@ -5,7 +5,7 @@
 //
 //	scaworker run       the worker, with /healthz, /readyz and /metrics
 //	scaworker demo      the whole flow on this machine, with a simulated Mangopay
-//	scaworker check     configuration, Mangopay credentials and scopes, streams
+//	scaworker check     configuration, Mangopay credentials and scopes, streams, durability
 //	scaworker replay    re-process stored triggers through the live worker
 //	scaworker dlq       dead letters: list, show, redrive, purge
 //	scaworker backfill  store Mangopay events no webhook delivered
