@@ -37,6 +37,12 @@ func (o *operatorWorld) state(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 		s := info.State
+		if name == "KV_sca_budget" {
+			// The deployment's shared Mangopay budget: the live worker, and a
+			// backfill's dry run as it reads Mangopay, draw from it.
+			out[name] = "exists"
+			continue
+		}
 		out[name] = fmt.Sprintf("msgs=%d first=%d last=%d bytes=%d", s.Msgs, s.FirstSeq, s.LastSeq, s.Bytes)
 	}
 	if err := names.Err(); err != nil {
