@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
@@ -18,14 +19,17 @@ import (
 )
 
 // state is what an operator command may change: every stream (the KV
-// buckets' among them) but the audit stream, by name: messages, first
-// and last sequence, bytes.
+// buckets' among them) but the audit stream and the shared Mangopay
+// budget (the running worker of the world draws from it whenever it calls
+// Mangopay, whatever the command does), by name: messages, first and last
+// sequence, bytes.
 func (o *operatorWorld) state(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	budgetStream := "KV_" + (consumer.Config{}).Defaults().BudgetBucket
 	names := o.js.StreamNames(t.Context())
 	for name := range names.Name() {
-		if name == "SCA_AUDIT" {
+		if name == "SCA_AUDIT" || name == budgetStream {
 			continue
 		}
 		st, err := o.js.Stream(t.Context(), name)
@@ -37,12 +41,6 @@ func (o *operatorWorld) state(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 		s := info.State
-		if name == "KV_sca_budget" {
-			// The deployment's shared Mangopay budget: the live worker, and a
-			// backfill's dry run as it reads Mangopay, draw from it.
-			out[name] = "exists"
-			continue
-		}
 		out[name] = fmt.Sprintf("msgs=%d first=%d last=%d bytes=%d", s.Msgs, s.FirstSeq, s.LastSeq, s.Bytes)
 	}
 	if err := names.Err(); err != nil {
