@@ -85,6 +85,15 @@
 // published again (it would be dead) and no second one is minted (the
 // first may have been sent). Within the link's life the republish is exact.
 //
+// A trigger and its redrive copies (`scaworker dlq redrive`) are one
+// lineage with at most one link; lineage.go owns that rule for the worker
+// and the operator tools ([RedriveOf], [Reopens], [Ledger.MarkRedrive]):
+// the original's entry names the one copy that may decide (RedrivenTo,
+// written before the copy is published), any other copy settles as
+// duplicate, and a replay never reopens a copy or a redriven original.
+// The operator tools read the ledger through [OpenLedger] and key
+// triggers with [TriggerKey], the worker's own rules.
+//
 // # One user, many triggers
 //
 // The per-user rules — recent link, cap, calls in flight — are one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,8 +27,8 @@ type job struct {
 	log       *zap.Logger
 	// replay is the Sca-Replay header: a replayed copy of a stored trigger.
 	replay string
-	// redriveOf is the Sca-Redrive-Of header: the id of the dead-lettered
-	// trigger this one redrives.
+	// redriveOf is the id of the dead-lettered trigger this one redrives
+	// (see [RedriveOf]); "" when it is no redrive copy.
 	redriveOf string
 }
 
@@ -88,24 +87,16 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 
 	j := &job{msg: msg, subject: msg.Subject(), typ: typeUnknown}
 	if h := msg.Headers(); h != nil {
-		j.replay, j.redriveOf = h.Get(HeaderReplay), h.Get(HeaderRedriveOf)
+		j.replay = h.Get(HeaderReplay)
 	}
 	if meta, err := msg.Metadata(); err == nil {
 		j.streamSeq, j.delivered = meta.Sequence.Stream, meta.NumDelivered
 	}
 	ev, decErr := c.cfg.Subjects.Decode(j.subject, msg.Data())
+	j.key, j.eventID = TriggerKey(c.cfg.Stream, j.streamSeq, ev, decErr)
 	if decErr == nil {
-		j.ev, j.key, j.typ, j.eventID, j.userID = ev, ev.Key(), ev.Type, ev.ID, ev.UserID
-	} else {
-		// An event without a readable identity is known by its place in the stream.
-		j.key = events.KeyOf("nats:"+c.cfg.Stream, strconv.FormatUint(j.streamSeq, 10))
-		var inv *events.InvalidError
-		if errors.As(decErr, &inv) {
-			j.eventID = inv.EventID
-			if inv.Key != "" {
-				j.key = inv.Key
-			}
-		}
+		j.ev, j.typ, j.userID = ev, ev.Type, ev.UserID
+		j.redriveOf = RedriveOf(msg.Headers(), ev.ID)
 	}
 	j.log = c.log.With(zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
 		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
@@ -139,6 +130,17 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	}
 	if e == nil {
 		e = &LedgerEntry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
+	}
+	if j.redriveOf != "" {
+		open, err := c.lineageOpen(work, j)
+		if err != nil {
+			j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry)
+		}
+		if !open {
+			j.log.Info("redrive copy settled as duplicate: its original is not dead-lettered for it", zap.String("redrive_of", j.redriveOf))
+			return c.decide(work, j, e, rev, outcomeOf(events.OutcomeDuplicate, ""))
+		}
 	}
 	e.Attempts++
 	e.LastAttemptAt = now
@@ -332,54 +334,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// reopen resets a decided entry for a replayed copy (Sca-Replay) when its
-// outcome is one that new data can change: skip, dlq or state. A link is
-// never reopened: a replay must not send a second one (use a forced
-// replay, a new trigger, for that). It reports whether e was reset.
-func (c *Consumer) reopen(j *job, e *LedgerEntry, now time.Time) bool {
-	if j.replay == "" || e.Pending != nil || e.ReplaySeq == j.streamSeq {
-		return false
-	}
-	switch e.Outcome {
-	case events.OutcomeSkip, events.OutcomeDLQ, events.OutcomeState:
-	default:
-		return false
-	}
-	*e = LedgerEntry{
-		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: e.StreamSeq,
-		FirstAttemptAt: now, Seq: e.Seq, ReplaySeq: j.streamSeq, RedrivenTo: e.RedrivenTo,
-	}
-	return true
-}
-
-// takeOver writes a redriven copy's outcome into the entry of the
-// dead-lettered trigger it copies, so that trigger's ledger entry shows
-// what finally became of it.
-func (c *Consumer) takeOver(ctx context.Context, j *job, e *LedgerEntry) {
-	if j.redriveOf == "" || j.ev == nil || j.redriveOf == j.ev.ID {
-		return
-	}
-	rootKey := events.KeyOf(j.ev.Source, j.redriveOf)
-	for range 5 {
-		root, rev, err := c.ledger.get(ctx, rootKey)
-		if err != nil || root == nil {
-			if err != nil {
-				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
-			}
-			return
-		}
-		if root.RedrivenTo == j.ev.ID && root.Outcome == e.Outcome && root.Reason == e.Reason {
-			return
-		}
-		root.Outcome, root.Reason, root.RedrivenTo = e.Outcome, e.Reason, j.ev.ID
-		root.LinkID, root.ExpiresAt, root.DecidedAt = e.LinkID, e.ExpiresAt, e.DecidedAt
-		if _, err := c.ledger.put(ctx, rootKey, root, rev); !errors.Is(err, errConflict) {
-			if err != nil {
-				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
-			}
-			return
-		}
-	}
 }

@@ -35,21 +35,6 @@ func HooksKV(ctx context.Context, js jetstream.JetStream, cfg consumer.Config) (
 	return hooks.Bucket(ctx, js, cfg.HooksBucket, cfg.Replicas)
 }
 
-// LedgerKV binds the ledger bucket cfg.LedgerBucket for reading. It never
-// creates it: only the worker writes the ledger. A missing bucket is
-// (nil, nil): nothing was decided yet.
-func LedgerKV(ctx context.Context, js jetstream.JetStream, cfg consumer.Config) (jetstream.KeyValue, error) {
-	cfg = cfg.Defaults()
-	kv, err := js.KeyValue(ctx, cfg.LedgerBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("SCA_LEDGER_BUCKET: look up bucket %s: %w", cfg.LedgerBucket, err)
-	}
-	return kv, nil
-}
-
 func bindBucket(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, name, setting, purpose string, ttl time.Duration) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, name)
 	if err == nil {
@@ -70,11 +55,6 @@ func bindBucket(ctx context.Context, js jetstream.JetStream, cfg consumer.Config
 	}
 	return kv, nil
 }
-
-// LedgerEntry is a trigger's ledger entry (KV SCA_LEDGER_BUCKET, key
-// events.KeyOf(source, id)), as the worker writes it; operator tools only
-// read it.
-type LedgerEntry = consumer.LedgerEntry
 
 // ParseTime reads a time flag: an RFC 3339 time, or a duration that many
 // ago from now ("24h", "90m", and whole days such as "7d" or "1d12h").
@@ -136,10 +116,16 @@ type ReadOptions struct {
 	// StartTime, when set (and StartSeq is not), starts at the first
 	// message stored at or after it.
 	StartTime time.Time
+	// EndSeq, when set, ends the read after this stream sequence (when
+	// it is before the last message stored when the read started). No
+	// message past it is fetched.
+	EndSeq uint64
 }
 
 // ReadStream calls fn for every message of stream selected by o, in
-// stream order, up to the last message stored when it started. It reads
+// stream order, up to the last message stored when it started (or
+// o.EndSeq). It fetches at most 256 messages ahead of fn, so its memory is
+// bounded whatever the stream holds. It reads
 // with an ordered consumer (ephemeral, no acks, headers and data), never
 // a durable, so it changes nothing on the stream. fn returning an error
 // stops the read with that error.
@@ -153,6 +139,9 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	last := info.State.LastSeq
+	if o.EndSeq != 0 && o.EndSeq < last {
+		last = o.EndSeq
+	}
 	if info.State.Msgs == 0 || (o.StartSeq != 0 && o.StartSeq > last) {
 		return nil
 	}
@@ -168,8 +157,13 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	next := o.StartSeq // the next sequence wanted; 0: not known yet
 	for {
-		batch, err := cons.FetchNoWait(256)
+		want := 256
+		if next != 0 && last-next+1 < uint64(want) {
+			want = int(last - next + 1)
+		}
+		batch, err := cons.FetchNoWait(want)
 		if err != nil {
 			return fmt.Errorf("read stream %s: %w", stream, err)
 		}
@@ -186,6 +180,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 				done = true
 				continue
 			}
+			next = seq + 1
 			if err := fn(StoredMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}); err != nil {
 				return err
 			}
@@ -203,4 +198,13 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 			return err
 		}
 	}
+}
+
+// FormatTime formats a time for operators: RFC 3339 in UTC, "-" for the
+// zero time.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -31,7 +31,7 @@ func TestBackfillCommand(t *testing.T) {
 	o.sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerNatural, EventType: events.HookEnrollmentFailed, Date: date.Add(time.Minute)})
 	o.sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerEnrolled, EventType: events.HookEnrollmentSucceeded, Date: date.Add(2 * time.Minute)})
 
-	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h"}, o.env)
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--yes"}, o.env)
 	if code != exitOK || !hasRow(out, []string{"total", "3", "3", "0", "0"}) {
 		t.Fatalf("backfill = %d:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -45,7 +45,7 @@ func TestBackfillCommand(t *testing.T) {
 	if pages != 3 {
 		t.Errorf("progress lines = %d, want 3 (one per page, stderr is not a terminal)", pages)
 	}
-	code, out, errOut = runSync(t, []string{"backfill", "--since", "2h"}, o.env)
+	code, out, errOut = runSync(t, []string{"backfill", "--since", "2h", "--yes"}, o.env)
 	if code != exitOK || !hasRow(out, []string{"total", "3", "0", "3", "0"}) {
 		t.Fatalf("second backfill = %d:\n%s\nstderr:\n%s", code, out, errOut)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/replay"
 )
 
 func TestReplayFlags(t *testing.T) {
@@ -31,7 +31,7 @@ func TestReplayFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replayConfig: %v", err)
 	}
-	want := ops.ReplayConfig{
+	want := replay.Config{
 		Layout: consumerConfig(p.CLI.Replay.Consumer),
 		From:   "2025-06-01T00:00:00Z", To: "42",
 		Types: []string{events.TypeUserCreated, events.TypeSessionFailed}, Users: []string{"user_m_1"},
@@ -99,25 +99,25 @@ func TestReplayCommand(t *testing.T) {
 		info, err := c.Info(t.Context())
 		return err == nil && info.AckFloor.Stream == 3 && info.NumAckPending == 0
 	})
-	env := map[string]string{"NATS_URL": o.env["NATS_URL"]}
+	env := map[string]string{"NATS_URL": o.env["NATS_URL"], "USER": "carol"}
 
 	code, out, errOut := runSync(t, []string{"replay", "--from", "1", "--dry-run"}, env)
 	if code != exitOK {
 		t.Fatalf("replay --dry-run = %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"skip/not_owner", mangosim.UserPayer, ops.ReplayReevaluated, ops.ReplayLinked, "(dry run: nothing was written)"} {
+	for _, want := range []string{"skip/not_owner", mangosim.UserPayer, replay.Reevaluated, replay.Linked, "(dry run: nothing was written)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, out)
 		}
 	}
 	t.Logf("dry run:\n%s", out)
 
-	code, out, errOut = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test"}, env)
+	code, out, errOut = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test", "--yes", "--operator", "ops-bot"}, env)
 	if code != exitOK {
 		t.Fatalf("replay = %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "replay cmd-test on SCA_EVENTS, stream seq 1..3: finished") ||
-		!hasRow(out, []string{ops.ReplayReevaluated, "2", "2"}) || !hasRow(out, []string{"left", "alone:", "already", "linked", "1", "1"}) {
+		!hasRow(out, []string{replay.Reevaluated, "2", "2"}) || !hasRow(out, []string{"left", "alone:", "already", "linked", "1", "1"}) {
 		t.Errorf("summary:\n%s", out)
 	}
 	t.Logf("replay:\n%s\nstderr:\n%s", out, errOut)
@@ -125,7 +125,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("output contains the API key")
 	}
 
-	code, out, _ = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test"}, env)
+	code, out, _ = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test", "--yes", "--operator", "ops-bot"}, env)
 	if code != exitOK || !strings.Contains(out, "already finished") {
 		t.Errorf("replay again = %d, want 0 and already finished:\n%s", code, out)
 	}

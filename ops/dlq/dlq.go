@@ -1,20 +1,14 @@
-package ops
+package dlq
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +17,8 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/audit"
 )
 
 // MaxRedrives is the most redrives of one dead-lettered trigger (one
@@ -168,8 +164,8 @@ func isIDByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// Filter selects dead letters. Set fields combine with AND. [DLQ.List]
-// reads an empty filter as "all"; [DLQ.Redrive] and [DLQ.Purge] refuse it
+// Filter selects dead letters. Set fields combine with AND. [Tools.List]
+// reads an empty filter as "all"; [Tools.Redrive] and [Tools.Purge] refuse it
 // (All says "all" explicitly).
 type Filter struct {
 	Reason string    // DLQ reason code, exact
@@ -201,8 +197,11 @@ func (f Filter) match(r *Record) bool {
 	return true
 }
 
-// DLQOptions are the collaborators of a [DLQ].
-type DLQOptions struct {
+// Config is what the dead-letter tools work on and with.
+type Config struct {
+	// Layout names the streams, the buckets and the subjects (zero fields
+	// take consumer.Config's defaults).
+	Layout consumer.Config
 	// Log receives the audit lines; nil means none.
 	Log *zap.Logger
 	// Now is the clock; nil means time.Now.
@@ -211,19 +210,19 @@ type DLQOptions struct {
 	Operator string
 }
 
-// DLQ is the dead-letter tooling of one deployment.
-type DLQ struct {
+// Tools are the dead-letter tools of one deployment.
+type Tools struct {
 	js       jetstream.JetStream
+	ledger   *consumer.Ledger // bound by Redrive
 	cfg      consumer.Config
 	log      *zap.Logger
 	now      func() time.Time
 	operator string
 }
 
-// NewDLQ returns the dead-letter tools for the layout named by cfg
-// (streams, buckets and subjects; defaults applied).
-func NewDLQ(js jetstream.JetStream, cfg consumer.Config, o DLQOptions) *DLQ {
-	d := &DLQ{js: js, cfg: cfg.Defaults(), log: o.Log, now: o.Now, operator: o.Operator}
+// New returns the dead-letter tools for cfg.
+func New(js jetstream.JetStream, cfg Config) *Tools {
+	d := &Tools{js: js, cfg: cfg.Layout.Defaults(), log: cfg.Log, now: cfg.Now, operator: cfg.Operator}
 	if d.log == nil {
 		d.log = zap.NewNop()
 	}
@@ -235,37 +234,89 @@ func NewDLQ(js jetstream.JetStream, cfg consumer.Config, o DLQOptions) *DLQ {
 
 // List returns the dead letters selected by f (an empty filter selects
 // all), oldest first; with limit > 0 only the newest limit of them.
-func (d *DLQ) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
-	recs, _, err := d.ListN(ctx, f, limit)
+func (d *Tools) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
+	recs, _, err := d.Newest(ctx, f, limit)
 	return recs, err
 }
 
-// ListN is [DLQ.List] that also returns how many records matched.
-func (d *DLQ) ListN(ctx context.Context, f Filter, limit int) ([]Record, int, error) {
-	states, err := d.states(ctx, false)
+// Newest returns the newest limit dead letters selected by f (an empty
+// filter selects all; limit 0 means all of them), oldest first, and
+// whether more records match. With a limit it reads the stream backwards
+// in windows from its end and stops once it has limit+1 matches, so it
+// decodes about limit records, not the whole stream, and holds at most a
+// window of them.
+func (d *Tools) Newest(ctx context.Context, f Filter, limit int) ([]Record, bool, error) {
+	kv, err := d.opsKV(ctx, false)
 	if err != nil {
-		return nil, 0, err
+		return nil, false, err
 	}
 	var out []Record
-	ro := ReadOptions{StartTime: f.Since}
-	err = ReadStream(ctx, d.js, d.cfg.DLQStream, ro, func(m StoredMsg) error {
-		r := decodeRecord(m)
-		if st, ok := states[r.Seq]; ok {
-			r.State = &st.state
+	keep := func(r *Record) error {
+		if err := d.attachState(ctx, kv, r); err != nil {
+			return err
 		}
-		if f.match(&r) {
-			out = append(out, r)
-		}
+		out = append(out, *r)
 		return nil
-	})
+	}
+	if limit <= 0 {
+		_, err := d.each(ctx, f, 0, keep)
+		if err != nil {
+			return nil, false, fmt.Errorf("list dead letters: %w", err)
+		}
+		return out, false, nil
+	}
+	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list dead letters: %w", err)
+		return nil, false, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
 	}
-	total := len(out)
-	if limit > 0 && len(out) > limit {
-		out = out[len(out)-limit:]
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
 	}
-	return out, total, nil
+	if info.State.Msgs == 0 {
+		return nil, false, nil
+	}
+	first, hi := info.State.FirstSeq, info.State.LastSeq
+	window := uint64(min(max(limit+1, 16), 256))
+	var newest []Record // newest first
+	for len(newest) <= limit {
+		lo := first
+		if hi-first+1 > window {
+			lo = hi - window + 1
+		}
+		var batch []Record
+		older := false // a record of the window is older than f.Since: nothing before it matches
+		err := ops.ReadStream(ctx, d.js, d.cfg.DLQStream, ops.ReadOptions{StartSeq: lo, EndSeq: hi}, func(m ops.StoredMsg) error {
+			r := decodeRecord(m)
+			if !f.Since.IsZero() && r.Stored.Before(f.Since) {
+				older = true
+			}
+			if f.match(&r) {
+				batch = append(batch, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("list dead letters: %w", err)
+		}
+		for i := len(batch) - 1; i >= 0 && len(newest) <= limit; i-- {
+			newest = append(newest, batch[i])
+		}
+		if lo == first || older {
+			break
+		}
+		hi = lo - 1
+	}
+	more := len(newest) > limit
+	if more {
+		newest = newest[:limit]
+	}
+	for i := len(newest) - 1; i >= 0; i-- {
+		if err := keep(&newest[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, more, nil
 }
 
 // ErrNoRecord means there is no dead letter at the sequence asked for
@@ -274,41 +325,34 @@ var ErrNoRecord = errors.New("no dead letter at this sequence (purged, expired, 
 
 // Show returns the dead letter at DLQ stream sequence seq and, when the
 // worker decided its root trigger, that trigger's ledger entry.
-func (d *DLQ) Show(ctx context.Context, seq uint64) (*Record, *LedgerEntry, error) {
+func (d *Tools) Show(ctx context.Context, seq uint64) (*Record, *consumer.LedgerEntry, error) {
 	r, err := d.get(ctx, seq)
 	if err != nil {
 		return nil, nil, err
 	}
-	states, err := d.states(ctx, false)
+	marks, err := d.opsKV(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st, ok := states[seq]; ok {
-		r.State = &st.state
+	if err := d.attachState(ctx, marks, r); err != nil {
+		return nil, nil, err
 	}
 	if r.Event.Source == "" {
 		return r, nil, nil
 	}
-	kv, err := LedgerKV(ctx, d.js, d.cfg)
-	if err != nil || kv == nil {
-		return r, nil, err
+	l, err := consumer.OpenLedger(ctx, d.js, d.cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	root, _ := redriveRoot(r)
-	e, err := kv.Get(ctx, events.KeyOf(r.Event.Source, root))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return r, nil, nil
-	}
+	le, err := l.Entry(ctx, events.KeyOf(r.Event.Source, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read ledger: %w", err)
+		return nil, nil, err
 	}
-	var le LedgerEntry
-	if err := json.Unmarshal(e.Value(), &le); err != nil {
-		return nil, nil, fmt.Errorf("decode ledger entry: %w", err)
-	}
-	return r, &le, nil
+	return r, le, nil
 }
 
-func (d *DLQ) get(ctx context.Context, seq uint64) (*Record, error) {
+func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
 	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
 		return nil, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
@@ -320,81 +364,81 @@ func (d *DLQ) get(ctx context.Context, seq uint64) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
 	}
-	r := decodeRecord(StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
+	r := decodeRecord(ops.StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
 	return &r, nil
 }
 
-// selectRecords returns the records f selects: by direct get when f names
-// sequences, else by reading the stream.
-func (d *DLQ) selectRecords(ctx context.Context, f Filter) ([]Record, error) {
-	if len(f.Seqs) == 0 {
-		return d.List(ctx, f, 0)
-	}
-	states, err := d.states(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	seqs := slices.Clone(f.Seqs)
-	slices.Sort(seqs)
-	seqs = slices.Compact(seqs)
-	var out []Record
-	for _, seq := range seqs {
-		r, err := d.get(ctx, seq)
-		if err != nil {
-			return nil, err
-		}
-		if st, ok := states[seq]; ok {
-			r.State = &st.state
-		}
-		if f.match(r) {
-			out = append(out, *r)
-		}
-	}
-	return out, nil
-}
+// errStop ends a read early.
+var errStop = errors.New("stop")
 
-type stateRev struct {
-	state RedriveState
-	rev   uint64
-}
-
-// states reads every redrive mark. create binds (and creates) the ops
-// bucket; without it a missing bucket means no marks.
-func (d *DLQ) states(ctx context.Context, create bool) (map[uint64]stateRev, error) {
-	kv, err := d.opsKV(ctx, create)
-	if err != nil || kv == nil {
-		return map[uint64]stateRev{}, err
-	}
-	w, err := kv.Watch(ctx, "dlq.*", jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read redrive marks: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	out := map[uint64]stateRev{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e := <-w.Updates():
-			if e == nil {
-				return out, nil
+// each calls fn with every record f selects, oldest first, decoding one
+// record at a time: by direct get when f names sequences, else by reading
+// the stream up to upTo (0: the last record stored when it started). It
+// returns the last sequence it considered. fn may return errStop to end
+// early.
+func (d *Tools) each(ctx context.Context, f Filter, upTo uint64, fn func(*Record) error) (uint64, error) {
+	var last uint64
+	if len(f.Seqs) > 0 {
+		seqs := slices.Clone(f.Seqs)
+		slices.Sort(seqs)
+		for _, seq := range slices.Compact(seqs) {
+			if upTo != 0 && seq > upTo {
+				break
 			}
-			seq, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), "dlq."), 10, 64)
+			r, err := d.get(ctx, seq)
 			if err != nil {
+				return last, err
+			}
+			last = seq
+			if !f.match(r) {
 				continue
 			}
-			var st RedriveState
-			if err := json.Unmarshal(e.Value(), &st); err != nil {
-				return nil, fmt.Errorf("decode redrive mark %s: %w", e.Key(), err)
+			if err := fn(r); err != nil {
+				if errors.Is(err, errStop) {
+					return last, nil
+				}
+				return last, err
 			}
-			out[seq] = stateRev{state: st, rev: e.Revision()}
 		}
+		return last, nil
 	}
+	err := ops.ReadStream(ctx, d.js, d.cfg.DLQStream, ops.ReadOptions{StartTime: f.Since, EndSeq: upTo}, func(m ops.StoredMsg) error {
+		last = m.Seq
+		r := decodeRecord(m)
+		if !f.match(&r) {
+			return nil
+		}
+		return fn(&r)
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return last, err
 }
 
-func (d *DLQ) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
+// attachState reads the record's redrive mark from kv (nil: no bucket).
+func (d *Tools) attachState(ctx context.Context, kv jetstream.KeyValue, r *Record) error {
+	if kv == nil {
+		return nil
+	}
+	e, err := kv.Get(ctx, StateKey(r.Seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read redrive mark %s: %w", StateKey(r.Seq), err)
+	}
+	var st RedriveState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return fmt.Errorf("decode redrive mark %s: %w", StateKey(r.Seq), err)
+	}
+	r.State = &st
+	return nil
+}
+
+func (d *Tools) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
 	if create {
-		return OpsKV(ctx, d.js, d.cfg)
+		return ops.OpsKV(ctx, d.js, d.cfg)
 	}
 	kv, err := d.js.KeyValue(ctx, d.cfg.OpsBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -406,8 +450,41 @@ func (d *DLQ) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error
 	return kv, nil
 }
 
+// count returns how many records f selects (at most limit when limit >
+// 0) and the last stream sequence considered, which bounds the pass that
+// acts on them: records stored later are not part of the selection.
+func (d *Tools) count(ctx context.Context, f Filter, limit int) (int, uint64, error) {
+	upTo := uint64(0)
+	if len(f.Seqs) == 0 {
+		st, err := d.js.Stream(ctx, d.cfg.DLQStream)
+		if err != nil {
+			return 0, 0, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
+		}
+		if info.State.Msgs == 0 {
+			return 0, 0, nil
+		}
+		upTo = info.State.LastSeq
+	}
+	n := 0
+	last, err := d.each(ctx, f, upTo, func(*Record) error {
+		n++
+		if limit > 0 && n >= limit {
+			return errStop
+		}
+		return nil
+	})
+	if len(f.Seqs) == 0 && (limit <= 0 || n < limit) {
+		last = upTo
+	}
+	return n, last, err
+}
+
 // decodeRecord reads a DLQ message; what cannot be decoded is kept as text.
-func decodeRecord(m StoredMsg) Record {
+func decodeRecord(m ops.StoredMsg) Record {
 	r := Record{Seq: m.Seq, Stored: m.Time.UTC(), Subject: m.Subject}
 	if env, err := events.DecodeEnvelope(m.Data); err == nil {
 		r.ID = env.ID
@@ -452,6 +529,11 @@ func readOriginal(o events.Original) OriginalEvent {
 	return ev
 }
 
+// Root returns the root id of the record's event (the id of the first
+// dead-lettered trigger of its chain of redrives) and the redrive count so
+// far; see [redriveRoot].
+func (r *Record) Root() (root string, count int) { return redriveRoot(r) }
+
 // redriveRoot returns the root id of a record's event (the id of the first
 // dead-lettered trigger of its chain of redrives) and the redrive count so
 // far. The Sca-Redrive-Of header wins, then the scaredriveof extension,
@@ -482,6 +564,8 @@ const (
 	RedriveSkipped  = "skipped"
 	RedriveRefused  = "refused"
 	RedriveConflict = "conflict"
+	// RedriveWould is the result of a record a dry run would redrive.
+	RedriveWould = "would redrive"
 )
 
 // RedriveResult is what became of one selected record.
@@ -499,36 +583,80 @@ type RedriveResult struct {
 	AsIs bool
 }
 
-// Redrive publishes the original events of the records f selects (f must
-// not be empty) back to their original subjects as new triggers; see the
-// package documentation. A record already redriven is skipped; one whose
-// root was redriven [MaxRedrives] times is refused. It returns one result
-// per selected record, in stream order; the error is for failures that
-// stop it (the results so far are returned too).
-func (d *DLQ) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
+// RedriveOptions tune [Tools.RedriveWith].
+type RedriveOptions struct {
+	// Limit, when positive, redrives at most the first Limit selected
+	// records (oldest first).
+	Limit int
+	// DryRun writes nothing (no mark, no publish): each result says what
+	// would happen (RedriveWould instead of RedriveDone).
+	DryRun bool
+	// Confirm, when set, is asked with the number of selected records
+	// before anything is written (not when none is selected, nor in a dry
+	// run); an error stops the redrive with that error.
+	Confirm func(n int) error
+}
+
+// Redrive is [Tools.RedriveWith] without options.
+func (d *Tools) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
+	return d.RedriveWith(ctx, f, RedriveOptions{})
+}
+
+// RedriveWith publishes the original events of the records f selects (f
+// must not be empty) back to their original subjects as new triggers; see
+// the package documentation. A record already redriven is skipped; one
+// whose root was redriven [MaxRedrives] times is refused. It returns one
+// result per selected record, in stream order; the error is for failures
+// that stop it (the results so far are returned too). It reads the
+// stream twice, one record at a time (to count for o.Confirm, then to
+// redrive), never holding the selection's bodies.
+func (d *Tools) RedriveWith(ctx context.Context, f Filter, o RedriveOptions) ([]RedriveResult, error) {
 	if f.Empty() {
 		return nil, errors.New("redrive: select records by reason, user, sequence, or all")
 	}
-	kv, err := OpsKV(ctx, d.js, d.cfg)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := d.selectRecords(ctx, f)
+	n, upTo, err := d.count(ctx, f, o.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("redrive: %w", err)
 	}
-	var out []RedriveResult
-	for i := range recs {
-		res, err := d.redriveOne(ctx, kv, &recs[i])
-		out = append(out, res)
-		if err != nil {
-			return out, fmt.Errorf("redrive dead letter %d: %w", recs[i].Seq, err)
+	if n == 0 {
+		return nil, nil
+	}
+	if o.Confirm != nil && !o.DryRun {
+		if err := o.Confirm(n); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	var kv jetstream.KeyValue
+	if o.DryRun {
+		kv, err = d.opsKV(ctx, false) // a dry run creates nothing
+	} else {
+		kv, err = ops.OpsKV(ctx, d.js, d.cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.ledger, err = consumer.OpenLedger(ctx, d.js, d.cfg); err != nil {
+		return nil, err
+	}
+	var out []RedriveResult
+	_, err = d.each(ctx, f, upTo, func(r *Record) error {
+		res, err := d.redriveOne(ctx, kv, r, o.DryRun)
+		out = append(out, res)
+		if err != nil {
+			return fmt.Errorf("redrive dead letter %d: %w", r.Seq, err)
+		}
+		if o.Limit > 0 && len(out) >= o.Limit {
+			return errStop
+		}
+		return nil
+	})
+	return out, err
 }
 
-func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) (RedriveResult, error) {
+// redriveOne redrives one record; with dryRun it decides the same way
+// and stops before the first write. kv is nil in a dry run without the
+// ops bucket.
+func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record, dryRun bool) (RedriveResult, error) {
 	res := RedriveResult{Seq: r.Seq, EventID: r.EventID()}
 	if r.DeadLetter == nil {
 		res.Result, res.Note = RedriveRefused, "record cannot be decoded ("+r.DecodeError+"); purge it"
@@ -541,7 +669,11 @@ func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) 
 	key := StateKey(r.Seq)
 	var rev uint64
 	var st RedriveState
-	e, err := kv.Get(ctx, key)
+	var e jetstream.KeyValueEntry
+	var err error = jetstream.ErrKeyNotFound
+	if kv != nil {
+		e, err = kv.Get(ctx, key)
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 	case err != nil:
@@ -566,6 +698,35 @@ func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) 
 			return res, nil
 		}
 		st = RedriveState{Redriven: n, RedrivenAt: d.now().UTC(), RedriveID: RedriveID(root, n), Pending: true, Operator: d.operator}
+	}
+	// The original's ledger entry names the copy that may decide the
+	// lineage before the copy exists (an event that is not a CloudEvent
+	// has no identity to mark: its copy dead-letters as invalid again).
+	// A dry run asks the same question without writing the answer.
+	if r.Event.CloudEvent {
+		from := ""
+		if prev > 0 {
+			from = r.EventID()
+		}
+		mark := d.ledger.MarkRedrive
+		if dryRun {
+			mark = d.ledger.CheckRedrive
+		}
+		err := mark(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
+		if errors.Is(err, consumer.ErrNotDeadLettered) || errors.Is(err, consumer.ErrRedrivenElsewhere) {
+			res.Result = RedriveRefused
+			res.Note = fmt.Sprintf("event %s is %v; its lineage has its outcome (see `dlq show %d`)", root, err, r.Seq)
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("mark %s in the ledger: %w", root, err)
+		}
+	}
+	if dryRun {
+		res.Result, res.RedriveID, res.Count = RedriveWould, st.RedriveID, st.Redriven
+		return res, nil
+	}
+	if rev == 0 {
 		b, _ := json.Marshal(st)
 		rev, err = kv.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
@@ -651,48 +812,86 @@ func redriveHeaders(orig map[string][]string, root string, n int) nats.Header {
 	return h
 }
 
-// PurgeOptions tune [DLQ.Purge].
+// PurgeOptions tune [Tools.Purge].
 type PurgeOptions struct {
-	// Confirm is asked with the number of selected records before anything
-	// is deleted (nil: no question); an error stops the purge.
-	Confirm func(n int) error
+	// Confirm is asked with what the purge would do (the counts of a dry
+	// run) before anything is deleted (nil: no question; not asked when
+	// nothing is selected, nor in a dry run); an error stops the purge.
+	Confirm func(preview PurgeResult) error
 	// Secure erases with SecureDeleteMsg (overwritten on disk). Always on
 	// when the filter selects by user (personal-data erasure).
 	Secure bool
 	// OlderThan is shown in the audit line when the selection is by age.
 	OlderThan time.Duration
+	// Limit, when positive, purges at most the first Limit selected
+	// records (oldest first). It does not apply to what a purge by user
+	// erases beyond the dead letters.
+	Limit int
+	// DryRun deletes nothing: the result counts what would be.
+	DryRun bool
 }
 
-// PurgeResult counts what a purge did.
+// PurgeResult counts what a purge did (or, in a dry run, would do).
 type PurgeResult struct {
 	Selected int
 	Deleted  int
 	Gone     int // already deleted when their turn came
 	Secure   bool
+	DryRun   bool
+	// Erasure is what a purge by user erased beyond the dead letters; nil
+	// for other purges.
+	Erasure *Erasure
+}
+
+// Empty reports whether the purge selected nothing at all.
+func (r PurgeResult) Empty() bool {
+	return r.Selected == 0 && (r.Erasure == nil || *r.Erasure == Erasure{})
 }
 
 // Purge deletes the dead letters f selects (f must not be empty) after
-// o.Confirm agreed (it is not asked when nothing is selected), and purges
-// their redrive marks. Selecting by user erases securely. Unless the
-// confirmation was refused, it logs one audit line with the counts.
-func (d *DLQ) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
+// o.Confirm agreed, and purges their redrive marks; a purge by user also
+// erases the user's data elsewhere (see [Erasure]). Selecting by user
+// erases securely. It reads the stream twice, one record at a time (to
+// count, then to delete). Unless the confirmation was refused, it logs
+// one audit line with the counts.
+func (d *Tools) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
 	if f.Empty() {
 		return PurgeResult{}, errors.New("purge: select records by user, reason, age, or all")
 	}
-	res := PurgeResult{Secure: o.Secure || f.User != ""}
-	recs, err := d.selectRecords(ctx, f)
+	res := PurgeResult{Secure: o.Secure || f.User != "", DryRun: o.DryRun}
+	n, upTo, err := d.count(ctx, f, o.Limit)
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
-	res.Selected = len(recs)
-	if len(recs) == 0 {
+	res.Selected = n
+	var plan *erasurePlan
+	if f.User != "" {
+		if plan, err = d.planErasure(ctx, f.User); err != nil {
+			return res, fmt.Errorf("purge: %w", err)
+		}
+		res.Erasure = &plan.counts
+	}
+	if res.Empty() || o.DryRun {
 		d.auditPurge(f, o, res)
 		return res, nil
 	}
 	if o.Confirm != nil {
-		if err := o.Confirm(len(recs)); err != nil {
+		if err := o.Confirm(res); err != nil {
 			return res, err
 		}
+	}
+	defer func() { d.auditPurge(f, o, res) }()
+	if plan != nil {
+		// The triggers first: the worker then cannot decide them again
+		// (and write their ledger entries) while the rest is erased.
+		erased, err := d.erase(ctx, f.User, plan)
+		res.Erasure = &erased
+		if err != nil {
+			return res, fmt.Errorf("purge: erase user data: %w", err)
+		}
+	}
+	if n == 0 {
+		return res, nil
 	}
 	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
@@ -702,232 +901,53 @@ func (d *DLQ) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult,
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
-	defer func() { d.auditPurge(f, o, res) }()
-	for _, r := range recs {
-		del := st.DeleteMsg
-		if res.Secure {
-			del = st.SecureDeleteMsg
-		}
+	del := st.DeleteMsg
+	if res.Secure {
+		del = st.SecureDeleteMsg
+	}
+	done := 0
+	_, err = d.each(ctx, f, upTo, func(r *Record) error {
 		switch err := del(ctx, r.Seq); {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			res.Gone++
 		case err != nil:
-			return res, fmt.Errorf("purge dead letter %d: %w", r.Seq, err)
+			return fmt.Errorf("purge dead letter %d: %w", r.Seq, err)
 		default:
 			res.Deleted++
 		}
 		if kv != nil {
 			if err := kv.Purge(ctx, StateKey(r.Seq)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return res, fmt.Errorf("purge redrive mark of %d: %w", r.Seq, err)
+				return fmt.Errorf("purge redrive mark of %d: %w", r.Seq, err)
 			}
 		}
-	}
-	return res, nil
+		if done++; o.Limit > 0 && done >= o.Limit {
+			return errStop
+		}
+		return nil
+	})
+	return res, err
 }
 
-func (d *DLQ) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
+func (d *Tools) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 	fields := []zap.Field{
 		zap.Int("selected", res.Selected), zap.Int("deleted", res.Deleted), zap.Int("gone", res.Gone),
-		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.String("operator", d.operator),
+		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.Bool("dry_run", res.DryRun), zap.String("operator", d.operator),
 	}
 	if f.Reason != "" {
 		fields = append(fields, zap.String("reason", f.Reason))
 	}
 	if f.User != "" {
-		fields = append(fields, zap.String("user_sha256", UserHash(f.User)))
+		fields = append(fields, zap.String("user_sha256", audit.UserHash(f.User)))
+	}
+	if e := res.Erasure; e != nil {
+		fields = append(fields, zap.Int("triggers", e.Triggers), zap.Int("links", e.Links),
+			zap.Int("ledger_entries", e.LedgerEntries), zap.Bool("user_state", e.UserState), zap.Int("ops_entries", e.OpsEntries))
 	}
 	if o.OlderThan > 0 {
 		fields = append(fields, zap.Duration("older_than", o.OlderThan))
 	}
 	if !f.Until.IsZero() {
-		fields = append(fields, zap.String("until", fmtTime(f.Until)))
+		fields = append(fields, zap.String("until", ops.FormatTime(f.Until)))
 	}
 	d.log.Info("dlq purge", fields...)
-}
-
-// UserHash is how audit lines name a user whose data is erased: the first
-// 16 hex digits of SHA-256 of the id, enough to match a known erasure
-// request, without keeping the id.
-func UserHash(user string) string {
-	sum := sha256.Sum256([]byte(user))
-	return hex.EncodeToString(sum[:8])
-}
-
-// Confirmation errors of [Confirm].
-var (
-	// ErrNotConfirmed means the operator did not answer yes.
-	ErrNotConfirmed = errors.New("not confirmed")
-	// ErrNoAnswer means there was nothing to read the answer from (no
-	// stdin, as in CI): pass --yes to proceed without a question.
-	ErrNoAnswer = errors.New("no answer on stdin: pass --yes to purge without asking")
-)
-
-// Confirm returns a [PurgeOptions.Confirm] that asks "purge N records?
-// [y/N] " on out and reads one line from in: "y" or "yes" (any case)
-// proceeds, anything else is [ErrNotConfirmed]; a nil in, or one at its
-// end before any answer, is [ErrNoAnswer].
-func Confirm(in io.Reader, out io.Writer) func(n int) error {
-	return func(n int) error {
-		if in == nil {
-			return ErrNoAnswer
-		}
-		noun := "records"
-		if n == 1 {
-			noun = "record"
-		}
-		fmt.Fprintf(out, "purge %d %s? [y/N] ", n, noun)
-		line, err := bufio.NewReader(in).ReadString('\n')
-		if err != nil && line == "" {
-			fmt.Fprintln(out)
-			return ErrNoAnswer
-		}
-		switch strings.ToLower(strings.TrimSpace(line)) {
-		case "y", "yes":
-			return nil
-		}
-		return ErrNotConfirmed
-	}
-}
-
-// ---- output ----
-
-const timeLayout = "2006-01-02T15:04:05Z07:00"
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(timeLayout)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// WriteRecords prints records as a table: TIME SEQ SUBJECT REASON USER
-// ATTEMPTS STATE (SUBJECT is the original subject), then a count; total is
-// the number of matching records when recs holds only the newest of them.
-func WriteRecords(w io.Writer, recs []Record, total int) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSEQ\tSUBJECT\tREASON\tUSER\tATTEMPTS\tSTATE")
-	for _, r := range recs {
-		attempts := "-"
-		subject := r.Subject
-		if r.DeadLetter != nil {
-			attempts = strconv.Itoa(r.DeadLetter.Attempts)
-			subject = r.OriginalSubject()
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", fmtTime(r.Stored), r.Seq, subject, r.Reason(),
-			dash(r.Event.UserID), attempts, dash(r.StateText()))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	noun := "records"
-	if total == 1 {
-		noun = "record"
-	}
-	var err error
-	if total > len(recs) {
-		_, err = fmt.Fprintf(w, "%d of %d %s (the newest; --limit 0 shows all)\n", len(recs), total, noun)
-	} else {
-		_, err = fmt.Fprintf(w, "%d %s\n", len(recs), noun)
-	}
-	return err
-}
-
-// WriteRecord prints one record in full: the record's fields, its redrive
-// state, the root trigger's ledger outcome when known (ledger may be
-// nil), and the original event (headers, then the body as indented JSON,
-// or base64 when it is not JSON).
-func WriteRecord(w io.Writer, r *Record, ledger *LedgerEntry) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
-	row("seq", strconv.FormatUint(r.Seq, 10))
-	row("stored", fmtTime(r.Stored))
-	row("subject", r.Subject)
-	row("record id", dash(r.ID))
-	if r.DeadLetter == nil {
-		row("error", "record cannot be decoded: "+r.DecodeError)
-		return tw.Flush()
-	}
-	dl := r.DeadLetter
-	row("event id", dash(dl.EventID))
-	row("user", dash(r.Event.UserID))
-	row("reason", dl.Reason)
-	row("error", dash(dl.Error))
-	row("attempts", strconv.Itoa(dl.Attempts))
-	row("first attempt", fmtTime(dl.FirstAttemptAt))
-	row("last attempt", fmtTime(dl.LastAttemptAt))
-	row("stream seq", strconv.FormatUint(dl.StreamSequence, 10))
-	switch st := r.State; {
-	case st == nil:
-		row("state", "not redriven")
-	default:
-		row("state", fmt.Sprintf("%s as %s at %s", r.StateText(), st.RedriveID, fmtTime(st.RedrivenAt)))
-	}
-	if root, n := redriveRoot(r); n > 0 {
-		row("redrive of", fmt.Sprintf("%s (redrive %d of at most %d)", root, n, MaxRedrives))
-	}
-	if ledger != nil {
-		v := ledger.Outcome
-		if ledger.Reason != "" {
-			v += " " + ledger.Reason
-		}
-		if ledger.RedrivenTo != "" {
-			v += " (redriven to " + ledger.RedrivenTo + ")"
-		}
-		row("ledger", dash(v))
-	}
-	row("original subject", dl.Original.Subject)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "original headers:")
-	if len(dl.Original.Headers) == 0 {
-		fmt.Fprintln(w, "  (none)")
-	}
-	keys := make([]string, 0, len(dl.Original.Headers))
-	for k := range dl.Original.Headers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range dl.Original.Headers[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
-		}
-	}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, dl.Original.Body, "", "  ") == nil {
-		fmt.Fprintln(w, "original event:")
-		pretty.WriteByte('\n')
-		_, err := w.Write(pretty.Bytes())
-		return err
-	}
-	fmt.Fprintf(w, "original body (%d bytes, not JSON, base64):\n%s\n", len(dl.Original.Body), base64.StdEncoding.EncodeToString(dl.Original.Body))
-	return nil
-}
-
-// WriteRedriveResults prints one line per record and a summary.
-func WriteRedriveResults(w io.Writer, results []RedriveResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tEVENT\tREDRIVE ID\tRESULT")
-	counts := map[string]int{}
-	for _, r := range results {
-		counts[r.Result]++
-		result := r.Result
-		if r.Note != "" {
-			result += ": " + r.Note
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Seq, dash(r.EventID), dash(r.RedriveID), result)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d redriven, %d skipped, %d refused, %d conflicts\n",
-		counts[RedriveDone], counts[RedriveSkipped], counts[RedriveRefused], counts[RedriveConflict])
-	return err
 }
