@@ -140,6 +140,10 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			log.Info("nats stopped")
 		}()
 		log.Info("nats listening", zap.String("addr", emb.Addr()), zap.String("data_dir", cfg.embedded.DataDir))
+		log.Info("durability", zap.String("note", embeddedSingleReplica))
+		if p := openListenProblem(emb.Addr()); p != "" {
+			log.Warn("embedded nats open to the network", zap.String("problem", p))
+		}
 		url = emb.ClientURL()
 	}
 	nc, err := connectNATS(ctx, url, cfg.nats, log)
@@ -158,10 +162,20 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	if err != nil {
 		return fmt.Errorf("jetstream layout: %w", err)
 	}
+	if cfg.nats.URL != "" {
+		if err := checkDurability(ctx, nc, js, cfg.consumer, cfg.requireDurable, log); err != nil {
+			return err
+		}
+	}
 	if err := bindHooks(ctx, js, hk, cfg); err != nil {
 		return err
 	}
 	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
 
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {

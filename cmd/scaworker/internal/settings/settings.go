@@ -19,21 +19,23 @@ type CLI struct {
 
 // Run holds the settings of `scaworker run`.
 type Run struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Embedded Embedded `embed:"" group:"Embedded NATS"`
-	HTTP     HTTP     `embed:"" group:"HTTP"`
-	Hooks    Hooks    `embed:"" group:"Webhooks"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Embedded Embedded   `embed:"" group:"Embedded NATS"`
+	HTTP     HTTP       `embed:"" group:"HTTP"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Check holds the settings of `scaworker check`.
 type Check struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Replay holds the settings of `scaworker replay`. Its own flags have no
@@ -173,7 +175,7 @@ type Mangopay struct {
 	APIKeyFile string        `name:"mangopay-api-key-file" envvar:"MANGOPAY_API_KEY_FILE" help:"File holding the Mangopay API key (surrounding whitespace trimmed); excludes MANGOPAY_API_KEY."`
 	TLSCert    string        `name:"mangopay-tls-cert" envvar:"MANGOPAY_TLS_CERT" help:"Client certificate for Mangopay mTLS: file path or base64 PEM."`
 	TLSKey     string        `name:"mangopay-tls-key" envvar:"MANGOPAY_TLS_KEY" secret:"" help:"Private key of MANGOPAY_TLS_CERT: file path or base64 PEM (never printed)."`
-	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"This deployment's share of the Mangopay quota, N/duration (Mangopay's smallest window is 2300/15m)."`
+	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"The Mangopay budget of the whole deployment, N/duration: every replica and backfill draw from it together through SCA_BUDGET_BUCKET (Mangopay's smallest window is 2300/15m for the whole API account)."`
 	Timeout    time.Duration `name:"mangopay-timeout" default:"10s" help:"Timeout of one Mangopay HTTP request."`
 	Retries    int           `name:"mangopay-retries" default:"3" help:"In-process retries of one Mangopay call (within SCA_ATTEMPT_TIMEOUT); longer outages are retried through JetStream."`
 	ReturnURL  string        `name:"return-url" help:"Where Mangopay sends the user back after enrollment (https, appended to every link); required by run and check."`
@@ -187,6 +189,11 @@ type NATS struct {
 	TLSCA   string `name:"nats-tls-ca" envvar:"NATS_TLS_CA" help:"CA certificate file to verify the NATS server."`
 	TLSCert string `name:"nats-tls-cert" envvar:"NATS_TLS_CERT" help:"Client certificate file for NATS TLS."`
 	TLSKey  string `name:"nats-tls-key" envvar:"NATS_TLS_KEY" help:"Private key file of NATS_TLS_CERT."`
+}
+
+// Durability is the durability self-check's setting, for run and check.
+type Durability struct {
+	Require bool `name:"require-durable" envvar:"SCA_REQUIRE_DURABLE" help:"Refuse to run (exit 2; check: fail) instead of warning when NATS could lose acknowledged triggers or outcomes: streams with fewer than 3 replicas on a cluster, a server older than 2.12.3, a default 2-minute sync_interval, or the single-replica embedded server."`
 }
 
 // Embedded are the settings of the embedded NATS server (NATS_URL empty).
@@ -222,6 +229,7 @@ type Consumer struct {
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
 	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
 	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
+	BudgetBucket string `name:"budget-bucket" default:"sca_budget" help:"KV bucket of the deployment's shared Mangopay budget (SCA_MANGOPAY_RATE), drawn from by every replica and by backfill."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
 	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
