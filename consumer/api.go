@@ -30,6 +30,7 @@ type Pacer interface {
 type Outcome struct {
 	Key       string // hash of (source, id): the ledger key
 	EventID   string // the trigger's id, when it could be read
+	Source    string // the trigger's CloudEvents source, when it could be read
 	Type      string // the trigger's type, or "unknown"
 	UserID    string
 	Outcome   string // events.Outcome*: link, skip, dlq, state, duplicate
