@@ -48,7 +48,8 @@ type Deps struct {
 	Pacer    Pacer    // nil: never paused for rate limits
 	Metrics  *Metrics // nil: metrics are not recorded
 	Log      *zap.Logger
-	// OnOutcome, when set, is called once per settled delivery (demo, tests).
+	// OnOutcome, when set, is called once per settled delivery (the
+	// console's counters, the demo, tests). It must not block.
 	OnOutcome func(Outcome)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
