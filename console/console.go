@@ -26,6 +26,9 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// DefaultStatsBucket is the default of [Config.StatsBucket] (SCA_STATS_BUCKET).
+const DefaultStatsBucket = "sca_stats"
+
 // DefaultPageSize is the records a list shows at once.
 const DefaultPageSize = 25
 
@@ -92,7 +95,7 @@ type Console struct {
 func New(js jetstream.JetStream, cfg Config) (*Console, error) {
 	cfg.Layout = cfg.Layout.Defaults()
 	if cfg.StatsBucket == "" {
-		cfg.StatsBucket = "sca_stats"
+		cfg.StatsBucket = DefaultStatsBucket
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
