@@ -85,6 +85,8 @@
 // published again (it would be dead) and no second one is minted (the
 // first may have been sent). Within the link's life the republish is exact.
 //
+// # Redrive lineage
+//
 // A trigger and its redrive copies (`scaworker dlq redrive`) are one
 // lineage with at most one link; lineage.go owns that rule for the worker
 // and the operator tools ([RedriveOf], [Reopens], [Ledger.MarkRedrive]):
@@ -92,7 +94,16 @@
 // written before the copy is published), any other copy settles as
 // duplicate, and a replay never reopens a copy or a redriven original.
 // The operator tools read the ledger through [OpenLedger] and key
-// triggers with [TriggerKey], the worker's own rules.
+// triggers with [TriggerKey], the worker's own rules; they also read
+// streams with [ReadStream] (bounded, ordered consumer, as the worker
+// does to find an outcome published long ago), bind buckets with
+// [OpsBucket] and [HooksBucket] (as [Provision] creates them), and build
+// republished triggers with [RepublishHeader] and [RewriteID].
+// `dlq purge --user` erases what the worker keeps about a user through
+// [EraseUser] (the user's ledger entries and user state; no marker keeps
+// the id), since the layout of both buckets is this package's.
+// The operator console reads what the worker remembers of a user through
+// [ReadUser], for the same reason.
 //
 // # One user, many triggers
 //

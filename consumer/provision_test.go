@@ -198,3 +198,45 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		t.Errorf("defaults: Validate() = %v, want nil", err)
 	}
 }
+
+// OpsBucket creates the bucket when it is missing, without a TTL, and binds it after.
+func TestOpsBucketCreatesBucket(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{NoStart: true})
+	cfg := w.Config
+	cfg.OpsBucket = "ops_fresh"
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, cfg)
+	if err != nil {
+		t.Fatalf("OpsBucket: %v", err)
+	}
+	st, err := kv.Status(w.Context())
+	if err != nil || st.Bucket() != "ops_fresh" || st.TTL() != 0 {
+		t.Errorf("bucket = %v, %v; want ops_fresh without TTL", st, err)
+	}
+	if _, err := consumer.OpsBucket(w.Context(), w.JS, cfg); err != nil {
+		t.Errorf("second OpsBucket: %v", err)
+	}
+}
+
+// HooksBucket creates the bucket with the markers' TTL, and refuses an
+// existing one that would forget markers while Mangopay can still deliver.
+func TestHooksBucket(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := consumer.HooksBucket(ctx, js, consumer.Config{HooksBucket: "hooks_fresh"})
+	if err != nil {
+		t.Fatalf("HooksBucket: %v", err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.TTL() != consumer.HooksTTL {
+		t.Errorf("bucket TTL = %v (%v), want %s", st.TTL(), err, consumer.HooksTTL)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "hooks_short", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = consumer.HooksBucket(ctx, js, consumer.Config{HooksBucket: "hooks_short"})
+	if err == nil || !strings.Contains(err.Error(), "SCA_HOOKS_BUCKET: existing bucket hooks_short forgets entries after 1h0m0s, while Mangopay") {
+		t.Errorf("HooksBucket(1h TTL) = %v, want a refusal naming SCA_HOOKS_BUCKET", err)
+	}
+}

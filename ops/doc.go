@@ -1,7 +1,9 @@
 // Package ops holds what the operator tools of scaworker share; the tools
 // themselves are its subpackages, one per command: ops/replay (`scaworker
 // replay`), ops/dlq (`scaworker dlq list|show|redrive|purge`) and
-// ops/backfill (`scaworker backfill`). Each takes one Config (its Layout
+// ops/backfill (`scaworker backfill`); ops/audit owns the audit records
+// every command that changes state writes (`scaworker audit` reads them).
+// Each takes one Config (its Layout
 // names the deployment's streams, buckets and subjects) and returns data;
 // the commands in cmd/scaworker parse flags and print (tables, prompts,
 // progress bars). The tools work against a JetStream connection to a
@@ -13,22 +15,27 @@
 // mark of an original, through the consumer's own lineage rule
 // (consumer.Ledger.MarkRedrive).
 //
-// # Reading streams
+// # Contracts shared with the worker
 //
-// [ReadStream] reads a stream with an ordered consumer (ephemeral, no
-// acks, headers and data) up to the last message stored when it started
-// (or [ReadOptions.EndSeq]), fetching at most 256 messages ahead: listing
-// the dead letters or replaying history never creates or moves a durable
-// consumer, and never holds a stream in memory.
+// What the tools and the worker must agree on has one owner, the consumer
+// package, and the tools call it: stream reads (consumer.ReadStream, an
+// ordered consumer bounded by the last message stored when it starts, so
+// listing dead letters or replaying history never creates or moves a
+// durable consumer), bucket creation (consumer.OpsBucket,
+// consumer.HooksBucket: as Provision would), ledger reads
+// (consumer.OpenLedger) and keys (consumer.TriggerKey), the headers and
+// ids of republished triggers (consumer.RepublishHeader,
+// consumer.RewriteID), and the redrive lineage (consumer.Reopens,
+// consumer.Ledger.MarkRedrive).
 //
 // # Operator state
 //
 // The KV bucket SCA_OPS_BUCKET (default "sca_ops", no TTL) holds what the
 // tools must remember between runs: `dlq.<DLQ stream sequence>` is the
-// redrive mark of a dead letter (see ops/dlq) and `replay.<name>`
-// a replay cursor. [OpsKV] binds it and creates it when it is missing, as
-// the worker's Provision would, so the tools work against a deployment
-// whose worker predates the bucket.
+// redrive mark of a dead letter (see ops/dlq) and `replay.<name>` a
+// replay cursor. consumer.OpsBucket binds it and creates it when it is
+// missing, so the tools work against a deployment whose worker predates
+// the bucket.
 //
 // # Time flags
 //

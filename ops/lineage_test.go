@@ -2,6 +2,9 @@ package ops_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,8 +89,9 @@ func (w *world) links() int {
 	return n
 }
 
-// republish stores a copy of the message at seq with extra headers, as a
-// tool that read the ledger before another one changed it would.
+// republish stores the message at seq again (its headers but JetStream's,
+// then h; body when set), as a publisher repeating itself, or a tool that
+// read the ledger before another one changed it, would.
 func (w *world) republish(seq uint64, h map[string]string, body []byte) uint64 {
 	w.T.Helper()
 	st, err := w.JS.Stream(w.Context(), "SCA_EVENTS")
@@ -102,6 +106,11 @@ func (w *world) republish(seq uint64, h map[string]string, body []byte) uint64 {
 	msg.Data = m.Data
 	if body != nil {
 		msg.Data = body
+	}
+	for k, vs := range m.Header {
+		if !strings.HasPrefix(k, "Nats-") {
+			msg.Header[k] = vs
+		}
 	}
 	for k, v := range h {
 		msg.Header.Set(k, v)
@@ -241,6 +250,92 @@ func TestLineageRedriveAfterCrashBeforePublish(t *testing.T) {
 	}
 	if got := w.OutcomeFor("exp-1.redrive-1"); got.Outcome != events.OutcomeLink {
 		t.Fatalf("exp-1.redrive-1: outcome %s/%s, want link", got.Outcome, got.Reason)
+	}
+	if n := w.links(); n != 1 {
+		t.Errorf("links for exp-1's lineage = %d, want 1", n)
+	}
+}
+
+// replay and redrive run at the same time over dead-lettered lineages:
+// whichever reaches a lineage first decides it, and each gets one link.
+func TestLineageReplayRacesRedrive(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, testworld.Options{})
+	const n = 6
+	user := func(i int) string { return fmt.Sprintf("user_m_race_%d", i) }
+	owner := func(i int, rep string) mangosim.User {
+		u := legalOwner(rep)
+		u.ID = user(i)
+		return u
+	}
+	for i := range n {
+		w.Sim.AddUser(owner(i, ""))
+		id := fmt.Sprintf("exp-race-%d", i)
+		w.Hook(events.TypeSessionExpired, id, user(i), time.Now())
+		if got := w.OutcomeFor(id); got.Outcome != events.OutcomeDLQ {
+			t.Fatalf("%s: outcome %s/%s, want dlq", id, got.Outcome, got.Reason)
+		}
+	}
+	w.waitRecords(n)
+	for i := range n {
+		w.Sim.AddUser(owner(i, "rep@example.com"))
+	}
+	var wg sync.WaitGroup
+	var replayErr, redriveErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, replayErr = replay.Run(w.Context(), w.JS, replay.Config{Layout: w.Config, From: "1", Rate: enroll.Rate{N: 100000, Per: time.Second}})
+	}()
+	go func() {
+		defer wg.Done()
+		_, redriveErr = dlq.New(w.JS, dlq.Config{Layout: w.Config}).Redrive(w.Context(), dlq.Filter{All: true})
+	}()
+	wg.Wait()
+	if replayErr != nil || redriveErr != nil {
+		t.Fatalf("replay: %v; redrive: %v", replayErr, redriveErr)
+	}
+	w.Settled()
+	links := map[string]int{}
+	for _, l := range w.Links() {
+		links[l.UserID]++
+	}
+	for i := range n {
+		if links[user(i)] != 1 {
+			t.Errorf("%s got %d links, want 1", user(i), links[user(i)])
+		}
+	}
+}
+
+// A late delivery of an older copy (redriven again since) leaves the
+// original pointing at the newest copy, whose redrive then links once.
+func TestLineageLateCopyDoesNotTakeOver(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, testworld.Options{})
+	w.expiry()
+	w.waitRecords(1)
+	w.redrive(dlq.Filter{All: true})
+	w.OutcomeFor("exp-1.redrive-1")
+	recs := w.waitRecords(2)
+	w.redrive(dlq.Filter{Seqs: []uint64{recs[1].Seq}})
+	w.OutcomeFor("exp-1.redrive-2")
+	recs = w.waitRecords(3)
+	// exp-1.redrive-1 is delivered again (stored anew, as a republish by
+	// its publisher would be).
+	again := w.republish(recs[1].DeadLetter.StreamSequence, nil, nil)
+	if got := w.firstOutcomeAt(again); got.Outcome != events.OutcomeDuplicate {
+		t.Fatalf("late exp-1.redrive-1: outcome %s/%s, want duplicate", got.Outcome, got.Reason)
+	}
+	var root consumer.LedgerEntry
+	if !w.LedgerEntry("mangopay", "exp-1", &root) || root.RedrivenTo != "exp-1.redrive-2" || root.Outcome != events.OutcomeDLQ {
+		t.Fatalf("exp-1's entry = %+v, want dlq redriven to exp-1.redrive-2", root)
+	}
+	w.Sim.AddUser(legalOwner("rep@example.com"))
+	if res := w.redrive(dlq.Filter{Seqs: []uint64{recs[2].Seq}}); len(res) != 1 || res[0].Result != dlq.RedriveDone || res[0].RedriveID != "exp-1.redrive-3" {
+		t.Fatalf("redrive of exp-1.redrive-2's record = %+v, want exp-1.redrive-3", res)
+	}
+	if got := w.OutcomeFor("exp-1.redrive-3"); got.Outcome != events.OutcomeLink {
+		t.Fatalf("exp-1.redrive-3: outcome %s/%s, want link", got.Outcome, got.Reason)
 	}
 	if n := w.links(); n != 1 {
 		t.Errorf("links for exp-1's lineage = %d, want 1", n)

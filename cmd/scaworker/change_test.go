@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,5 +160,46 @@ func TestAuditCommand(t *testing.T) {
 	}
 	if code, _, errOut := runSync(t, []string{"audit", "--command", "dlq list"}, env); code != exitUsage || !strings.Contains(errOut, "--command") {
 		t.Errorf("audit --command 'dlq list' = %d, %q; want 2 naming --command", code, errOut)
+	}
+}
+
+// TestChangeRecordResult: a command's record says how it ended, and a
+// failed command still leaves its record with the counts so far.
+func TestChangeRecordResult(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	c, errs := newChange(audit.CommandDLQRedrive, settings.Change{Yes: true, Operator: "alice"}, nil, nil, io.Discard)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if err := c.open(t.Context(), js, audit.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	failure := errors.New("publish failed")
+	if err := c.record(t.Context(), nil, map[string]int{"redriven": 2}, failure); err != failure {
+		t.Errorf("record(failure) = %v, want the failure itself", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.record(ctx, nil, nil, ctx.Err()); !errors.Is(err, context.Canceled) {
+		t.Errorf("record(interrupted) = %v, want the interruption", err)
+	}
+	if err := c.record(t.Context(), nil, nil, nil); err != nil {
+		t.Errorf("record(done) = %v", err)
+	}
+	l, _ := audit.New(js, audit.Config{})
+	page, err := l.Read(t.Context(), audit.Query{})
+	if err != nil || len(page.Records) != 3 {
+		t.Fatalf("records = %+v, %v; want 3", page.Records, err)
+	}
+	var got []string
+	for _, r := range page.Records {
+		got = append(got, r.Result)
+	}
+	if want := []string{audit.ResultDone, audit.ResultInterrupted, audit.ResultFailed}; !slices.Equal(got, want) {
+		t.Errorf("results (newest first) = %q, want %q", got, want)
+	}
+	if page.Records[2].Counts["redriven"] != 2 {
+		t.Errorf("the failed command's record lost its counts: %+v", page.Records[2])
 	}
 }

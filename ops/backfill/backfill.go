@@ -202,7 +202,7 @@ func Run(ctx context.Context, js jetstream.JetStream, mp EventLister, o Config) 
 			kv, err = nil, nil // nothing delivered yet; a dry run creates nothing
 		}
 	} else {
-		kv, err = ops.HooksKV(ctx, js, cfg)
+		kv, err = consumer.HooksBucket(ctx, js, cfg)
 	}
 	if err != nil {
 		return res, err

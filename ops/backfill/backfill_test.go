@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
 	"github.com/scaworker/scaworker/ops/backfill"
 )
 
@@ -34,10 +34,10 @@ func simEvents(w *world, n int) []mangosim.Event {
 }
 
 // storedTriggers reads the trigger stream: id → message.
-func storedTriggers(t *testing.T, w *world) map[string]ops.StoredMsg {
+func storedTriggers(t *testing.T, w *world) map[string]consumer.StoredMsg {
 	t.Helper()
-	out := map[string]ops.StoredMsg{}
-	err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	out := map[string]consumer.StoredMsg{}
+	err := consumer.ReadStream(w.Context(), w.JS, "SCA_EVENTS", consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		tr, err := events.DefaultSubjects().Decode(m.Subject, m.Data)
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 		}
 	}
 	// Each is marked in the hooks bucket, by the backfill.
-	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.HooksBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{NoStart: true})
 	evs := simEvents(w, 3)
-	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.HooksBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

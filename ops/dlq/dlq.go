@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,10 +23,6 @@ import (
 // MaxRedrives is the most redrives of one dead-lettered trigger (one
 // root id): the next one is refused, so nothing loops.
 const MaxRedrives = 5
-
-// ExtRedriveOf is the CloudEvents extension attribute a redriven event
-// carries: the root id it redrives.
-const ExtRedriveOf = "scaredriveof"
 
 // RedriveState is the mark of a redriven dead letter, kept in
 // SCA_OPS_BUCKET under [StateKey] of its DLQ stream sequence.
@@ -286,7 +281,7 @@ func (d *Tools) Newest(ctx context.Context, f Filter, limit int) ([]Record, bool
 		}
 		var batch []Record
 		older := false // a record of the window is older than f.Since: nothing before it matches
-		err := ops.ReadStream(ctx, d.js, d.cfg.DLQStream, ops.ReadOptions{StartSeq: lo, EndSeq: hi}, func(m ops.StoredMsg) error {
+		err := consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, consumer.ReadOptions{StartSeq: lo, EndSeq: hi}, func(m consumer.StoredMsg) error {
 			r := decodeRecord(m)
 			if !f.Since.IsZero() && r.Stored.Before(f.Since) {
 				older = true
@@ -364,7 +359,7 @@ func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
 	}
-	r := decodeRecord(ops.StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
+	r := decodeRecord(consumer.StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
 	return &r, nil
 }
 
@@ -402,7 +397,7 @@ func (d *Tools) each(ctx context.Context, f Filter, upTo uint64, fn func(*Record
 		}
 		return last, nil
 	}
-	err := ops.ReadStream(ctx, d.js, d.cfg.DLQStream, ops.ReadOptions{StartTime: f.Since, EndSeq: upTo}, func(m ops.StoredMsg) error {
+	err := consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, consumer.ReadOptions{StartTime: f.Since, EndSeq: upTo}, func(m consumer.StoredMsg) error {
 		last = m.Seq
 		r := decodeRecord(m)
 		if !f.match(&r) {
@@ -438,7 +433,7 @@ func (d *Tools) attachState(ctx context.Context, kv jetstream.KeyValue, r *Recor
 
 func (d *Tools) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
 	if create {
-		return ops.OpsKV(ctx, d.js, d.cfg)
+		return consumer.OpsBucket(ctx, d.js, d.cfg)
 	}
 	kv, err := d.js.KeyValue(ctx, d.cfg.OpsBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -484,7 +479,7 @@ func (d *Tools) count(ctx context.Context, f Filter, limit int) (int, uint64, er
 }
 
 // decodeRecord reads a DLQ message; what cannot be decoded is kept as text.
-func decodeRecord(m ops.StoredMsg) Record {
+func decodeRecord(m consumer.StoredMsg) Record {
 	r := Record{Seq: m.Seq, Stored: m.Time.UTC(), Subject: m.Subject}
 	if env, err := events.DecodeEnvelope(m.Data); err == nil {
 		r.ID = env.ID
@@ -519,7 +514,7 @@ func readOriginal(o events.Original) OriginalEvent {
 		return s
 	}
 	ev.ID, ev.Source, ev.Type = str(m["id"]), str(m["source"]), str(m["type"])
-	ev.ExtRedriveOf = str(m[ExtRedriveOf])
+	ev.ExtRedriveOf = str(m[consumer.ExtRedriveOf])
 	var data map[string]json.RawMessage
 	if json.Unmarshal(m["data"], &data) == nil {
 		ev.UserID = str(data["user_id"])
@@ -630,7 +625,7 @@ func (d *Tools) RedriveWith(ctx context.Context, f Filter, o RedriveOptions) ([]
 	if o.DryRun {
 		kv, err = d.opsKV(ctx, false) // a dry run creates nothing
 	} else {
-		kv, err = ops.OpsKV(ctx, d.js, d.cfg)
+		kv, err = consumer.OpsBucket(ctx, d.js, d.cfg)
 	}
 	if err != nil {
 		return nil, err
@@ -768,45 +763,17 @@ func redriveBody(body []byte, newID, root string) (out []byte, asIs bool) {
 	if _, err := events.DecodeEnvelope(body); err != nil {
 		return body, true
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	out, err := consumer.RewriteID(body, newID, consumer.ExtRedriveOf, root)
+	if err != nil {
 		return body, true
 	}
-	m["id"] = jsonString(newID)
-	m[ExtRedriveOf] = jsonString(root)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return body, true
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), false
+	return out, false
 }
 
-func jsonString(s string) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// redriveHeaders copies the original headers but the NATS ones (message
-// id, expectations) and earlier redrive or replay marks, and sets the
-// redrive headers.
+// redriveHeaders are the headers of a redrive: the original's (see
+// consumer.RepublishHeader) with the redrive headers.
 func redriveHeaders(orig map[string][]string, root string, n int) nats.Header {
-	h := nats.Header{}
-	for k, vs := range orig {
-		switch {
-		case len(k) >= 5 && strings.EqualFold(k[:5], "Nats-"),
-			strings.EqualFold(k, consumer.HeaderRedriveOf), strings.EqualFold(k, consumer.HeaderRedriveCount),
-			strings.EqualFold(k, consumer.HeaderReplay), strings.EqualFold(k, consumer.HeaderReplayOf):
-			continue
-		}
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
+	h := consumer.RepublishHeader(orig)
 	h.Set(consumer.HeaderRedriveOf, root)
 	h.Set(consumer.HeaderRedriveCount, strconv.Itoa(n))
 	return h

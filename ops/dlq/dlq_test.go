@@ -16,7 +16,6 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
 	"github.com/scaworker/scaworker/ops/audit"
 	"github.com/scaworker/scaworker/ops/dlq"
 )
@@ -324,7 +323,7 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Publish("sca.dlq.sca.events.user.created", dlqBody, "")
-	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,8 +341,8 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 	}
 	// Exactly one copy was published, with the redrive headers, the new id
 	// and the extension; other headers kept, the old message id dropped.
-	var got []ops.StoredMsg
-	if err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	var got []consumer.StoredMsg
+	if err := consumer.ReadStream(w.Context(), w.JS, "SCA_EVENTS", consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		got = append(got, m)
 		return nil
 	}); err != nil {
@@ -371,8 +370,8 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 	}
 	var ext map[string]any
 	_ = json.Unmarshal(m.Data, &ext)
-	if ext[dlq.ExtRedriveOf] != "evt-crash" {
-		t.Errorf("extension %s = %v, want evt-crash", dlq.ExtRedriveOf, ext[dlq.ExtRedriveOf])
+	if ext[consumer.ExtRedriveOf] != "evt-crash" {
+		t.Errorf("extension %s = %v, want evt-crash", consumer.ExtRedriveOf, ext[consumer.ExtRedriveOf])
 	}
 }
 
@@ -481,7 +480,7 @@ func TestPurgeDropsRedriveMark(t *testing.T) {
 	if _, err := w.dlq().Purge(w.Context(), dlq.Filter{All: true}, dlq.PurgeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
-	"github.com/scaworker/scaworker/ops"
 )
 
 // Erasure is what a purge by user erases beyond the user's dead letters,
@@ -121,7 +120,7 @@ func (d *Tools) userMessages(ctx context.Context, stream, user string, startSeq 
 	}
 	var seqs []uint64
 	last := startSeq
-	err := ops.ReadStream(ctx, d.js, stream, ops.ReadOptions{StartSeq: startSeq}, func(m ops.StoredMsg) error {
+	err := consumer.ReadStream(ctx, d.js, stream, consumer.ReadOptions{StartSeq: startSeq}, func(m consumer.StoredMsg) error {
 		last = m.Seq
 		if readOriginal(events.Original{Body: m.Data}).UserID == user {
 			seqs = append(seqs, m.Seq)

@@ -9,7 +9,6 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
 	"github.com/scaworker/scaworker/ops/dlq"
 	"github.com/scaworker/scaworker/ops/replay"
 )
@@ -18,7 +17,7 @@ import (
 func (w *world) messagesNaming(stream, user string) int {
 	w.T.Helper()
 	n := 0
-	err := ops.ReadStream(w.Context(), w.JS, stream, ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	err := consumer.ReadStream(w.Context(), w.JS, stream, consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		if bytes.Contains(m.Data, []byte(`"`+user+`"`)) {
 			n++
 		}

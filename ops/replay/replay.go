@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,7 +20,6 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
-	"github.com/scaworker/scaworker/ops"
 )
 
 // Actions a replay takes on one stored message; they label the dry-run
@@ -61,10 +59,6 @@ const (
 	// are not counted.
 	Filtered = "filtered out"
 )
-
-// ExtReplayOf is the CloudEvents extension attribute that carries the
-// original id in a forced replay's body.
-const ExtReplayOf = "screplayof"
 
 // Actions returns the actions in the order of the summary's rows.
 func Actions() []string {
@@ -477,7 +471,7 @@ func (r *replayer) open(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("SCA_OPS_BUCKET: look up bucket %s: %w", r.layout.OpsBucket, err)
 		}
-	} else if r.ops, err = ops.OpsKV(ctx, r.js, r.layout); err != nil {
+	} else if r.ops, err = consumer.OpsBucket(ctx, r.js, r.layout); err != nil {
 		return err
 	}
 	if r.ops != nil {
@@ -541,7 +535,7 @@ func (r *replayer) start(ctx context.Context) error {
 	}
 	fromSeq := max(r.from.seq, first)
 	if r.from.seq == 0 {
-		if fromSeq, err = replaySeqAt(ctx, st, r.from.time, last); err != nil {
+		if fromSeq, err = replaySeqAt(ctx, r.js, r.layout.Stream, r.from.time, last); err != nil {
 			return err
 		}
 	}
@@ -550,7 +544,7 @@ func (r *replayer) start(ctx context.Context) error {
 		if r.to.seq > 0 {
 			toSeq = min(r.to.seq, last)
 		} else {
-			after, err := replaySeqAt(ctx, st, r.to.time.Add(time.Nanosecond), last)
+			after, err := replaySeqAt(ctx, r.js, r.layout.Stream, r.to.time.Add(time.Nanosecond), last)
 			if err != nil {
 				return err
 			}
@@ -640,66 +634,39 @@ func (r *replayer) finish(ctx context.Context) error {
 	return r.save(ctx)
 }
 
-// loop reads the range with an ordered consumer and settles each message.
+// errRangeDone stops the read at the end of the range.
+var errRangeDone = errors.New("end of the replay's range")
+
+// loop reads the range (a bounded stream read) and settles each message.
 func (r *replayer) loop(ctx context.Context) error {
-	st, err := r.js.Stream(ctx, r.layout.Stream)
-	if err != nil {
-		return fmt.Errorf("SCA_STREAM: stream %s: %w", r.layout.Stream, err)
-	}
-	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: r.subjects,
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    r.cur.NextSeq,
-	})
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(128))
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-	}
-	defer it.Stop()
-	// Nothing left that matches: anything stored from now on lies past ToSeq.
-	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
-		r.report.Done = true
-		return nil
-	}
-	for {
+	o := consumer.ReadOptions{Subjects: r.subjects, StartSeq: r.cur.NextSeq}
+	err := consumer.ReadStream(ctx, r.js, r.layout.Stream, o, func(msg consumer.StoredMsg) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+		if msg.Seq > r.cur.ToSeq {
+			return errRangeDone
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-		}
-		seq := meta.Sequence.Stream
-		if seq > r.cur.ToSeq {
-			r.report.Done = true
-			return nil
-		}
-		if err := r.settle(ctx, msg, seq); err != nil {
+		if err := r.settle(ctx, msg, msg.Seq); err != nil {
 			return err
 		}
-		r.prog.set(seq)
-		// NumPending counts the matching messages stored after this one
-		// when it was delivered: none means the range is exhausted (what
-		// is stored later lies past ToSeq).
-		if meta.NumPending == 0 {
-			r.report.Done = true
-			return nil
-		}
+		r.prog.set(msg.Seq)
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, errRangeDone):
+		// Every matching message up to ToSeq was settled (what is stored
+		// later lies past ToSeq).
+		r.report.Done = true
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return err
 }
 
 // settle decides what to do with one message, does it, and advances the cursor.
-func (r *replayer) settle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
+func (r *replayer) settle(ctx context.Context, msg consumer.StoredMsg, seq uint64) error {
 	step, publish, err := r.decide(ctx, msg, seq)
 	if err != nil {
 		return err
@@ -748,11 +715,11 @@ type replayPublish struct {
 }
 
 // decide reads the ledger and picks the action for one message.
-func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (Step, *replayPublish, error) {
-	subject := msg.Subject()
+func (r *replayer) decide(ctx context.Context, msg consumer.StoredMsg, seq uint64) (Step, *replayPublish, error) {
+	subject := msg.Subject
 	typ, _ := r.layout.Subjects.TypeFor(subject)
 	step := Step{Seq: seq, Type: typ}
-	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data())
+	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data)
 	key, eventID := consumer.TriggerKey(r.layout.Stream, seq, tr, decErr)
 	step.EventID = eventID
 	if decErr != nil {
@@ -793,7 +760,7 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 		return step, nil, nil
 	}
 	r.seen.add(short)
-	redriveOf := consumer.RedriveOf(msg.Headers(), tr.ID)
+	redriveOf := consumer.RedriveOf(msg.Header, tr.ID)
 	switch {
 	case consumer.Redriven(redriveOf, e) && !(r.cfg.Force && redriveOf == "" && e.Outcome == events.OutcomeLink):
 		step.Action = Redriven
@@ -812,36 +779,22 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (S
 		p, newID, err := r.forced(ctx, msg, tr, seq)
 		step.NewID = newID
 		return step, p, err
-	case e.Outcome == events.OutcomeSkip, e.Outcome == events.OutcomeDLQ, e.Outcome == events.OutcomeState:
+	case consumer.Reopens(redriveOf, e): // skip, dlq or state, published
 		step.Action = Reevaluated
 		return step, r.unchanged(msg, seq), nil
-	default: // not an outcome the consumer records
+	default: // an outcome event not yet published: the worker finishes it
 		step.Action = NotYet
 		return step, nil, nil
 	}
 }
 
-// replayHeaders copies the headers of a stored message, less JetStream's
-// own (Nats-*) and the replay headers, which the replay sets itself.
-func replayHeaders(h nats.Header) nats.Header {
-	out := nats.Header{}
-	for k, vs := range h {
-		if len(k) >= 5 && strings.EqualFold(k[:5], "nats-") ||
-			strings.EqualFold(k, consumer.HeaderReplay) || strings.EqualFold(k, consumer.HeaderReplayOf) {
-			continue
-		}
-		out[k] = slices.Clone(vs)
-	}
-	return out
-}
-
 // unchanged is the message republished unchanged for re-evaluation.
-func (r *replayer) unchanged(msg jetstream.Msg, seq uint64) *replayPublish {
-	m := nats.NewMsg(msg.Subject())
-	m.Data = msg.Data()
-	m.Header = replayHeaders(msg.Headers())
+func (r *replayer) unchanged(msg consumer.StoredMsg, seq uint64) *replayPublish {
+	m := nats.NewMsg(msg.Subject)
+	m.Data = msg.Data
+	m.Header = consumer.RepublishHeader(msg.Header)
 	// A copy of a forced replay keeps its lineage.
-	if of := msg.Headers().Get(consumer.HeaderReplayOf); of != "" {
+	if of := msg.Header.Get(consumer.HeaderReplayOf); of != "" {
 		m.Header.Set(consumer.HeaderReplayOf, of)
 	}
 	m.Header.Set(consumer.HeaderReplay, r.report.ReplayID)
@@ -852,7 +805,7 @@ func (r *replayer) unchanged(msg jetstream.Msg, seq uint64) *replayPublish {
 }
 
 // forced builds the new trigger of a forced replay.
-func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Trigger, seq uint64) (*replayPublish, string, error) {
+func (r *replayer) forced(ctx context.Context, msg consumer.StoredMsg, tr *events.Trigger, seq uint64) (*replayPublish, string, error) {
 	newID := ""
 	if f := r.cur.Forcing; f != nil && f.Seq == seq {
 		newID = f.ID // an interrupted publish: the same id again
@@ -870,16 +823,16 @@ func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Tri
 	if newID == "" {
 		return nil, "", fmt.Errorf("force stream seq %d (event %s): 1000 forced replays already exist", seq, tr.ID)
 	}
-	body, err := replayForcedBody(msg.Data(), newID, tr.ID)
+	body, err := consumer.RewriteID(msg.Data, newID, consumer.ExtReplayOf, tr.ID)
 	if err != nil {
 		return nil, newID, fmt.Errorf("force stream seq %d (event %s): %w", seq, tr.ID, err)
 	}
-	if got, err := r.layout.Subjects.Decode(msg.Subject(), body); err != nil || got.ID != newID {
+	if got, err := r.layout.Subjects.Decode(msg.Subject, body); err != nil || got.ID != newID {
 		return nil, newID, fmt.Errorf("force stream seq %d (event %s): the new trigger is not valid: %v", seq, tr.ID, err)
 	}
-	m := nats.NewMsg(msg.Subject())
+	m := nats.NewMsg(msg.Subject)
 	m.Data = body
-	m.Header = replayHeaders(msg.Headers())
+	m.Header = consumer.RepublishHeader(msg.Header)
 	m.Header.Set(consumer.HeaderReplayOf, tr.ID)
 	return &replayPublish{msg: m, opts: []jetstream.PublishOpt{
 		jetstream.WithMsgID(newID),
@@ -887,55 +840,18 @@ func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Tri
 	}}, newID, nil
 }
 
-// replayForcedBody returns body with its id replaced by newID and the
-// screplayof extension set to origID; every other member is kept as is.
-func replayForcedBody(body []byte, newID, origID string) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("rewrite id: %w", err)
-	}
-	for k, v := range map[string]string{"id": newID, ExtReplayOf: origID} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("rewrite id: %w", err)
-		}
-		m[k] = b
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, fmt.Errorf("rewrite id: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // replaySeqAt returns the sequence of the first message stored at or
 // after t, or last+1 when there is none up to last.
-func replaySeqAt(ctx context.Context, st jetstream.Stream, t time.Time, last uint64) (uint64, error) {
-	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t, HeadersOnly: true,
+func replaySeqAt(ctx context.Context, js jetstream.JetStream, stream string, t time.Time, last uint64) (uint64, error) {
+	seq := last + 1
+	err := consumer.ReadStream(ctx, js, stream, consumer.ReadOptions{StartTime: t, HeadersOnly: true}, func(m consumer.StoredMsg) error {
+		seq = min(m.Seq, last+1)
+		return errRangeDone
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errRangeDone) {
 		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
 	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(1))
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	defer it.Stop()
-	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
-		return last + 1, nil
-	}
-	msg, err := it.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	return min(meta.Sequence.Stream, last+1), nil
+	return seq, nil
 }
 
 // Progress is told a replay's position; see [Config.Progress].

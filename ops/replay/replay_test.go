@@ -480,7 +480,7 @@ func TestReplayForceMakesNewTriggers(t *testing.T) {
 		if err := json.Unmarshal(stored.Data, &body); err != nil {
 			t.Fatal(err)
 		}
-		if body["id"] != id || body[replay.ExtReplayOf] != "k1" || body["source"] != "/users" ||
+		if body["id"] != id || body[consumer.ExtReplayOf] != "k1" || body["source"] != "/users" ||
 			body["type"] != events.TypeUserCreated || fmt.Sprint(body["data"]) != fmt.Sprint(map[string]any{"user_id": mangosim.UserOwnerNatural, "category": "OWNER"}) {
 			t.Errorf("forced body = %s", stored.Data)
 		}
