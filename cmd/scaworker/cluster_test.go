@@ -221,7 +221,13 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 	so = links()
 	cluster.kill(node)
 	mark("killed NATS node %s, leader of KV_sca_ledger (links so far: %d)", old, so)
-	waitLinks(60)
+	testworld.WaitFor(t, "a new leader of KV_sca_ledger", 30*time.Second, func() bool {
+		l := leader("KV_sca_ledger")
+		return l != "" && l != old
+	})
+	mark("KV_sca_ledger has a new leader: %s", leader("KV_sca_ledger"))
+	waitLinks(so + 10) // progress with the node down
+	mark("%d links with node %s down", links(), old)
 	cluster.start(node)
 	mark("NATS node %s back", old)
 
