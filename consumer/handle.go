@@ -301,7 +301,14 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		}
 		e.Pending = nil // the link's token leaves the ledger with it
 		if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
-			j.log.Debug("ledger publish mark not saved; a redelivery republishes with the same id", zap.Error(err))
+			// Not acknowledged until the ledger says published: an ack here
+			// would leave the link's token in the ledger for good. The next
+			// round finds the event published (message id or stream lookup).
+			if errors.Is(err, errConflict) {
+				return settlement{verb: again}
+			}
+			j.log.Warn("ledger publish mark not saved; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry)
 		}
 	}
 	c.takeOver(ctx, j, e)
