@@ -378,7 +378,16 @@ func lookupEntry(b *bundle, id string) (consumer.LedgerEntry, bool) {
 func TestPurgeAfterConfirmation(t *testing.T) {
 	t.Parallel()
 	b := setup(t, console.Config{Write: true})
-	code, body := b.get(t, "/dlq/purge?reason=invalid_event")
+	// Without a filter the list offers the actions on every record.
+	_, body := b.get(t, "/dlq")
+	want(t, "list", body, `href="/dlq/purge?all=true"`, `href="/dlq/redrive?all=true"`)
+	code, body := b.get(t, "/dlq/purge?all=true")
+	if code != http.StatusOK {
+		t.Fatalf("dry run of all = %d:\n%s", code, body)
+	}
+	want(t, "dry run of all", body, "2 selected", `name="all" value="true"`)
+
+	code, body = b.get(t, "/dlq/purge?reason=invalid_event")
 	if code != http.StatusOK {
 		t.Fatalf("dry run = %d:\n%s", code, body)
 	}

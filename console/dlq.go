@@ -22,6 +22,7 @@ type selection struct {
 	Age    string   // "older than", e.g. 24h or 7d
 	Until  string   // RFC 3339: records stored before (the next page, a pinned purge)
 	Seqs   []uint64 // records by sequence
+	All    bool     // every record (a redrive takes the first page of them)
 }
 
 // readSelection reads and checks the selection of r's form or query.
@@ -31,8 +32,9 @@ func readSelection(r *http.Request, now time.Time) (selection, dlq.Filter, strin
 		User:   strings.TrimSpace(r.FormValue("user")),
 		Age:    strings.TrimSpace(r.FormValue("age")),
 		Until:  strings.TrimSpace(r.FormValue("until")),
+		All:    r.FormValue("all") == "true",
 	}
-	f := dlq.Filter{Reason: s.Reason, User: s.User}
+	f := dlq.Filter{Reason: s.Reason, User: s.User, All: s.All}
 	if s.User != "" && !events.ValidUserID(s.User) {
 		return s, f, "user: not a Mangopay user id (1 to 128 of A-Z a-z 0-9 _ -)"
 	}
@@ -79,6 +81,9 @@ func (s selection) query() url.Values {
 	}
 	for _, n := range s.Seqs {
 		v.Add("seq", strconv.FormatUint(n, 10))
+	}
+	if s.All {
+		v.Set("all", "true")
 	}
 	return v
 }
@@ -196,7 +201,7 @@ func (c *Console) redrivePreview(w http.ResponseWriter, r *http.Request) {
 	sel, f, bad := readSelection(r, c.cfg.Now())
 	d := actionData{Action: "redrive", Sel: sel, Operator: authUser(r)}
 	if bad == "" && f.Empty() {
-		bad = "select records by reason, user, age or sequence"
+		bad = "select records by reason, user, age, sequence, or all"
 	}
 	if bad != "" {
 		d.Err = bad
@@ -266,7 +271,7 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request) {
 	sel, f, bad := readSelection(r, now)
 	d := actionData{Action: "purge", Sel: sel, Operator: authUser(r)}
 	if bad == "" && f.Empty() {
-		bad = "select records by reason, user, age or sequence"
+		bad = "select records by reason, user, age, sequence, or all"
 	}
 	if bad != "" {
 		d.Err = bad
