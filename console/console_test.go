@@ -523,6 +523,18 @@ func TestAuditPages(t *testing.T) {
 	want(t, "overview", body, "no worker in this process")
 	css := get("/static/console.css")
 	want(t, "css", css, "--acc")
+
+	// A worker paused for Mangopay's rate limit says until when.
+	until := time.Date(2026, 12, 5, 16, 30, 0, 0, time.UTC)
+	paused, err := console.New(js, console.Config{Status: func() console.Status {
+		return console.Status{Replica: "r1", BlockedUntil: until}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	paused.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	want(t, "paused overview", rec.Body.String(), "paused", "Mangopay rate limit until 2026-12-05 16:30:00Z")
 }
 
 func TestStatsSumsReplicasAndForgetsOldSlots(t *testing.T) {
