@@ -69,7 +69,7 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, env settings.Looku
 		return err
 	}
 	defer closeBudget()
-	log.Info("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
+	log.Debug("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
 	res, err := backfill.Run(ctx, js, mp, backfill.Config{
 		Layout: cfg, From: from, To: to, Log: log, DryRun: b.DryRun,
 		Progress: backfillProgress(stderr, isTerminal(stderr), log),

@@ -95,8 +95,8 @@ func TestBackfillDrawsFromTheDeploymentBudget(t *testing.T) {
 	}
 	spent := time.Now()
 
-	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--yes", "--operator", "test"}, map[string]string{
-		"NATS_URL": srv.ClientURL(), "SCA_MANGOPAY_RATE": rate.String(), "SCA_MANGOPAY_TIMEOUT": "500ms",
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--yes"}, map[string]string{
+		"NATS_URL": srv.ClientURL(), "USER": "alice", "SCA_MANGOPAY_RATE": rate.String(), "SCA_MANGOPAY_TIMEOUT": "500ms",
 		"MANGOPAY_BASE_URL": sim.URL, "MANGOPAY_CLIENT_ID": sim.ClientID(), "MANGOPAY_API_KEY": sim.APIKey(),
 	})
 	if code != exitOK || !hasRow(out, []string{"total", "1", "1", "0", "0"}) {

@@ -22,7 +22,7 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes (SPEC §6).
+// Exit codes (README, "Running it").
 const (
 	exitOK      = 0
 	exitFailure = 1

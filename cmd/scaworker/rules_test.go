@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/console"
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
@@ -19,17 +20,18 @@ import (
 )
 
 // state is what an operator command may change: every stream (the KV
-// buckets' among them) by name: messages, first and last sequence,
-// bytes. Left out: the audit stream, and the buckets the running worker
-// writes on its own (the shared Mangopay budget's grants, the console's
-// outcome counters with their heartbeat).
+// buckets' among them) but the audit stream and the buckets the running
+// worker of the world writes whatever the command does (the shared
+// Mangopay budget it draws from whenever it calls Mangopay, the console's
+// outcome counters with their heartbeat), by name: messages, first and
+// last sequence, bytes.
 func (o *operatorWorld) state(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	budgetStream := "KV_" + (consumer.Config{}).Defaults().BudgetBucket
 	names := o.js.StreamNames(t.Context())
 	for name := range names.Name() {
-		switch name {
-		case "SCA_AUDIT", "KV_sca_budget", "KV_" + console.DefaultStatsBucket:
+		if name == "SCA_AUDIT" || name == budgetStream || name == "KV_"+console.DefaultStatsBucket {
 			continue
 		}
 		st, err := o.js.Stream(t.Context(), name)

@@ -27,6 +27,9 @@ type Run struct {
 	Hooks    Hooks      `embed:"" group:"Webhooks"`
 	Consumer Consumer   `embed:"" group:"Consumer"`
 	Log      Log        `embed:"" group:"Logging"`
+
+	// StartupTimeout bounds the wait for NATS at start-up.
+	StartupTimeout time.Duration `name:"startup-timeout" default:"1m" group:"NATS" help:"How long run waits at start-up for the NATS server (NATS_URL, or the embedded one) before it exits 1, saying why every few seconds meanwhile; 0 waits forever."`
 }
 
 // Check holds the settings of `scaworker check`.
