@@ -552,6 +552,7 @@ const demoNext = `
 What next
   That was the real worker, on an embedded NATS, against a simulated Mangopay.
   Try the same by hand against the simulator: README.md, "Trying it by hand against the simulator".
+  Explore its data in the operator console: scaworker demo --keep-running.
   In production, with your Mangopay credentials and your NATS:
     go build -o scaworker ./cmd/scaworker
     export MANGOPAY_BASE_URL=https://api.mangopay.com MANGOPAY_CLIENT_ID=... MANGOPAY_API_KEY_FILE=/run/secrets/mangopay
