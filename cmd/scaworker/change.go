@@ -54,8 +54,10 @@ func newChange(command string, f settings.Change, env settings.LookupEnv, stdin 
 		// A dry run changes nothing: it runs, unrecorded (see record).
 	case op == "":
 		errs = append(errs, fmt.Errorf("--operator: `scaworker %s` records who ran it: pass --operator NAME or set $USER", command))
-	case len(op) > 128 || strings.ContainsFunc(op, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		errs = append(errs, errors.New("--operator: at most 128 printable characters"))
+	default:
+		if err := audit.CheckOperator(op); err != nil {
+			errs = append(errs, fmt.Errorf("--operator: %w", err))
+		}
 	}
 	c.operator = op
 	if !c.dryRun && !c.yes && !isTerminalInput(stdin) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
@@ -19,17 +20,18 @@ import (
 )
 
 // state is what an operator command may change: every stream (the KV
-// buckets' among them) but the audit stream and the shared Mangopay
-// budget (the running worker of the world draws from it whenever it calls
-// Mangopay, whatever the command does), by name: messages, first and last
-// sequence, bytes.
+// buckets' among them) but the audit stream and the buckets the running
+// worker of the world writes whatever the command does (the shared
+// Mangopay budget it draws from whenever it calls Mangopay, the console's
+// outcome counters with their heartbeat), by name: messages, first and
+// last sequence, bytes.
 func (o *operatorWorld) state(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	budgetStream := "KV_" + (consumer.Config{}).Defaults().BudgetBucket
 	names := o.js.StreamNames(t.Context())
 	for name := range names.Name() {
-		if name == "SCA_AUDIT" || name == budgetStream {
+		if name == "SCA_AUDIT" || name == budgetStream || name == "KV_"+console.DefaultStatsBucket {
 			continue
 		}
 		st, err := o.js.Stream(t.Context(), name)
