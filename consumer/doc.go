@@ -1,5 +1,5 @@
 // Package consumer wires JetStream to Mangopay: it pulls trigger events,
-// applies the rules of SPEC §3, asks Mangopay for enrollment sessions and
+// applies the rules of docs/events.md, asks Mangopay for enrollment sessions and
 // ends every trigger with exactly one outcome — a send-SCA-link event, a
 // skip with its reason, a state change, or a dead-letter record.
 //
@@ -12,7 +12,8 @@
 // with explicit acks and unlimited deliveries, and two KV buckets: the
 // ledger of outcomes and the per-user state. An existing links stream must
 // hold every link until it expires: limits retention, a MaxAge of at least
-// a link's life, no message, byte or per-subject limit. An existing stream, consumer
+// a link's life, no message, byte or per-subject limit; and no stream is
+// kept in memory (a NATS restart would empty it). An existing stream, consumer
 // or bucket is never modified; one that cannot work stops start-up with
 // an error that says what to change. [Check] does the same checks without
 // creating anything.
@@ -33,7 +34,7 @@
 //     here, by the worker, not by the server's MaxDeliver, so a worker
 //     killed during the last allowed delivery still dead-letters the
 //     trigger at the next one);
-//  4. applies the eligibility rules in SPEC §3's order, with only the
+//  4. applies the eligibility rules in the documented order, with only the
 //     Mangopay calls they allow;
 //  5. enrolls, with the Idempotency-Key sequence kept in the ledger, so a
 //     redelivery after a crash reads Mangopay's first answer back (409 rule).
@@ -102,6 +103,8 @@
 // `dlq purge --user` erases what the worker keeps about a user through
 // [EraseUser] (the user's ledger entries and user state; no marker keeps
 // the id), since the layout of both buckets is this package's.
+// The operator console reads what the worker remembers of a user through
+// [ReadUser], for the same reason.
 //
 // # One user, many triggers
 //

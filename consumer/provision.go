@@ -22,7 +22,7 @@ const linksDuplicates = 15 * time.Minute
 // HooksTTL is how long the id of a stored Mangopay hook is remembered.
 const HooksTTL = events.HookIDRetention
 
-// Provision creates what is missing of the JetStream layout (SPEC §2) and
+// Provision creates what is missing of the JetStream layout (docs/events.md, "JetStream layout") and
 // checks what exists. It never modifies an existing stream, consumer or
 // bucket: an incompatible one is an error that says what to change.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
@@ -202,6 +202,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want streamWant, 
 			problems = append(problems, fmt.Sprintf("does not capture subject %s (its subjects: %s): add it, or point %s at a stream that does", subj, strings.Join(info.Config.Subjects, ", "), want.Setting))
 		}
 	}
+	if info.Config.Storage != jetstream.FileStorage {
+		// A restart of NATS empties it: triggers not yet decided, dead
+		// letters, links not yet sent and the copies the worker looks up
+		// so as not to publish a link twice.
+		problems = append(problems, fmt.Sprintf("keeps its messages in memory, so a NATS restart loses them; it needs file storage (create a new stream with --storage file and point %s at it)", want.Setting))
+	}
 	problems = append(problems, want.Check(info.Config)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s: existing stream %s cannot be used; scaworker never modifies it: it %s", want.Setting, want.Name, strings.Join(problems, "; it "))
@@ -245,7 +251,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, cre
 		if !create {
 			return nil
 		}
-		_, err = st.CreateConsumer(ctx, consumerConfig(cfg))
+		_, err = st.CreateConsumer(ctx, consumerConfig(cfg, st.CachedInfo().Config.Subjects))
 		if err != nil {
 			return fmt.Errorf("SCA_DURABLE: create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 		}
@@ -282,7 +288,24 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, cre
 	return nil
 }
 
-func consumerConfig(cfg Config) jetstream.ConsumerConfig {
+// TriggerFilters returns the subjects the durable consumer delivers from a
+// stream with streamSubjects. On a stream that captures exactly the root
+// of the trigger subjects (the stream scaworker creates: "sca.events.>"),
+// every message is meant for scaworker, so the consumer takes the whole
+// root: a trigger on a subject scaworker does not handle (a typo such as
+// sca.events.user.create) is dead-lettered as invalid_event instead of
+// sitting unseen. On a stream shared with other events, only the four
+// trigger subjects. A durable consumer that exists is never changed: one
+// created with the four subjects keeps them (see [Consumer.Run]).
+func TriggerFilters(cfg Config, streamSubjects []string) []string {
+	triggers := cfg.Defaults().Subjects.Triggers()
+	if root := subjectRoot(triggers); root != ">" && len(streamSubjects) == 1 && streamSubjects[0] == root {
+		return []string{root}
+	}
+	return triggers
+}
+
+func consumerConfig(cfg Config, streamSubjects []string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		Description:    "scaworker: trigger events to SCA links",
@@ -291,7 +314,7 @@ func consumerConfig(cfg Config) jetstream.ConsumerConfig {
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  cfg.MaxAckPending,
-		FilterSubjects: cfg.Subjects.Triggers(),
+		FilterSubjects: TriggerFilters(cfg, streamSubjects),
 		Replicas:       cfg.Replicas,
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/scaworker/scaworker/internal/testworld"
 )
 
-// TestProvisionCreatesTheLayout: everything SPEC §2 names is created once,
+// TestProvisionCreatesTheLayout: everything docs/events.md names is created once,
 // and a second start finds it compatible and changes nothing.
 func TestProvisionCreatesTheLayout(t *testing.T) {
 	t.Parallel()
@@ -111,6 +111,12 @@ func TestProvisionRefusesIncompatibleStreams(t *testing.T) {
 		{"links stream with a per-subject limit",
 			linksStream(func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 100 }),
 			[]string{"SCA_LINKS_STREAM", "100 messages per subject", "--max-msgs-per-subject=-1"}},
+		{"links stream in memory: a NATS restart loses unsent links and what was published",
+			linksStream(func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }),
+			[]string{"SCA_LINKS_STREAM", "memory", "file storage"}},
+		{"events stream in memory: a NATS restart loses triggers",
+			jetstream.StreamConfig{Name: "SCA_EVENTS", Subjects: []string{"sca.events.>"}, Storage: jetstream.MemoryStorage},
+			[]string{"SCA_STREAM", "memory", "file storage"}},
 		{"events stream that forgets acknowledged triggers",
 			jetstream.StreamConfig{Name: "SCA_EVENTS", Subjects: []string{"sca.events.>"}, Retention: jetstream.WorkQueuePolicy},
 			[]string{"SCA_STREAM", "limits retention"}},

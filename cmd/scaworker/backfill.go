@@ -27,6 +27,10 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, env settings.Looku
 	errs = append(errs, err)
 
 	m := b.Mangopay
+	deployment, err := enroll.ParseRate(m.Rate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_MANGOPAY_RATE: %w", err))
+	}
 	switch share, err := backfillRate(b.Rate, m.Rate); {
 	case err != nil:
 		errs = append(errs, err)
@@ -58,7 +62,14 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, env settings.Looku
 		}
 		return err
 	}
-	log.Info("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
+	// The deployment's budget is drawn from with the workers; --rate caps this
+	// backfill's part of it.
+	closeBudget, err := shareBudget(ctx, js, cfg, deployment, mcfg.RequestTimeout, mp.Governor(), log, !b.DryRun)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
+	log.Debug("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
 	res, err := backfill.Run(ctx, js, mp, backfill.Config{
 		Layout: cfg, From: from, To: to, Log: log, DryRun: b.DryRun,
 		Progress: backfillProgress(stderr, isTerminal(stderr), log),

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/httpserver"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
@@ -24,6 +29,9 @@ import (
 
 // demoReturnURL is the platform page Mangopay sends demo users back to.
 const demoReturnURL = "https://platform.example/sca/done"
+
+// demoRate is the demo's Mangopay budget.
+func demoRate() enroll.Rate { return enroll.Rate{N: 100, Per: time.Second} }
 
 // demoStepTimeout bounds the wait for one step's outcomes.
 const demoStepTimeout = 10 * time.Second
@@ -48,8 +56,16 @@ type demoStep struct {
 
 // demoCommand is `scaworker demo`: embedded NATS in a fresh temporary
 // store, a simulated Mangopay, the real consumer, and scripted triggers.
-func demoCommand(ctx context.Context, log *zap.Logger, out io.Writer) error {
-	err := runDemo(ctx, log, out)
+func demoCommand(ctx context.Context, d settings.Demo, log *zap.Logger, out io.Writer) error {
+	if d.KeepRunning {
+		if err := checkAddr("SCA_ADMIN_ADDR", d.AdminAddr); err != nil {
+			return newConfigError(err)
+		}
+		if !loopbackAddr(d.AdminAddr) {
+			return newConfigError(fmt.Errorf("SCA_ADMIN_ADDR: %s is not a loopback address: the demo's console has write enabled and no credentials, so it listens on loopback only (e.g. 127.0.0.1:0)", d.AdminAddr))
+		}
+	}
+	err := runDemo(ctx, d, log, out)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintln(out, "\ninterrupted")
 		return nil
@@ -57,7 +73,7 @@ func demoCommand(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	return err
 }
 
-func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
+func runDemo(ctx context.Context, d settings.Demo, log *zap.Logger, out io.Writer) error {
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "scaworker-demo-*")
 	if err != nil {
@@ -101,7 +117,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		ClientID:        sim.ClientID(),
 		APIKey:          sim.APIKey(),
 		ReturnURL:       demoReturnURL,
-		Rate:            enroll.Rate{N: 100, Per: time.Second},
+		Rate:            demoRate(),
 		RequestTimeout:  2 * time.Second,
 		MaxRetries:      2,
 		InitialInterval: 20 * time.Millisecond,
@@ -115,9 +131,16 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	outcomes := make(chan consumer.Outcome, 64)
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
+	name := "demo-" + processName()
+	stats, stopStats, err := startStats(ctx, js, console.DefaultStatsBucket, 1, name)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
 	c, err := consumer.New(ccfg, consumer.Deps{
 		JS: js, Mangopay: mp, Pacer: mp.Governor(), Log: log,
 		OnOutcome: func(o consumer.Outcome) {
+			stats.Record(o)
 			select {
 			case outcomes <- o:
 			case <-runCtx.Done():
@@ -147,6 +170,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		if step.note != "" {
 			fmt.Fprintf(out, "   %s\n", strings.ReplaceAll(step.note, "\n", "\n   "))
 		}
+		printUsers(out, sim, step)
 		if step.setup != nil {
 			step.setup(sim)
 		}
@@ -162,17 +186,65 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		}
 		sim.SetFaults(mangosim.Faults{})
 	}
-	if err := stop(); err != nil {
-		return fmt.Errorf("consumer: %w", err)
+	if !d.KeepRunning {
+		if err := stop(); err != nil {
+			return fmt.Errorf("consumer: %w", err)
+		}
 	}
 
 	fmt.Fprintf(out, "\nSummary (%d triggers in %.1fs)\n", total(counts), time.Since(start).Seconds())
 	printSummary(out, counts)
 	printCalls(out, sim)
+	fmt.Fprint(out, demoNext)
 	if len(failures) > 0 {
 		return fmt.Errorf("demo outcomes differ from the script: %s", strings.Join(failures, "; "))
 	}
-	return nil
+	if !d.KeepRunning {
+		return nil
+	}
+	var live atomic.Pointer[consumer.Consumer]
+	live.Store(c)
+	return keepRunning(ctx, js, d.AdminAddr, ccfg, mp, sim, outcomes, workerStatus(name, &live, mp.Governor()), log, out)
+}
+
+// keepRunning is the end of `demo --keep-running`: the world stays up
+// with the console on addr, write enabled, until ctx ends (Ctrl-C).
+func keepRunning(ctx context.Context, js jetstream.JetStream, addr string, ccfg consumer.Config, mp *enroll.Client, sim *mangosim.Server,
+	outcomes <-chan consumer.Outcome, status func() console.Status, log *zap.Logger, out io.Writer) error {
+	// Outcomes from now on are the console's (its counters); the script
+	// no longer waits for them.
+	go func() {
+		for {
+			select {
+			case <-outcomes:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The platform fixes the legal owner's missing representative e-mail:
+	// its dead letter can now be redriven to a link from the console.
+	if u, ok := sim.User(mangosim.UserOwnerLegalNoRep); ok {
+		u.LegalRepresentativeEmail = "rep@legacy-company.example"
+		sim.AddUser(u)
+	}
+	con, err := console.New(js, console.Config{
+		Layout: ccfg, Rate: demoRate(), Write: true, Status: status, Refresh: 5 * time.Second, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("SCA_ADMIN_ADDR: listen on %s: %w", addr, err)
+	}
+	fmt.Fprintf(out, "\nThe demo keeps running. Operator console: http://%s/\n", ln.Addr())
+	fmt.Fprintf(out, "  Write is enabled for the demo (SCA_ADMIN_WRITE=true): redrive and purge work, each after a dry run.\n")
+	fmt.Fprintf(out, "  Try: the dead letter of %s (its representative e-mail is fixed now) → Redrive… → Confirm.\n", mangosim.UserOwnerLegalNoRep)
+	fmt.Fprintln(out, "  Press Ctrl-C to stop.")
+	err = httpserver.Serve(ctx, httpserver.NewServer(con, log), ln, httpGrace)
+	fmt.Fprintln(out, "\nstopped")
+	return err
 }
 
 // playStep publishes the step's triggers and prints their outcomes as
@@ -333,7 +405,7 @@ func printCalls(out io.Writer, sim *mangosim.Server) {
 	fmt.Fprintf(out, "Mangopay calls: %d (%s), tokens issued: %d\n", len(calls), strings.Join(parts, ", "), sim.Tokens())
 }
 
-// triggerEvent is a structured-mode CloudEvent (SPEC §2).
+// triggerEvent is a structured-mode CloudEvent (docs/events.md).
 func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	b, err := json.Marshal(map[string]any{
 		"specversion":     "1.0",
@@ -350,7 +422,7 @@ func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	return b
 }
 
-// demoSteps is the script. Every trigger's expected outcome follows SPEC §3.
+// demoSteps is the script. Every trigger's expected outcome follows docs/events.md.
 func demoSteps(now time.Time) []demoStep {
 	s := events.DefaultSubjects()
 	n := 0
@@ -427,3 +499,65 @@ func demoSteps(now time.Time) []demoStep {
 			want: map[string]int{"duplicate": 1}},
 	}
 }
+
+// printUsers says who the step's users are at the (simulated) Mangopay
+// before the step: what the worker will find when it asks.
+func printUsers(out io.Writer, sim *mangosim.Server, step demoStep) {
+	seen := map[string]bool{}
+	for _, t := range step.triggers {
+		var ev struct {
+			Data struct {
+				UserID string `json:"user_id"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(t.body, &ev) != nil || ev.Data.UserID == "" || seen[ev.Data.UserID] {
+			continue
+		}
+		seen[ev.Data.UserID] = true
+		if u, ok := sim.User(ev.Data.UserID); ok {
+			fmt.Fprintf(out, "   user %s at Mangopay: %s\n", u.ID, userText(u))
+		} else {
+			fmt.Fprintf(out, "   user %s: unknown to Mangopay\n", ev.Data.UserID)
+		}
+	}
+}
+
+// userText describes a simulated Mangopay user.
+func userText(u mangosim.User) string {
+	parts := []string{u.Category, u.PersonType}
+	if u.LegalPersonType != "" {
+		parts = append(parts, u.LegalPersonType)
+	}
+	parts = append(parts, u.Status)
+	switch {
+	case u.Enrolled:
+		parts = append(parts, "enrolled in SCA")
+	case u.Triggered:
+		parts = append(parts, "enrollment started, not finished")
+	default:
+		parts = append(parts, "not enrolled")
+	}
+	if u.PersonType == mangosim.PersonLegal {
+		if u.LegalRepresentativeEmail == "" {
+			parts = append(parts, "no legal representative e-mail")
+		} else {
+			parts = append(parts, "legal representative "+u.LegalRepresentativeEmail)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// demoNext ends the demo: what to run next, for real.
+const demoNext = `
+What next
+  That was the real worker, on an embedded NATS, against a simulated Mangopay.
+  Try the same by hand against the simulator: README.md, "Trying it by hand against the simulator".
+  Explore its data in the operator console: scaworker demo --keep-running.
+  In production, with your Mangopay credentials and your NATS:
+    go build -o scaworker ./cmd/scaworker
+    export MANGOPAY_BASE_URL=https://api.mangopay.com MANGOPAY_CLIENT_ID=... MANGOPAY_API_KEY_FILE=/run/secrets/mangopay
+    export SCA_RETURN_URL=https://app.example.com/sca/done NATS_URL=nats://nats:4222
+    ./scaworker check     # configuration, credentials, API-key scopes, streams
+    ./scaworker run       # the worker and the webhook ingress
+  Settings: ./scaworker run -h. The event contract: docs/events.md. Deployment: deploy/README.md.
+`

@@ -288,36 +288,68 @@ func replayTypeRank(typ string) int {
 	return 4
 }
 
-// replayLineFormat is the layout of a dry-run line.
-const replayLineFormat = "%10s  %-24s  %-28s  %-40s  %s\n"
+// replayTableBlock is how many dry-run lines are held to size the columns
+// before they are printed: enough to align a screenful, bounded for a
+// replay of millions.
+const replayTableBlock = 256
 
-// replayDryRunLines returns a replay.Config.AfterTrigger that prints one
-// dry-run line per trigger (a header first): seq, type, user, the
-// ledger's outcome/reason before the replay, action. Triggers filtered
-// out by --user are not printed.
-func replayDryRunLines(out io.Writer) func(replay.Step) {
-	header := false
-	return func(s replay.Step) {
-		if s.Action == replay.Filtered {
-			return
-		}
-		if !header {
-			fmt.Fprintf(out, replayLineFormat, "SEQ", "TYPE", "USER", "LEDGER", "ACTION")
-			header = true
-		}
-		ledger := "-"
-		switch {
-		case s.Outcome != "" && s.Reason != "":
-			ledger = s.Outcome + "/" + s.Reason
-		case s.Outcome != "":
-			ledger = s.Outcome
-		}
-		action := s.Action
-		if s.NewID != "" {
-			action += " as " + s.NewID
-		}
-		fmt.Fprintf(out, replayLineFormat, strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), ledger, action)
+// replayTable prints a dry run's lines — seq, type, user, the ledger's
+// outcome/reason before the replay, action — in columns as wide as their
+// content, so that a user id of any length (up to 128 characters) keeps the
+// table aligned. Lines are sized and printed a block at a time; a column
+// only widens. Triggers filtered out by --user are not printed. Call Flush
+// after the last trigger.
+type replayTable struct {
+	out    io.Writer
+	widths [5]int
+	rows   [][5]string
+}
+
+func newReplayTable(out io.Writer) *replayTable {
+	t := &replayTable{out: out}
+	t.rows = append(t.rows, [5]string{"SEQ", "TYPE", "USER", "LEDGER", "ACTION"})
+	return t
+}
+
+// Add is a replay.Config.AfterTrigger.
+func (t *replayTable) Add(s replay.Step) {
+	if s.Action == replay.Filtered {
+		return
 	}
+	ledger := "-"
+	switch {
+	case s.Outcome != "" && s.Reason != "":
+		ledger = s.Outcome + "/" + s.Reason
+	case s.Outcome != "":
+		ledger = s.Outcome
+	}
+	action := s.Action
+	if s.NewID != "" {
+		action += " as " + s.NewID
+	}
+	t.rows = append(t.rows, [5]string{strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), ledger, action})
+	if len(t.rows) >= replayTableBlock {
+		_ = t.Flush()
+	}
+}
+
+// Flush prints the lines held. With no trigger at all it prints nothing.
+func (t *replayTable) Flush() error {
+	if len(t.rows) == 0 || len(t.rows) == 1 && t.rows[0][0] == "SEQ" {
+		return nil
+	}
+	for _, r := range t.rows {
+		for i, c := range r {
+			t.widths[i] = max(t.widths[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		fmt.Fprintf(&b, "%*s  %-*s  %-*s  %-*s  %s\n", t.widths[0], r[0], t.widths[1], r[1], t.widths[2], r[2], t.widths[3], r[3], r[4])
+	}
+	t.rows = t.rows[:0]
+	_, err := io.WriteString(t.out, b.String())
+	return err
 }
 
 // replayBar draws a replay's progress on a terminal: a bar with count,

@@ -124,15 +124,35 @@ func TestReplayOutput(t *testing.T) {
 	}
 
 	out.Reset()
-	print := replayDryRunLines(&out)
-	print(replay.Step{Seq: 7, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeLink, Action: replay.Forced, NewID: "e.replay-1"})
-	print(replay.Step{Seq: 8, Type: events.TypeUserCreated, Action: replay.Filtered})
-	print(replay.Step{Seq: 9, Type: events.TypeUserCreated, Outcome: events.OutcomeDLQ, Reason: events.ReasonInvalidEvent, Action: replay.Invalid})
+	table := newReplayTable(&out)
+	table.Add(replay.Step{Seq: 7, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeLink, Action: replay.Forced, NewID: "e.replay-1"})
+	table.Add(replay.Step{Seq: 8, Type: events.TypeUserCreated, Action: replay.Filtered})
+	table.Add(replay.Step{Seq: 9, Type: events.TypeUserCreated, Outcome: events.OutcomeDLQ, Reason: events.ReasonInvalidEvent, Action: replay.Invalid})
+	if err := table.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != 3 || !hasRow(lines[0], []string{"SEQ", "TYPE", "USER", "LEDGER", "ACTION"}) ||
 		!strings.Contains(lines[1], "link") || !strings.HasSuffix(lines[1], "forced as e.replay-1") ||
 		!strings.Contains(lines[2], " - ") || !strings.Contains(lines[2], "dlq/invalid_event") {
 		t.Errorf("dry-run lines =\n%s", out.String())
+	}
+
+	// A long user id keeps the columns aligned: ACTION starts at the same
+	// place on every line.
+	out.Reset()
+	table = newReplayTable(&out)
+	long := "user_m_" + strings.Repeat("0123456789", 12)
+	table.Add(replay.Step{Seq: 1, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeSkip, Reason: events.ReasonNotOwner, Action: replay.Reevaluated})
+	table.Add(replay.Step{Seq: 2, Type: events.TypeSessionExpired, UserID: long, Outcome: events.OutcomeSkip, Reason: events.ReasonUserCap, Action: replay.Reevaluated})
+	_ = table.Flush()
+	lines = strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	col := strings.Index(lines[0], "ACTION")
+	for _, l := range lines[1:] {
+		if strings.Index(l, replay.Reevaluated) != col {
+			t.Errorf("dry-run lines not aligned with a %d-character user id:\n%s", len(long), out.String())
+			break
+		}
 	}
 
 	out.Reset()

@@ -60,6 +60,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupE
 		return err
 	}
 	cfg.Log = log.Named("replay")
+	table := newReplayTable(stdout)
 	cfg.Confirm = func(rep *replay.Report) error {
 		q := fmt.Sprintf("replay %s: stream seq %d..%d of %s?", rep.ReplayID, rep.FromSeq, rep.ToSeq, rep.Stream)
 		if rep.Resumed {
@@ -68,7 +69,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupE
 		return chg.confirm(q)
 	}
 	if cfg.DryRun {
-		cfg.AfterTrigger = replayDryRunLines(stdout)
+		cfg.AfterTrigger = table.Add
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = &replayBar{w: stderr}
@@ -86,6 +87,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupE
 	}
 	if rep != nil {
 		if cfg.DryRun {
+			_ = table.Flush()
 			fmt.Fprintln(stdout) // after the per-trigger lines
 		}
 		if werr := writeReplaySummary(stdout, rep); werr != nil && err == nil {
@@ -93,7 +95,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupE
 		}
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		// SIGINT/SIGTERM: the cursor holds the progress; exit 0 (SPEC §6).
+		// SIGINT/SIGTERM: the cursor holds the progress; exit 0.
 		if rep != nil {
 			log.Warn("replay interrupted; run the same command again to resume",
 				zap.String("replay", rep.ReplayID), zap.Uint64("next_seq", rep.NextSeq))

@@ -19,6 +19,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/httpserver"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/hooks"
@@ -48,6 +49,8 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 type readiness struct {
 	nc  atomic.Pointer[nats.Conn]
 	con atomic.Pointer[consumer.Consumer]
+	// console is the operator console on SCA_ADMIN_ADDR.
+	console consoleSlot
 }
 
 func (r *readiness) ready() error {
@@ -90,6 +93,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	} else {
 		admin := http.NewServeMux()
 		httpserver.RegisterOps(admin, ops)
+		admin.Handle("/", &state.console)
 		servers = append(servers, struct {
 			setting, addr string
 			mux           *http.ServeMux
@@ -129,9 +133,12 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 // work is the NATS side of the worker; it returns after the consumer has
 // drained, then closes the connection and stops the embedded server.
 func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness, hk *hooks.Handler) error {
-	url := cfg.nats.URL
+	url, setting := cfg.nats.URL, "NATS_URL"
 	if url == "" {
 		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
+		if errors.Is(err, natsembed.ErrListen) {
+			return newConfigError(err) // the port is taken: SCA_NATS_LISTEN must change
+		}
 		if err != nil {
 			return err
 		}
@@ -140,9 +147,15 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			log.Info("nats stopped")
 		}()
 		log.Info("nats listening", zap.String("addr", emb.Addr()), zap.String("data_dir", cfg.embedded.DataDir))
-		url = emb.ClientURL()
+		log.Info("durability", zap.String("note", embeddedSingleReplica))
+		if p := openListenProblem(emb.Addr()); p != "" {
+			log.Warn("embedded nats open to the network", zap.String("problem", p))
+		}
+		url, setting = emb.ClientURL(), "SCA_NATS_LISTEN"
 	}
-	nc, err := connectNATS(ctx, url, cfg.nats, log)
+	// The start-up deadline (SCA_STARTUP_TIMEOUT) bounds the wait for the
+	// server; later outages are waited out.
+	nc, err := dialNATS(ctx, url, cfg.nats, dialOptions{setting: setting, wait: cfg.startupTimeout, waitSetting: "SCA_STARTUP_TIMEOUT", every: waitReportEvery}, log)
 	if err != nil {
 		return err
 	}
@@ -152,16 +165,44 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	if err := checkJetStream(ctx, js, setting, settings.RedactURLs(url)); err != nil {
+		return err
+	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = consumer.Provision(pctx, js, cfg.consumer)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("jetstream layout: %w", err)
 	}
+	if cfg.nats.URL != "" {
+		if err := checkDurability(ctx, nc, js, cfg.consumer, cfg.requireDurable, log); err != nil {
+			return err
+		}
+	}
 	if err := bindHooks(ctx, js, hk, cfg); err != nil {
 		return err
 	}
 	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log, true)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
+
+	name := processName()
+	stats, stopStats, err := startStats(ctx, js, cfg.statsBucket, cfg.consumer.Defaults().Replicas, name)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
+	if cfg.http.AdminAddr != "" {
+		con, err := newConsole(js, cfg, console.Config{Status: workerStatus(name, &state.con, mp.Governor()), Log: log})
+		if err != nil {
+			return err
+		}
+		state.console.c.Store(con)
+		defer state.console.c.Store(nil)
+	}
 
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {
@@ -171,6 +212,9 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			// Mangopay unreachable or down: the events wait in the stream
 			// and the consumer retries them; not a reason to refuse to start.
 			log.Warn("check inconclusive", zap.String("check", r.name), zap.Error(r.err))
+		case r.refused:
+			// Credentials Mangopay refuses will not work after a restart either.
+			return newConfigError(r.err)
 		default:
 			return fmt.Errorf("check %s: %w", r.name, r.err)
 		}
@@ -178,7 +222,7 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 
 	c, err := consumer.New(cfg.consumer, consumer.Deps{
 		JS: js, Mangopay: mp, Pacer: mp.Governor(), Metrics: metrics, Log: log,
-		Checkpoint: cfg.checkpoint,
+		Checkpoint: cfg.checkpoint, OnOutcome: stats.Record,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)

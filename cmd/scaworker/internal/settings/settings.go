@@ -19,21 +19,26 @@ type CLI struct {
 
 // Run holds the settings of `scaworker run`.
 type Run struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Embedded Embedded `embed:"" group:"Embedded NATS"`
-	HTTP     HTTP     `embed:"" group:"HTTP"`
-	Hooks    Hooks    `embed:"" group:"Webhooks"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Embedded Embedded   `embed:"" group:"Embedded NATS"`
+	HTTP     HTTP       `embed:"" group:"HTTP"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
+
+	// StartupTimeout bounds the wait for NATS at start-up.
+	StartupTimeout time.Duration `name:"startup-timeout" default:"1m" group:"NATS" help:"How long run waits at start-up for the NATS server (NATS_URL, or the embedded one) before it exits 1, saying why every few seconds meanwhile; 0 waits forever."`
 }
 
 // Check holds the settings of `scaworker check`.
 type Check struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Replay holds the settings of `scaworker replay`. Its own flags have no
@@ -154,7 +159,9 @@ type AuditLog struct {
 // Demo holds the settings of `scaworker demo`: everything else is chosen
 // by the demo itself.
 type Demo struct {
-	Log DemoLog `embed:"" group:"Logging"`
+	KeepRunning bool    `name:"keep-running" envvar:"-" help:"After the script, keep the demo's world (embedded NATS, simulator, worker) running with the operator console on SCA_ADMIN_ADDR (write enabled) until Ctrl-C."`
+	AdminAddr   string  `name:"admin-addr" default:"127.0.0.1:0" help:"Where the demo's console listens with --keep-running (a loopback address; port 0 picks a free one, printed)."`
+	Log         DemoLog `embed:"" group:"Logging"`
 }
 
 // Version holds the settings of `scaworker version` (none).
@@ -173,7 +180,7 @@ type Mangopay struct {
 	APIKeyFile string        `name:"mangopay-api-key-file" envvar:"MANGOPAY_API_KEY_FILE" help:"File holding the Mangopay API key (surrounding whitespace trimmed); excludes MANGOPAY_API_KEY."`
 	TLSCert    string        `name:"mangopay-tls-cert" envvar:"MANGOPAY_TLS_CERT" help:"Client certificate for Mangopay mTLS: file path or base64 PEM."`
 	TLSKey     string        `name:"mangopay-tls-key" envvar:"MANGOPAY_TLS_KEY" secret:"" help:"Private key of MANGOPAY_TLS_CERT: file path or base64 PEM (never printed)."`
-	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"This deployment's share of the Mangopay quota, N/duration (Mangopay's smallest window is 2300/15m)."`
+	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"The Mangopay budget of the whole deployment, N/duration: every replica and backfill draw from it together through SCA_BUDGET_BUCKET (Mangopay's smallest window is 2300/15m for the whole API account)."`
 	Timeout    time.Duration `name:"mangopay-timeout" default:"10s" help:"Timeout of one Mangopay HTTP request."`
 	Retries    int           `name:"mangopay-retries" default:"3" help:"In-process retries of one Mangopay call (within SCA_ATTEMPT_TIMEOUT); longer outages are retried through JetStream."`
 	ReturnURL  string        `name:"return-url" help:"Where Mangopay sends the user back after enrollment (https, appended to every link); required by run and check."`
@@ -189,6 +196,11 @@ type NATS struct {
 	TLSKey  string `name:"nats-tls-key" envvar:"NATS_TLS_KEY" help:"Private key file of NATS_TLS_CERT."`
 }
 
+// Durability is the durability self-check's setting, for run and check.
+type Durability struct {
+	Require bool `name:"require-durable" envvar:"SCA_REQUIRE_DURABLE" help:"Refuse to run (exit 2; check: fail) instead of warning when NATS could lose acknowledged triggers or outcomes: streams with fewer than 3 replicas on a cluster, a server older than 2.12.3, a default 2-minute sync_interval, or the single-replica embedded server."`
+}
+
 // Embedded are the settings of the embedded NATS server (NATS_URL empty).
 type Embedded struct {
 	Listen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Where the embedded NATS server listens (host:port, port 0 picks a free one; the bound address is logged)."`
@@ -198,7 +210,11 @@ type Embedded struct {
 // HTTP are the listener settings.
 type HTTP struct {
 	Addr      string `name:"http-addr" default:":8080" help:"Listener for webhooks and, unless SCA_ADMIN_ADDR is set, /healthz, /readyz and /metrics (port 0 picks a free one; the bound address is logged)."`
-	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one."`
+	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one, and the operator console is served there (at /). A non-loopback address needs SCA_ADMIN_AUTH_FILE."`
+	// AdminWrite enables the console's actions.
+	AdminWrite bool `name:"admin-write" help:"Let the console redrive and purge dead letters (each after a dry run and a confirmation, audited); otherwise it is read-only."`
+	// AdminAuthFile holds the console's credentials.
+	AdminAuthFile string `name:"admin-auth-file" help:"File of the console's credentials, one a line: user:password (basic auth; the user names the operator in audit records) or a bearer token of 16+ characters; required when SCA_ADMIN_ADDR is not a loopback address. /healthz, /readyz and /metrics stay open."`
 }
 
 // Hooks are the settings of the Mangopay webhook ingress (hooks.Config), served on
@@ -222,6 +238,8 @@ type Consumer struct {
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
 	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
 	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
+	StatsBucket  string `name:"stats-bucket" default:"sca_stats" help:"KV bucket of the outcome counters every worker keeps for the console's overview (one key per process, kept 25 hours)."`
+	BudgetBucket string `name:"budget-bucket" default:"sca_budget" help:"KV bucket of the deployment's shared Mangopay budget (SCA_MANGOPAY_RATE), drawn from by every replica and by backfill."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
 	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
