@@ -39,6 +39,9 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		}
 	}
 	log.Info("config", p.LogFields()...)
+	if cfg.hooks.Open() {
+		log.Warn(hooks.OpenWarning)
+	}
 	mp, err := enroll.NewClient(cfg.mangopay, log)
 	if err != nil {
 		return newConfigError(err) // e.g. an unreadable MANGOPAY_TLS_CERT
@@ -169,10 +172,11 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			return err
 		}
 	}
-	if err := bindHooks(ctx, js, hk, cfg); err != nil {
+	unbindHooks, err := bindHooks(ctx, js, hk, cfg)
+	if err != nil {
 		return err
 	}
-	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	defer unbindHooks() // the connection closes: hooks answer 503 until the listener stops
 	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ type Check struct {
 	Mangopay Mangopay   `embed:"" group:"Mangopay"`
 	NATS     NATS       `embed:"" group:"NATS"`
 	Durable  Durability `embed:"" group:"NATS"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
 	Consumer Consumer   `embed:"" group:"Consumer"`
 	Log      Log        `embed:"" group:"Logging"`
 }
@@ -175,8 +176,10 @@ type HTTP struct {
 type Hooks struct {
 	Secret         string        `name:"hook-secret" secret:"" help:"When set, hooks are accepted only at /hooks/mangopay/<secret> (16-128 of A-Z a-z 0-9 - _ . ~; never printed); other paths answer 404."`
 	AllowCIDRs     []string      `name:"hook-allow-cidrs" help:"When set, only these source addresses may send hooks (comma-separated CIDRs or addresses, IPv4/IPv6); others answer 403."`
-	ClientIPHeader string        `name:"hook-client-ip-header" help:"Header set by your trusted reverse proxy with the client address, e.g. X-Forwarded-For (its right-most entry is used); empty: the TCP peer."`
-	Rate           string        `name:"hook-rate" default:"20/1m" help:"The ingress's own rate of stored hooks, N/duration (token bucket); over it hooks answer 429 and Mangopay resends."`
+	ClientIPHeader string        `name:"hook-client-ip-header" help:"Header set by your reverse proxy with the client address, e.g. X-Forwarded-For; read only from peers in SCA_HOOK_TRUSTED_PROXIES (its right-most entry that is not a trusted proxy is the client); empty: the TCP peer."`
+	TrustedProxies []string      `name:"hook-trusted-proxies" help:"Addresses of the reverse proxies whose SCA_HOOK_CLIENT_IP_HEADER is believed (comma-separated CIDRs or addresses); required with SCA_HOOK_CLIENT_IP_HEADER."`
+	Rate           string        `name:"hook-rate" default:"20/1m" help:"The deployment's rate of stored hooks, N/duration: every replica draws from it together through SCA_BUDGET_BUCKET (and each process caps itself with a token bucket of SCA_HOOK_BURST); over it hooks answer 429 and Mangopay resends."`
+	SourceRate     string        `name:"hook-source-rate" default:"10/1m" help:"Most stored hooks per duration from one client address (IPv6: one /64), N/duration; over it that address gets 429 and spends nothing of SCA_HOOK_RATE."`
 	Burst          int           `name:"hook-burst" default:"60" help:"Hooks stored at once before SCA_HOOK_RATE applies."`
 	StoreTimeout   time.Duration `name:"hook-store-timeout" default:"1.5s" help:"Deadline to store one hook; past it the answer is 503 and Mangopay resends (under Mangopay's 2s limit)."`
 }
