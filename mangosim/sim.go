@@ -99,7 +99,21 @@ func New(opts Options) *Sim {
 func (s *Sim) ClientID() string { return s.opts.ClientID }
 
 // APIKey returns the API key the simulator expects.
-func (s *Sim) APIKey() string { return s.opts.APIKey }
+func (s *Sim) APIKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.APIKey
+}
+
+// SetAPIKey changes the API key the simulator expects from now on, as a key rotation in
+// Mangopay's Dashboard does: the token call with the old key answers 401 invalid_client.
+// Tokens issued before stay valid until they expire (revoke them with
+// [Faults.RevokeTokens]).
+func (s *Sim) SetAPIKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.APIKey = key
+}
 
 // AddUser adds u, or replaces the user with the same ID.
 func (s *Sim) AddUser(u User) {
