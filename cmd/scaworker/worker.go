@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,7 +49,53 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	if err != nil {
 		return newConfigError(err) // e.g. an unreadable MANGOPAY_TLS_CERT
 	}
+	stopReload := reloadOnSIGHUP(mp, log)
+	defer stopReload()
 	return runWorker(ctx, cfg, mp, log)
+}
+
+// reloadOnSIGHUP rereads the Mangopay secrets (MANGOPAY_API_KEY_FILE, the mTLS
+// certificate) on every SIGHUP until the returned function is called. A failed reload
+// keeps the secrets in use.
+func reloadOnSIGHUP(mp *enroll.Client, log *zap.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				ch, err := mp.Reload()
+				switch {
+				case err != nil:
+					log.Warn("SIGHUP: mangopay secrets not reloaded; the ones in use are kept", zap.Error(err))
+				case !ch.APIKey && !ch.Cert:
+					log.Info("SIGHUP: mangopay secrets unchanged")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// certExpiryMetric is the gauge of the mTLS certificate's expiry.
+const certExpiryMetric = "scaworker_mangopay_cert_expiry_timestamp_seconds"
+
+// registerCertExpiry registers the gauge of the mTLS client certificate's expiry (Unix
+// seconds; it follows reloads) when mTLS is configured.
+func registerCertExpiry(reg prometheus.Registerer, mp *enroll.Client) {
+	if mp.CertNotAfter().IsZero() {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: certExpiryMetric,
+		Help: "Expiry (Unix seconds) of the Mangopay mTLS client certificate in use (MANGOPAY_TLS_CERT); Mangopay's last 12 months. Follows reloads (SIGHUP).",
+	}, func() float64 { return float64(mp.CertNotAfter().Unix()) }))
 }
 
 // readiness answers /readyz: NATS connected and the consumer ready.
@@ -77,6 +126,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := consumer.NewMetrics(reg)
+	registerCertExpiry(reg, mp)
 
 	var state readiness
 	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
