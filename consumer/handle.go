@@ -265,6 +265,7 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 				j.log.Warn("link expired before its publish was confirmed; not sent again")
 				publish = false
 			}
+			c.m.linkLeft(ttl.Seconds())
 			opts = append(opts, jetstream.WithMsgTTL(ttl))
 		}
 		if publish && !decidedNow && !c.dedupes(p) {
