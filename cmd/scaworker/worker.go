@@ -98,6 +98,56 @@ func registerCertExpiry(reg prometheus.Registerer, mp *enroll.Client) {
 	}, func() float64 { return float64(mp.CertNotAfter().Unix()) }))
 }
 
+// lagEvery is how often the consumer's backlog is read for its gauges.
+const lagEvery = 15 * time.Second
+
+// lagMetrics are the gauges of the durable consumer's backlog, as JetStream reports it
+// (the same for every replica: they share the consumer).
+type lagMetrics struct {
+	pending, ackPending prometheus.Gauge
+}
+
+func newLagMetrics(reg prometheus.Registerer) *lagMetrics {
+	m := &lagMetrics{
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scaworker_consumer_pending",
+			Help: "Triggers stored in SCA_STREAM and not yet delivered to the durable consumer (its lag), read every 15s.",
+		}),
+		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scaworker_consumer_ack_pending",
+			Help: "Triggers delivered and not yet acknowledged, across all replicas, read every 15s.",
+		}),
+	}
+	reg.MustRegister(m.pending, m.ackPending)
+	return m
+}
+
+// watch reads the consumer's info until ctx ends.
+func (m *lagMetrics) watch(ctx context.Context, js jetstream.JetStream, c consumer.Config, log *zap.Logger) {
+	tick := time.NewTicker(lagEvery)
+	defer tick.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := js.Consumer(rctx, c.Stream, c.Durable)
+		if err == nil {
+			var ci *jetstream.ConsumerInfo
+			if ci, err = info.Info(rctx); err == nil {
+				m.pending.Set(float64(ci.NumPending))
+				m.ackPending.Set(float64(ci.NumAckPending))
+			}
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Debug("consumer lag not read", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // readiness answers /readyz: NATS connected and the consumer ready.
 type readiness struct {
 	nc  atomic.Pointer[nats.Conn]
@@ -127,6 +177,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := consumer.NewMetrics(reg)
 	registerCertExpiry(reg, mp)
+	lag := newLagMetrics(reg)
 
 	var state readiness
 	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
@@ -169,7 +220,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 		g.Go(func() error { return httpserver.Serve(gctx, srv, ln, httpGrace) })
 	}
 	g.Go(func() error {
-		err := work(gctx, cfg, mp, log, metrics, &state, hk)
+		err := work(gctx, cfg, mp, log, metrics, lag, &state, hk)
 		if err != nil && ctx.Err() != nil {
 			return nil // interrupted during start-up: a clean stop
 		}
@@ -183,7 +234,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 
 // work is the NATS side of the worker; it returns after the consumer has
 // drained, then closes the connection and stops the embedded server.
-func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness, hk *hooks.Handler) error {
+func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, lag *lagMetrics, state *readiness, hk *hooks.Handler) error {
 	url := cfg.nats.URL
 	if url == "" {
 		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
@@ -254,6 +305,9 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 		return fmt.Errorf("consumer: %w", err)
 	}
 	state.con.Store(c)
+	lctx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go lag.watch(lctx, js, cfg.consumer.Defaults(), log)
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
 	tick := time.NewTicker(20 * time.Millisecond)
