@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -302,7 +304,37 @@ func (b *Budget) settleLocked(st *state, now time.Time) {
 		}
 		kept = append(kept, g)
 	}
-	st.Grants = kept
+	st.Grants = b.compact(kept, ms)
+}
+
+// settleGrace is how long after its lease a grant may still be lowered by its holder; past
+// it the grant is settled and may be merged with others.
+const settleGrace = 2 * time.Second
+
+// compact merges settled grants — their lease ended more than settleGrace ago, so their
+// holder has handed back what it did not use, or is dead — into entries of no holder, one
+// per slice of a hundredth of the window, each counting until the end of its slice. The
+// stored value then holds at most about a hundred entries plus the recent grants, whatever
+// the budget; a merged grant counts at most a hundredth of the window longer.
+func (b *Budget) compact(grants []grant, ms int64) []grant {
+	slice := max(b.cfg.Rate.Per/100, 10*time.Millisecond).Milliseconds()
+	settled := ms - (b.cfg.Lease + settleGrace).Milliseconds()
+	merged := map[int64]int{}
+	out := make([]grant, 0, len(grants))
+	for _, g := range grants {
+		switch {
+		case g.By == "":
+			merged[g.Until] += g.N
+		case g.Use < settled:
+			merged[(g.Until+slice-1)/slice*slice] += g.N
+		default:
+			out = append(out, g)
+		}
+	}
+	for _, until := range slices.Sorted(maps.Keys(merged)) {
+		out = append(out, grant{N: merged[until], Until: until})
+	}
+	return out
 }
 
 // handBack lowers the current grant to the tokens used, once its lease ended (or Close

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,4 +202,36 @@ func TestBlocksReachEveryProcess(t *testing.T) {
 	}
 	c := open(t, kv, Config{Rate: cfg.Rate, RequestTimeout: time.Second, Name: "c"})
 	testworld.WaitFor(t, "a newcomer to read the block", 10*time.Second, func() bool { return c.BlockedUntil().Equal(until) })
+}
+
+// TestSettledGrantsAreMerged: many small grants do not grow the stored value without
+// bound: settled ones are merged, and they still count against the budget.
+func TestSettledGrantsAreMerged(t *testing.T) {
+	t.Parallel()
+	kv := bucket(t, testworld.JetStream(t))
+	var now atomic.Int64 // the clock, moved by hand
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	rate := enroll.Rate{N: 1000, Per: time.Hour}
+	b := open(t, kv, Config{Rate: rate, RequestTimeout: time.Second, Lease: time.Second, MaxLease: 1, Now: clock})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// 300 grants of one token, one every 3 seconds of the (frozen, hand-moved) clock.
+	for range 300 {
+		if err := b.Take(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now.Add(int64(3 * time.Second))
+	}
+	st, _, err := b.read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, g := range st.Grants {
+		total += g.N
+	}
+	if total != 300 || len(st.Grants) > 110 {
+		t.Errorf("stored %d entries holding %d tokens, want at most about 100 entries holding all 300", len(st.Grants), total)
+	}
 }

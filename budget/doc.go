@@ -20,7 +20,8 @@
 // hold at most Rate.N tokens.
 //
 // Tokens left unused when a lease ends are handed back at once (the grant is lowered to
-// what was used). A process that dies holds at most one grant, at most MaxLease tokens,
+// what was used). Settled grants are merged into one entry per hundredth of the window, so
+// the stored value stays small whatever the budget. A process that dies holds at most one grant, at most MaxLease tokens,
 // which count until the grant expires (Rate.Per and some seconds); nothing else of the
 // budget is ever assigned to a process, so there is no share to recover.
 //

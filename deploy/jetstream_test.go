@@ -18,7 +18,6 @@ import (
 
 	"github.com/scaworker/scaworker/budget"
 	"github.com/scaworker/scaworker/consumer"
-	"github.com/scaworker/scaworker/hooks"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/nats/jetstream from what scaworker provisions")
@@ -58,7 +57,7 @@ func provisioned(t *testing.T) (map[string]jetstream.StreamConfig, jetstream.Con
 	if err := consumer.Provision(ctx, w.JS, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hooks.Bucket(ctx, w.JS, cfg.HooksBucket, 1); err != nil {
+	if _, err := consumer.HooksBucket(ctx, w.JS, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := budget.Bucket(ctx, w.JS, cfg.BudgetBucket, 1); err != nil {

@@ -154,7 +154,7 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 		timeline = append(timeline, fmt.Sprintf("%6.2fs  %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...)))
 	}
 	ready := func(r *replica) {
-		testworld.WaitFor(t, r.name+" to be ready", 30*time.Second, func() bool { return strings.Contains(r.stderr.String(), `"msg":"ready"`) })
+		waitReady(t, r)
 		mark("replica %s ready", r.name)
 	}
 	a := startReplica(t, bin, "a", env) // creates the R3 layout
@@ -221,7 +221,13 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 	so = links()
 	cluster.kill(node)
 	mark("killed NATS node %s, leader of KV_sca_ledger (links so far: %d)", old, so)
-	waitLinks(60)
+	testworld.WaitFor(t, "a new leader of KV_sca_ledger", 30*time.Second, func() bool {
+		l := leader("KV_sca_ledger")
+		return l != "" && l != old
+	})
+	mark("KV_sca_ledger has a new leader: %s", leader("KV_sca_ledger"))
+	waitLinks(so + 10) // progress with the node down
+	mark("%d links with node %s down", links(), old)
 	cluster.start(node)
 	mark("NATS node %s back", old)
 

@@ -5,7 +5,7 @@
 //
 //	scaworker run       the worker, with /healthz, /readyz and /metrics
 //	scaworker demo      the whole flow on this machine, with a simulated Mangopay
-//	scaworker check     configuration, Mangopay credentials and scopes, streams
+//	scaworker check     configuration, Mangopay credentials and scopes, streams, durability
 //	scaworker version   version and build information
 //
 // Every setting is a flag and an environment variable; `scaworker <cmd> -h`

@@ -81,7 +81,9 @@ func bindHooks(ctx context.Context, js jetstream.JetStream, hk *hooks.Handler, c
 	c := cfg.consumer.Defaults()
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	kv, err := hooks.Bucket(bctx, js, hc.Bucket, c.Replicas)
+	layout := cfg.consumer
+	layout.HooksBucket = hc.Bucket
+	kv, err := consumer.HooksBucket(bctx, js, layout)
 	if err != nil {
 		return nil, fmt.Errorf("webhook ingress: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +36,19 @@ func startReplica(t *testing.T, bin, name string, env []string) *replica {
 	go func() { _ = r.cmd.Wait(); close(r.exited) }()
 	t.Cleanup(r.kill)
 	return r
+}
+
+// waitReady waits for the replica's "ready" log line (the layout exists then).
+func waitReady(t *testing.T, r *replica) {
+	t.Helper()
+	testworld.WaitFor(t, r.name+" to be ready", 30*time.Second, func() bool {
+		select {
+		case <-r.exited:
+			t.Fatalf("%s exited before it was ready; stderr:\n%s", r.name, r.stderr.String())
+		default:
+		}
+		return strings.Contains(r.stderr.String(), `"msg":"ready"`)
+	})
 }
 
 // kill ends the process with SIGKILL and waits for it.
@@ -117,7 +131,8 @@ func TestReplicasShareOneBudget(t *testing.T) {
 	env := workerProcessEnv(srv.ClientURL(), sim, fmt.Sprintf("%d/%s", budgetN, per))
 	start := time.Now()
 	for i := range 3 {
-		startReplica(t, bin, fmt.Sprintf("w%d", i), env)
+		r := startReplica(t, bin, fmt.Sprintf("w%d", i), env)
+		waitReady(t, r)
 	}
 	ids := publishOwners(t, ctx, js, sim, "budget", n)
 	testworld.WaitFor(t, "every owner's link", 90*time.Second, func() bool {
@@ -150,4 +165,73 @@ func linksStored(ctx context.Context, st jetstream.Stream) int {
 		return -1
 	}
 	return int(info.State.Msgs)
+}
+
+// TestA429PausesEveryReplica: a 429 with spent windows seen by one replica stops both
+// until the reset: the other one pauses too, and Mangopay sees no second call before the
+// reset; afterwards every trigger gets its link.
+func TestA429PausesEveryReplica(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	srv, js := testworld.Server(t)
+	sim := startSim(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := workerProcessEnv(srv.ClientURL(), sim, "1500/15m")
+	var metrics []string
+	for i := range 2 {
+		r := startReplica(t, bin, fmt.Sprintf("r%d", i), env)
+		waitReady(t, r)
+		for _, l := range logLines(r.stderr.String()) {
+			if l["msg"] == "http listening" {
+				metrics = append(metrics, fmt.Sprintf("http://%s/metrics", l["addr"]))
+			}
+		}
+	}
+	if len(metrics) != 2 {
+		t.Fatalf("metrics endpoints = %v, want one per replica", metrics)
+	}
+
+	until := time.Now().Add(6 * time.Second)
+	sim.SetFaults(mangosim.Faults{RateLimitedUntil: until})
+	ids := publishOwners(t, ctx, js, sim, "first", 1)
+	var first time.Time
+	testworld.WaitFor(t, "the first 429", 10*time.Second, func() bool {
+		for _, c := range sim.Calls() {
+			if c.Status == 429 {
+				first = c.At
+				return true
+			}
+		}
+		return false
+	})
+	for _, url := range metrics {
+		testworld.WaitFor(t, url+" to report the pause", 5*time.Second, func() bool {
+			_, body := get(t, url)
+			return strings.Contains(body, `scaworker_paused{cause="rate_limit"} 1`)
+		})
+	}
+	ids = append(ids, publishOwners(t, ctx, js, sim, "during", 6)...)
+	testworld.WaitFor(t, "every link after the reset", 30*time.Second, func() bool {
+		st, err := js.Stream(ctx, "SCA_LINKS")
+		return err == nil && linksStored(ctx, st) == len(ids)
+	})
+	links := readLinks(t, ctx, js)
+	for _, id := range ids {
+		if links[id] != 1 {
+			t.Errorf("%s: %d links, want 1", id, links[id])
+		}
+	}
+	tooMany, during := 0, 0
+	for _, c := range sim.Calls() {
+		if c.Status == 429 {
+			tooMany++
+		}
+		if c.At.After(first) && c.At.Before(until) {
+			during++
+		}
+	}
+	if tooMany != 1 || during != 0 {
+		t.Errorf("429s = %d and calls during the block after the first = %d, want 1 and 0: the other replica must wait too", tooMany, during)
+	}
 }
