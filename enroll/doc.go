@@ -2,7 +2,8 @@
 // enrollment links (POST /v2.01/{ClientId}/sca/users/{UserId}/enrollment),
 // reads users and their SCA status, reads back idempotent responses and lists
 // events. It knows nothing about NATS; the consumer package decides what to
-// do with each outcome.
+// do with each outcome. The Mangopay behaviours it relies on, each with its
+// public source, are listed in docs/mangopay.md.
 //
 // # Using it
 //

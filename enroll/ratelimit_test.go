@@ -88,7 +88,7 @@ func TestDefaultRateIsAShareOfMangopayLimits(t *testing.T) {
 	if r.N != 1500 || r.Per != 15*time.Minute {
 		t.Fatalf("DefaultRate() = %v, want 1500/15m", r)
 	}
-	// The documented ceilings shared with the rest of the platform, per mangopay.md §9.
+	// The documented ceilings shared with the rest of the platform, per docs/mangopay.md, "Rate limits".
 	for _, limit := range []Rate{{2300, 15 * time.Minute}, {4500, 30 * time.Minute}, {8800, time.Hour}} {
 		if got := r.N * int(limit.Per/r.Per); got >= limit.N {
 			t.Errorf("DefaultRate() allows %d per %v, want fewer than Mangopay's %d", got, limit.Per, limit.N)

@@ -35,7 +35,7 @@ func TestBackfillCommand(t *testing.T) {
 	o.sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerNatural, EventType: events.HookEnrollmentFailed, Date: date.Add(time.Minute)})
 	o.sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerEnrolled, EventType: events.HookEnrollmentSucceeded, Date: date.Add(2 * time.Minute)})
 
-	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h"}, o.env)
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--yes"}, o.env)
 	if code != exitOK || !hasRow(out, []string{"total", "3", "3", "0", "0"}) {
 		t.Fatalf("backfill = %d:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -49,7 +49,7 @@ func TestBackfillCommand(t *testing.T) {
 	if pages != 3 {
 		t.Errorf("progress lines = %d, want 3 (one per page, stderr is not a terminal)", pages)
 	}
-	code, out, errOut = runSync(t, []string{"backfill", "--since", "2h"}, o.env)
+	code, out, errOut = runSync(t, []string{"backfill", "--since", "2h", "--yes"}, o.env)
 	if code != exitOK || !hasRow(out, []string{"total", "3", "0", "3", "0"}) {
 		t.Fatalf("second backfill = %d:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -95,8 +95,8 @@ func TestBackfillDrawsFromTheDeploymentBudget(t *testing.T) {
 	}
 	spent := time.Now()
 
-	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h"}, map[string]string{
-		"NATS_URL": srv.ClientURL(), "SCA_MANGOPAY_RATE": rate.String(), "SCA_MANGOPAY_TIMEOUT": "500ms",
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--yes"}, map[string]string{
+		"NATS_URL": srv.ClientURL(), "USER": "alice", "SCA_MANGOPAY_RATE": rate.String(), "SCA_MANGOPAY_TIMEOUT": "500ms",
 		"MANGOPAY_BASE_URL": sim.URL, "MANGOPAY_CLIENT_ID": sim.ClientID(), "MANGOPAY_API_KEY": sim.APIKey(),
 	})
 	if code != exitOK || !hasRow(out, []string{"total", "1", "1", "0", "0"}) {

@@ -30,6 +30,7 @@ type checkResult struct {
 	name         string
 	err          error
 	inconclusive bool     // Mangopay unreachable or unavailable: neither ok nor refused
+	refused      bool     // Mangopay refused the credentials (401): a configuration error
 	warnings     []string // not failures: printed instead of "ok"
 }
 
@@ -73,7 +74,7 @@ func expect404(name, scope string, err error) checkResult {
 		r.err = fmt.Errorf("forbidden: the API key lacks the %s scope or this host is not on the IP allowlist: %w", scope, err)
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized,
 		errors.As(err, &fault) && fault.Kind == "unauthorized":
-		r.err = fmt.Errorf("unauthorized: check MANGOPAY_CLIENT_ID and MANGOPAY_API_KEY (and MANGOPAY_BASE_URL: sandbox keys do not work in production): %w", err)
+		r.err, r.refused = fmt.Errorf("MANGOPAY_CLIENT_ID, MANGOPAY_API_KEY: Mangopay refused the credentials (unauthorized): check both, and MANGOPAY_BASE_URL (sandbox keys do not work in production): %w", err), true
 	case errors.As(err, &fault):
 		r.err = err // TLS
 	case enroll.IsRetryable(err):
@@ -161,6 +162,9 @@ func printConfigFailure(stdout io.Writer, err error) error {
 	return cfgErr
 }
 
+// checkNATSWait bounds the wait of `check` for NATS_URL.
+const checkNATSWait = 10 * time.Second
+
 // checkStreams connects to NATS_URL and checks the JetStream layout
 // without creating anything.
 // With NATS reachable, it also prints the durability check's findings:
@@ -169,7 +173,7 @@ func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger, requi
 	r := checkResult{name: "nats and streams"}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := connectNATS(ctx, cfg.nats.URL, cfg.nats, log)
+	nc, err := dialNATS(ctx, cfg.nats.URL, cfg.nats, dialOptions{setting: "NATS_URL", wait: checkNATSWait, every: waitReportEvery}, log)
 	if err != nil {
 		r.err = err
 		return r
@@ -178,6 +182,9 @@ func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger, requi
 	js, err := jetstream.New(nc)
 	if err != nil {
 		r.err = err
+		return r
+	}
+	if r.err = checkJetStream(ctx, js, "NATS_URL", settings.RedactURLs(cfg.nats.URL)); r.err != nil {
 		return r
 	}
 	r.err = consumer.Check(ctx, js, cfg.consumer)

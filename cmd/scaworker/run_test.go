@@ -228,6 +228,15 @@ func TestDemo(t *testing.T) {
 			t.Errorf("summary lacks row %v:\n%s", row, summary)
 		}
 	}
+	for _, want := range []string{
+		"user user_m_owner_natural at Mangopay: OWNER, NATURAL, ACTIVE, not enrolled",
+		"user user_m_owner_legal_norep at Mangopay: OWNER, LEGAL, BUSINESS, ACTIVE, not enrolled, no legal representative e-mail",
+		"What next", "./scaworker check", "./scaworker run",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo does not say %q", want)
+		}
+	}
 	t.Logf("demo took %s", time.Since(start))
 }
 

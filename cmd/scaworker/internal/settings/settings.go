@@ -12,6 +12,7 @@ type CLI struct {
 	Replay        Replay        `cmd:"" help:"Re-process stored triggers through the live worker (skips and dead letters re-evaluated; links left alone unless --force)."`
 	Dlq           Dlq           `cmd:"" name:"dlq" help:"Dead letters: list, show, redrive, purge."`
 	Backfill      Backfill      `cmd:"" help:"Store Mangopay's SCA enrollment events of the last hours or days that no webhook delivered (at most 45 days back)."`
+	Audit         Audit         `cmd:"" help:"Show the audit records of the operator commands that change state, newest first."`
 	Version       Version       `cmd:"" help:"Print version and build information."`
 	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
 }
@@ -26,6 +27,9 @@ type Run struct {
 	Hooks    Hooks      `embed:"" group:"Webhooks"`
 	Consumer Consumer   `embed:"" group:"Consumer"`
 	Log      Log        `embed:"" group:"Logging"`
+
+	// StartupTimeout bounds the wait for NATS at start-up.
+	StartupTimeout time.Duration `name:"startup-timeout" default:"1m" group:"NATS" help:"How long run waits at start-up for the NATS server (NATS_URL, or the embedded one) before it exits 1, saying why every few seconds meanwhile; 0 waits forever."`
 }
 
 // Check holds the settings of `scaworker check`.
@@ -45,15 +49,24 @@ type Replay struct {
 	To      string   `name:"to" envvar:"-" placeholder:"TIME|SEQ" help:"End of the replay, inclusive, in the same forms; default: the last message stored when the replay started."`
 	Types   []string `name:"type" envvar:"-" placeholder:"TYPE" help:"Only triggers of this CloudEvents type (repeatable): user.created, sca.session.expired, sca.session.failed, sca.enrollment.succeeded."`
 	Users   []string `name:"user" envvar:"-" placeholder:"USER_ID" help:"Only triggers of this user (data.user_id; repeatable)."`
-	DryRun  bool     `name:"dry-run" envvar:"-" help:"Write nothing anywhere (no publish, no cursor); print what would happen to each trigger."`
 	Force   bool     `name:"force" envvar:"-" help:"Also replay triggers that produced a link, as new triggers <id>.replay-<n> that the per-user rules judge."`
 	Restart bool     `name:"restart" envvar:"-" help:"Start the replay over instead of resuming its stored cursor."`
 	Name    string   `name:"name" envvar:"-" help:"Name of the replay and its cursor (default: a hash of the filters, so the same command resumes)."`
 	Rate    string   `name:"rate" envvar:"-" default:"50/1s" help:"Most triggers republished per duration, N/duration (the workers' Mangopay budget applies anyway)."`
+	Change
 
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Change are the flags shared by the commands that change state (replay,
+// dlq redrive, dlq purge, backfill).
+type Change struct {
+	DryRun   bool   `name:"dry-run" envvar:"-" help:"Write nothing (no publish, delete, cursor or mark); print exactly what would be done."`
+	Yes      bool   `name:"yes" short:"y" envvar:"-" help:"Do not ask for confirmation (needed without a terminal, as in CI)."`
+	Operator string `name:"operator" envvar:"-" placeholder:"NAME" help:"Who runs the command, for its audit record (default: $USER; one of them is required)."`
 }
 
 // Dlq holds the dead-letter commands. Like every operator command they
@@ -67,6 +80,7 @@ type Dlq struct {
 
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
 }
 
@@ -77,6 +91,7 @@ type DlqList struct {
 	Since  string `name:"since" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered at or after this RFC 3339 time, or this long ago (24h, 7d)."`
 	Until  string `name:"until" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered before this RFC 3339 time, or this long ago."`
 	Limit  int    `name:"limit" envvar:"-" default:"100" help:"Show at most the newest N matching records (0: all)."`
+	Audit  bool   `name:"audit" envvar:"-" help:"Show the audit records of the commands that change state instead, newest first (the newest --limit; like scaworker audit)."`
 }
 
 // DlqShow holds the argument of `scaworker dlq show`.
@@ -90,6 +105,8 @@ type DlqRedrive struct {
 	User   string   `name:"user" envvar:"-" placeholder:"USER_ID" help:"Redrive the records about this user."`
 	Seq    []uint64 `name:"seq" envvar:"-" placeholder:"SEQ" help:"Redrive the record with this sequence (repeatable)."`
 	All    bool     `name:"all" envvar:"-" help:"Redrive every record not redriven yet."`
+	Limit  int      `name:"limit" envvar:"-" help:"Redrive at most the first N selected records, oldest first (0: all)."`
+	Change
 }
 
 // DlqPurge holds the flags of `scaworker dlq purge`.
@@ -99,7 +116,8 @@ type DlqPurge struct {
 	OlderThan string `name:"older-than" envvar:"-" placeholder:"DURATION" help:"Purge the records dead-lettered longer ago than this (e.g. 720h, 30d)."`
 	All       bool   `name:"all" envvar:"-" help:"Purge every record."`
 	Secure    bool   `name:"secure" envvar:"-" help:"Erase securely (overwrite on disk) also when not purging by --user."`
-	Yes       bool   `name:"yes" short:"y" envvar:"-" help:"Do not ask for confirmation (needed without a terminal, as in CI)."`
+	Limit     int    `name:"limit" envvar:"-" help:"Purge at most the first N selected records, oldest first (0: all)."`
+	Change
 }
 
 // Backfill holds the settings of `scaworker backfill`. Its own flags have
@@ -109,11 +127,34 @@ type Backfill struct {
 	From  string `name:"from" envvar:"-" placeholder:"TIME" help:"Backfill from this RFC 3339 time (at most 45 days ago); excludes --since."`
 	To    string `name:"to" envvar:"-" placeholder:"TIME" help:"Backfill until this RFC 3339 time (default: now)."`
 	Rate  string `name:"rate" envvar:"-" placeholder:"N/DURATION" help:"Mangopay requests per duration for this backfill (default: half of SCA_MANGOPAY_RATE, leaving the rest to the running worker)."`
+	Change
 
 	Mangopay Mangopay `embed:"" group:"Mangopay"`
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Audit holds the settings of `scaworker audit`.
+type Audit struct {
+	Limit    int    `name:"limit" envvar:"-" default:"20" help:"Show at most N records (one page), newest first."`
+	Before   uint64 `name:"before" envvar:"-" placeholder:"SEQ" help:"Show the records older than this sequence (the next page: the value the previous page printed)."`
+	Command  string `name:"command" envvar:"-" placeholder:"COMMAND" help:"Only records of this command: replay, \"dlq redrive\", \"dlq purge\" or backfill."`
+	Operator string `name:"operator" envvar:"-" placeholder:"NAME" help:"Only records of this operator."`
+
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// AuditLog are the settings of the audit stream (audit.Config), where
+// every command that changes state records who ran it and what it did.
+type AuditLog struct {
+	Stream        string        `name:"audit-stream" default:"SCA_AUDIT" help:"Stream of the audit records of operator commands (created when missing)."`
+	SubjectPrefix string        `name:"subject-audit-prefix" default:"sca.audit." help:"Prefix of the audit records' subjects (the stream captures it followed by >)."`
+	MaxAge        time.Duration `name:"audit-max-age" default:"8760h" help:"How long a created SCA_AUDIT_STREAM keeps records (1 year)."`
 }
 
 // Demo holds the settings of `scaworker demo`: everything else is chosen
@@ -251,6 +292,8 @@ func (c *CLI) LogSettings(command string) (level, format string) {
 		return c.Backfill.Log.Level, c.Backfill.Log.Format
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
 		return c.Dlq.Log.Level, c.Dlq.Log.Format
+	case "audit":
+		return c.Audit.Log.Level, c.Audit.Log.Format
 	}
 	return "info", "json"
 }
