@@ -551,6 +551,13 @@ func exported(t *testing.T, want map[string]bool) (names map[string]bool, public
 		case <-t.Context().Done():
 		}
 	}
+	// The operator commands' user of values.yaml may list the dead letters the worker wrote.
+	opsURL := strings.Replace(natsURL, "nats://scaworker:", "nats://scaworker-ops:", 1)
+	list := exec.Command(binary(t), "dlq", "list")
+	list.Env = []string{"NATS_URL=" + opsURL}
+	if out, err := list.CombinedOutput(); err != nil || strings.Contains(string(out), "Permissions Violation") {
+		t.Errorf("dlq list as scaworker-ops: %v\n%s", err, out)
+	}
 	// The durability self-check asks the system account for the servers' settings; an
 	// application account may not, and the check notes that instead (README, Running in
 	// production). Any other refusal is a permission values.yaml lacks.
