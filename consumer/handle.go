@@ -31,6 +31,9 @@ type job struct {
 	// redriveOf is the id of the dead-lettered trigger this one redrives
 	// (see [RedriveOf]); "" when it is no redrive copy.
 	redriveOf string
+	// marked: the user's entry may hold this trigger's mark of a call in
+	// flight (taken by this delivery or an earlier one); see dropMark.
+	marked bool
 }
 
 // typeUnknown is the type of a trigger whose event could not be decoded.
@@ -182,6 +185,9 @@ func (c *Consumer) conclude(ctx context.Context, j *job, e *LedgerEntry, rev uin
 	var s settlement
 	switch v.kind {
 	case final:
+		if v.outcome != events.OutcomeLink {
+			c.dropMark(ctx, j) // a trigger that ends without a link drops its mark
+		}
 		return c.decide(ctx, j, e, rev, v)
 	case retry:
 		e.LastError, e.LastFault = errText(v.err), false
@@ -327,6 +333,9 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		Reason: e.Reason, Attempts: e.Attempts, StreamSeq: j.streamSeq, LinkID: e.LinkID}
 	if e.Outcome == events.OutcomeDLQ {
 		out.Error = e.LastError
+	}
+	if j.ev != nil {
+		out.Source = j.ev.Source
 	}
 	s := settlement{verb: ack, out: &out, decided: decidedNow || finishing}
 	if e.Outcome == events.OutcomeDLQ && s.decided {

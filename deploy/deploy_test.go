@@ -219,7 +219,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if len(m.ingress.Spec.TLS) == 0 {
 		t.Errorf("the Ingress example has no TLS")
 	}
-	for _, key := range []string{"api-key", "tls.crt", "tls.key", "client-id", "hook-secret", "nats-url"} {
+	for _, key := range []string{"api-key", "tls.crt", "tls.key", "client-id", "hook-secret", "nats-url", "admin-auth"} {
 		if _, ok := m.secret.StringData[key]; !ok {
 			t.Errorf("the Secret lacks %s", key)
 		}
@@ -279,7 +279,7 @@ func TestManifestsSetOnlySettings(t *testing.T) {
 		}
 	}
 	e := env(m, m.deployment.Spec.Template.Spec.Containers[0])
-	for _, want := range []string{"SCA_HOOK_SECRET", "SCA_HOOK_ALLOW_CIDRS", "SCA_ADMIN_ADDR", "SCA_HTTP_ADDR", "NATS_URL", "MANGOPAY_API_KEY_FILE", "MANGOPAY_TLS_CERT", "MANGOPAY_TLS_KEY", "SCA_REQUIRE_DURABLE"} {
+	for _, want := range []string{"SCA_HOOK_SECRET", "SCA_HOOK_ALLOW_CIDRS", "SCA_ADMIN_ADDR", "SCA_HTTP_ADDR", "NATS_URL", "MANGOPAY_API_KEY_FILE", "MANGOPAY_TLS_CERT", "MANGOPAY_TLS_KEY", "SCA_REQUIRE_DURABLE", "SCA_ADMIN_AUTH_FILE"} {
 		if e[want] == "" {
 			t.Errorf("the Deployment does not set %s", want)
 		}
