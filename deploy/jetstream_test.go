@@ -17,10 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/budget"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/nats/jetstream from what scaworker provisions")
+
+// statsBucket is SCA_STATS_BUCKET's default (the operator console's counters).
+const statsBucket = "sca_stats"
 
 // definitionReplicas is the replicas of every definition in deploy/nats/jetstream: the
 // three servers of deploy/nats/values.yaml.
@@ -63,9 +67,12 @@ func provisioned(t *testing.T) (map[string]jetstream.StreamConfig, jetstream.Con
 	if _, err := budget.Bucket(ctx, w.JS, cfg.BudgetBucket, 1); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := console.StatsBucket(ctx, w.JS, statsBucket, 1); err != nil {
+		t.Fatal(err)
+	}
 	streams := map[string]jetstream.StreamConfig{}
 	for _, name := range []string{cfg.Stream, cfg.LinksStream, cfg.DLQStream, "KV_" + cfg.LedgerBucket, "KV_" + cfg.UsersBucket,
-		"KV_" + cfg.HooksBucket, "KV_" + cfg.OpsBucket, "KV_" + cfg.BudgetBucket} {
+		"KV_" + cfg.HooksBucket, "KV_" + cfg.OpsBucket, "KV_" + cfg.BudgetBucket, "KV_" + statsBucket} {
 		s, err := w.JS.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
