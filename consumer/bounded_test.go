@@ -66,7 +66,8 @@ func TestBacklogStaysBounded(t *testing.T) {
 		if info.NumAckPending > concurrency {
 			t.Fatalf("messages held = %d, want at most %d", info.NumAckPending, concurrency)
 		}
-		return info.NumPending == 0 && info.NumAckPending == 0
+		// The outcome is reported just after the ack: wait for both.
+		return info.NumPending == 0 && info.NumAckPending == 0 && len(w.Outcomes()) >= n
 	})
 	// Each handler owns itself and a heartbeat; the rest (the embedded
 	// server's timers and fetch requests among them) varies a little, but
