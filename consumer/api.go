@@ -55,6 +55,7 @@ type Deps struct {
 	// telling: "decided" (Mangopay answered, nothing recorded yet),
 	// "recorded" (outcome in the ledger, not yet published) and
 	// "published" (published, not yet acknowledged). The crash tests kill
-	// the process there; production leaves it nil.
+	// the process there (cmd/scaworker built with the crashpoints tag);
+	// production leaves it nil.
 	Checkpoint func(point string)
 }

@@ -72,9 +72,10 @@ type Config struct {
 	// RecentLink is how long a link counts as still usable, for the
 	// recent_link rule (SCA_RECENT_LINK, default 10m: a link's life).
 	RecentLink time.Duration
-	// UserCap is the most links one user gets per UserCapWindow, counted
-	// when a link is published, shared by all replicas (SCA_USER_CAP,
-	// default 3; SCA_USER_CAP_WINDOW, default 1h, sliding).
+	// UserCap is the most links one user gets per UserCapWindow, shared by
+	// all replicas: a call in flight counts, and a minted link counts even
+	// if its publish is never confirmed (SCA_USER_CAP, default 3;
+	// SCA_USER_CAP_WINDOW, default 1h, sliding).
 	UserCap       int
 	UserCapWindow time.Duration
 	// MaxTriggerAge: expiry and failure events older than this are

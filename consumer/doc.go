@@ -10,7 +10,9 @@
 // message lives until its expires_at; a 15-minute duplicate window, longer
 // than a link's life), the dead-letter stream, a durable pull consumer
 // with explicit acks and unlimited deliveries, and two KV buckets: the
-// ledger of outcomes and the per-user state. An existing stream, consumer
+// ledger of outcomes and the per-user state. An existing links stream must
+// hold every link until it expires: limits retention, a MaxAge of at least
+// a link's life, no message, byte or per-subject limit. An existing stream, consumer
 // or bucket is never modified; one that cannot work stops start-up with
 // an error that says what to change. [Check] does the same checks without
 // creating anything.
@@ -48,6 +50,12 @@
 //
 // # Acks and retries
 //
+// Evaluating a trigger gives a verdict (an outcome, a retryable failure, a
+// fault, a wait for another trigger's call, a shutdown); each path of a
+// delivery ends in one settlement — ack (DoubleAck), term (TermWithReason,
+// once the dead-letter record is published) or nak with a delay — and one
+// function acts on it and reports the outcome.
+//
 //   - Retryable failures (network, timeouts, 5xx, 429) are retried in
 //     process by the enroll client (well inside the ack wait), then handed
 //     back with NakWithDelay: exponential from Config.RetryDelayMin,
@@ -61,6 +69,8 @@
 //     a TLS failure) pauses consumption with a doubling pause, turns
 //     [Consumer.Ready] false, logs one error, and hands messages back. It
 //     never dead-letters and never spends the retry budget.
+//   - A user.created that finds another trigger's call for the same user in
+//     flight is handed back with the retry delay until that call ends.
 //   - On shutdown, pulling stops at once; messages in hand finish or are
 //     handed back within Config.ShutdownTimeout.
 //
@@ -75,8 +85,36 @@
 // published again (it would be dead) and no second one is minted (the
 // first may have been sent). Within the link's life the republish is exact.
 //
-// The per-user cap is enforced with a mark taken in the user's KV entry
-// (compare-and-set) before a session is requested, so replicas cannot
-// overrun it together; a mark is confirmed when its link is published and
-// dropped when the trigger ends without one.
+// # Redrive lineage
+//
+// A trigger and its redrive copies (`scaworker dlq redrive`) are one
+// lineage with at most one link; lineage.go owns that rule for the worker
+// and the operator tools ([RedriveOf], [Reopens], [Ledger.MarkRedrive]):
+// the original's entry names the one copy that may decide (RedrivenTo,
+// written before the copy is published), any other copy settles as
+// duplicate, and a replay never reopens a copy or a redriven original.
+// The operator tools read the ledger through [OpenLedger] and key
+// triggers with [TriggerKey], the worker's own rules; they also read
+// streams with [ReadStream] (bounded, ordered consumer, as the worker
+// does to find an outcome published long ago), bind buckets with
+// [OpsBucket] and [HooksBucket] (as [Provision] creates them), and build
+// republished triggers with [RepublishHeader] and [RewriteID].
+//
+// # One user, many triggers
+//
+// The per-user rules — recent link, cap, calls in flight — are one
+// compare-and-set step on the user's KV entry, shared by all replicas.
+// Right before each POST a trigger claims a mark there; when Mangopay
+// answers it claims again and the mark becomes a link (before the link is
+// recorded, so it counts even if its publish is never confirmed); a
+// trigger that ends without a link drops its mark. A user.created yields
+// to a link newer than Config.RecentLink (recent_link) and to another
+// trigger's call in flight (handed back until that call ends); expiries
+// and failures prove the last link dead and are limited by the cap only.
+// A mark of a call in flight carries its trigger's key and a lease of
+// AckWait + RetryDelayMax, renewed at every claim: a live holder claims
+// again within it, a crashed one is redelivered within it, and a mark
+// whose lease ended is dropped by the next claim, so a dead holder never
+// blocks its user for longer. A holder that lost its mark that way claims
+// afresh, and a link minted after another trigger's won is not sent.
 package consumer

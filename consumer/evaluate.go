@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -77,7 +78,7 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		return c.mint(stop, work, j, e, ev.Email, ev.Locale)
 
 	default: // events.TypeUserCreated
-		if ev.Category == "PAYER" || ev.Category == "PLATFORM" {
+		if ev.Category == events.CategoryPayer || ev.Category == events.CategoryPlatform {
 			return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 		}
 		if us.Enrolled {
@@ -89,8 +90,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		if us.SCANotRequired {
 			return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 		}
-		if last := us.lastPublished(); !last.IsZero() && now.Sub(last) < c.cfg.RecentLink {
-			return outcomeOf(events.OutcomeSkip, events.ReasonRecentLink)
+		// A recent link or another trigger's call in flight, seen before any
+		// call: neither can change for the better before mint's claim.
+		if d, _ := us.decide(c.claimOf(j, now)); d == recentLink || d == inFlight {
+			return c.perUser(d)
 		}
 		email := ev.Email
 		if ev.Category == "" {
@@ -108,10 +111,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 				}
 				return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
 			}
-			if u.Category != "OWNER" {
+			if u.Category != events.CategoryOwner {
 				return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 			}
-			legal := u.PersonType == "LEGAL"
+			legal := u.PersonType == events.PersonLegal
 			if legal && u.LegalRepresentativeEmail == "" {
 				return verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMissingLegalRepEmail,
 					err: errors.New("mangopay user is a legal owner without LegalRepresentative.Email; fix the user, then redrive")}
@@ -127,36 +130,49 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 	}
 }
 
-// mint requests a session within the per-user cap and builds the link.
+// mint requests a session and builds the link. The per-user rules are
+// decided in the user's KV entry, in one compare-and-set step, right
+// before each POST (a claim: a mark for the call in flight) and again
+// when Mangopay answered (the mark becomes a link), so two triggers for
+// one user on any replicas never both send one where the rules allow one.
 func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, email, locale string) verdict {
 	userID := j.ev.UserID
-	ok, err := c.users.reserve(work, userID, j.key, c.now(), c.cfg.UserCap, c.cfg.UserCapWindow)
-	if err != nil {
-		return verdict{kind: retry, err: err}
-	}
-	if !ok {
-		return outcomeOf(events.OutcomeSkip, events.ReasonUserCap)
-	}
 	var res enroll.Result
-	err = c.call(stop, work, j, "enroll", func(ctx context.Context) (err error) {
+	err := c.callAfter(stop, work, j, "enroll", func() error {
+		return c.claim(work, j, time.Time{})
+	}, func(ctx context.Context) (err error) {
 		res, err = c.mp.Enroll(ctx, enroll.Request{UserID: userID, Trigger: j.key, Seq: e.Seq, Locale: locale})
 		if res.NextSeq > e.Seq {
 			e.Seq = res.NextSeq
 		}
 		return err
 	})
-	if err != nil {
+	if err == nil && !res.NotRequired { // a 200 without a link minted nothing: its mark is released below
+		err = c.claim(work, j, res.ExpiresAt.Add(-enroll.LinkTTL))
+		if errors.As(err, new(*deniedError)) {
+			// The mark lapsed during a slow call and another trigger took
+			// the user: this session is not sent.
+			j.log.Info("link minted but not sent: the user's mark went to another trigger")
+		}
+	}
+	var denied *deniedError
+	switch {
+	case errors.As(err, &denied):
+		return c.perUser(denied.d)
+	case errors.Is(err, errUsers) && work.Err() == nil:
+		return verdict{kind: retry, err: err}
+	case err != nil: // a failed call, or shutdown
 		v := c.failed(work, err)
 		if v.kind == final {
 			if err := c.users.release(work, userID, j.key); err != nil {
-				j.log.Warn("link mark not released; it counts until the cap window ends", zap.Error(err))
+				j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
 			}
 		}
 		return v
 	}
 	if res.NotRequired { // a 200 without a link: the user needs no SCA session
 		if err := c.users.release(work, userID, j.key); err != nil {
-			j.log.Warn("link mark not released; it counts until the cap window ends", zap.Error(err))
+			j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
 		}
 		if err := c.users.setSCANotRequired(work, userID); err != nil {
 			return verdict{kind: retry, err: err}
@@ -164,6 +180,61 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 		return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 	}
 	return verdict{kind: final, outcome: events.OutcomeLink, link: res, email: email, locale: locale}
+}
+
+// claimOf is trigger j's claim at now.
+func (c *Consumer) claimOf(j *job, now time.Time) claim {
+	return claim{
+		Key: j.key, ProvesDead: j.ev.Type != events.TypeUserCreated, Now: now,
+		RecentLink: c.cfg.RecentLink, Cap: c.cfg.UserCap, Window: c.cfg.UserCapWindow,
+		Lease: c.markLease(),
+	}
+}
+
+// markLease is how long a mark of a call in flight holds without its
+// holder claiming again: AckWait + RetryDelayMax. A live holder claims at
+// every POST, and a crashed one is redelivered within AckWait, a retried
+// one within RetryDelayMax; a mark older than that is presumed dead, so a
+// killed holder never blocks its user for longer.
+func (c *Consumer) markLease() time.Duration {
+	return c.cfg.AckWait + c.cfg.RetryDelayMax
+}
+
+// errUsers marks a failure to read or write the per-user state.
+var errUsers = errors.New("per-user state unavailable")
+
+// deniedError is a claim the per-user rules did not grant.
+type deniedError struct{ d decision }
+
+func (e *deniedError) Error() string { return "per-user rules: not granted" }
+
+// claim decides trigger j's claim in the user's entry; linked is when its
+// link was minted, or zero before the call. It returns a *deniedError
+// when the rules refuse, an error wrapping errUsers when the state cannot
+// be reached.
+func (c *Consumer) claim(ctx context.Context, j *job, linked time.Time) error {
+	cl := c.claimOf(j, c.now())
+	cl.Linked = linked
+	d, err := c.users.claim(ctx, j.ev.UserID, cl)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsers, err)
+	}
+	if d != granted {
+		return &deniedError{d: d}
+	}
+	return nil
+}
+
+// perUser is the verdict of a refused claim.
+func (c *Consumer) perUser(d decision) verdict {
+	switch d {
+	case recentLink:
+		return outcomeOf(events.OutcomeSkip, events.ReasonRecentLink)
+	case userCap:
+		return outcomeOf(events.OutcomeSkip, events.ReasonUserCap)
+	default: // inFlight
+		return verdict{kind: wait, err: errors.New("another trigger's link for this user is in flight")}
+	}
 }
 
 func (c *Consumer) scaStatus(stop, work context.Context, j *job) (*enroll.SCAStatus, error) {
@@ -180,9 +251,20 @@ func (c *Consumer) scaStatus(stop, work context.Context, j *job) (*enroll.SCASta
 // waiting spends no attempt); a call that timed out because a window
 // closed during it waits and runs again.
 func (c *Consumer) call(stop, work context.Context, j *job, name string, fn func(ctx context.Context) error) error {
+	return c.callAfter(stop, work, j, name, nil, fn)
+}
+
+// callAfter is call with before, when not nil, run before each attempt
+// once the rate-limit wait is over; its error ends the call unattempted.
+func (c *Consumer) callAfter(stop, work context.Context, j *job, name string, before func() error, fn func(ctx context.Context) error) error {
 	for {
 		if err := c.waitPacer(stop); err != nil {
 			return err
+		}
+		if before != nil {
+			if err := before(); err != nil {
+				return err
+			}
 		}
 		ctx, cancel := context.WithTimeout(work, c.cfg.AttemptTimeout)
 		start := time.Now()
@@ -229,7 +311,7 @@ func (c *Consumer) waitPacer(stop context.Context) error {
 func (c *Consumer) failed(work context.Context, err error) verdict {
 	switch {
 	case errors.Is(err, errStopping) || work.Err() != nil:
-		return verdict{kind: handBack, err: err}
+		return verdict{kind: stopping, err: err}
 	case enroll.IsFault(err):
 		return verdict{kind: fault, err: err}
 	case enroll.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,10 +27,13 @@ type job struct {
 	log       *zap.Logger
 	// replay is the Sca-Replay header: a replayed copy of a stored trigger.
 	replay string
-	// redriveOf is the Sca-Redrive-Of header: the id of the dead-lettered
-	// trigger this one redrives.
+	// redriveOf is the id of the dead-lettered trigger this one redrives
+	// (see [RedriveOf]); "" when it is no redrive copy.
 	redriveOf string
 }
+
+// typeUnknown is the type of a trigger whose event could not be decoded.
+const typeUnknown = "unknown"
 
 // Headers set by the operator tools (package ops) on triggers they publish.
 const (
@@ -65,7 +67,8 @@ const (
 	final    verdictKind = iota // an outcome: record it, publish what it publishes, ack
 	retry                       // a retryable failure: hand back with a delay
 	fault                       // a deployment-wide fault: pause, hand back, never DLQ
-	handBack                    // shutting down: hand back without a verdict
+	stopping                    // shutting down: hand back without a verdict
+	wait                        // another trigger's call for the user is in flight: hand back until it ends
 )
 
 func outcomeOf(outcome, reason string) verdict {
@@ -82,48 +85,41 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 	defer c.m.addInflight(-1)
 	defer c.heartbeat(msg)()
 
-	j := &job{msg: msg, subject: msg.Subject(), typ: "unknown"}
+	j := &job{msg: msg, subject: msg.Subject(), typ: typeUnknown}
 	if h := msg.Headers(); h != nil {
-		j.replay, j.redriveOf = h.Get(HeaderReplay), h.Get(HeaderRedriveOf)
+		j.replay = h.Get(HeaderReplay)
 	}
 	if meta, err := msg.Metadata(); err == nil {
 		j.streamSeq, j.delivered = meta.Sequence.Stream, meta.NumDelivered
 	}
 	ev, decErr := c.cfg.Subjects.Decode(j.subject, msg.Data())
+	j.key, j.eventID = TriggerKey(c.cfg.Stream, j.streamSeq, ev, decErr)
 	if decErr == nil {
-		j.ev, j.key, j.typ, j.eventID, j.userID = ev, ev.Key(), ev.Type, ev.ID, ev.UserID
-	} else {
-		// An event without a readable identity is known by its place in the stream.
-		j.key = events.KeyOf("nats:"+c.cfg.Stream, strconv.FormatUint(j.streamSeq, 10))
-		var inv *events.InvalidError
-		if errors.As(decErr, &inv) {
-			j.eventID = inv.EventID
-			if inv.Key != "" {
-				j.key = inv.Key
-			}
-		}
+		j.ev, j.typ, j.userID = ev, ev.Type, ev.UserID
+		j.redriveOf = RedriveOf(msg.Headers(), ev.ID)
 	}
 	j.log = c.log.With(zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
 		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
 
 	// A compare-and-set conflict means another replica or delivery wrote
 	// first: start over from what it wrote.
-	for range 5 {
-		if c.process(stop, work, j, decErr) {
-			return
-		}
+	s := settlement{verb: again}
+	for i := 0; i < 5 && s.verb == again; i++ {
+		s = c.process(stop, work, j, decErr)
 	}
-	c.handBack(j, c.retryDelay(1), "conflict")
+	if s.verb == again {
+		s = redeliver(c.retryDelay(1), whyConflict)
+	}
+	c.finish(work, j, s)
 }
 
 // process reads the ledger and carries the trigger one step towards its
-// outcome. It returns false when a ledger write lost a race.
-func (c *Consumer) process(stop, work context.Context, j *job, decErr error) bool {
+// outcome, and says how the delivery ends ([Consumer.finish] acts on it).
+func (c *Consumer) process(stop, work context.Context, j *job, decErr error) settlement {
 	e, rev, err := c.ledger.get(work, j.key)
 	if err != nil {
 		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
-		c.handBack(j, c.retryDelay(1), "retry")
-		return true
+		return redeliver(c.retryDelay(1), whyRetry)
 	}
 	now := c.now()
 	if e != nil && e.Outcome != "" {
@@ -135,12 +131,26 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 	if e == nil {
 		e = &LedgerEntry{Type: j.typ, EventID: j.eventID, UserID: j.userID, StreamSeq: j.streamSeq, FirstAttemptAt: now, Seq: 1}
 	}
+	if j.redriveOf != "" {
+		open, err := c.lineageOpen(work, j)
+		if err != nil {
+			j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry)
+		}
+		if !open {
+			j.log.Info("redrive copy settled as duplicate: its original is not dead-lettered for it", zap.String("redrive_of", j.redriveOf))
+			return c.decide(work, j, e, rev, outcomeOf(events.OutcomeDuplicate, ""))
+		}
+	}
 	e.Attempts++
 	e.LastAttemptAt = now
 	if decErr != nil {
 		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonInvalidEvent, err: decErr})
 	}
 	if e.Attempts > 1 && !e.LastFault && now.Sub(e.FirstAttemptAt) >= c.cfg.RetryBudget {
+		if err := c.users.release(work, j.userID, j.key); err != nil {
+			j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
+		}
 		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMaxAttempts, err: errors.New(e.LastError)})
 	}
 	// Record the attempt before any call: the budget is counted by the
@@ -148,31 +158,39 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) boo
 	// the DLQ at the next one.
 	if rev, err = c.ledger.put(work, j.key, e, rev); err != nil {
 		if errors.Is(err, errConflict) {
-			return false
+			return settlement{verb: again}
 		}
 		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
-		c.handBack(j, c.retryDelay(1), "retry")
-		return true
+		return redeliver(c.retryDelay(1), whyRetry)
 	}
-	v := c.evaluate(stop, work, j, e)
+	return c.conclude(work, j, e, rev, c.evaluate(stop, work, j, e))
+}
+
+// conclude maps a verdict to how the delivery ends: a final verdict is
+// recorded and settled (ack, or term for a dead letter); the others save
+// the pending entry's progress and hand the message back with a delay.
+func (c *Consumer) conclude(ctx context.Context, j *job, e *LedgerEntry, rev uint64, v verdict) settlement {
+	var s settlement
 	switch v.kind {
 	case final:
-		return c.decide(work, j, e, rev, v)
+		return c.decide(ctx, j, e, rev, v)
 	case retry:
 		e.LastError, e.LastFault = errText(v.err), false
-		c.save(work, j, e, rev)
 		j.log.Warn("attempt failed; redelivering", zap.Error(v.err), zap.Int("attempts", e.Attempts))
-		c.handBack(j, c.retryDelay(e.Attempts), "retry")
+		s = redeliver(c.retryDelay(e.Attempts), whyRetry)
 	case fault:
 		e.LastError, e.LastFault = errText(v.err), true
-		c.save(work, j, e, rev)
-		c.handBack(j, c.setFault(v.err), "fault")
-	case handBack:
+		s = redeliver(c.setFault(v.err), whyFault)
+	case wait:
+		e.LastError, e.LastFault = errText(v.err), false
+		j.log.Debug("waiting for another trigger's link for the user", zap.Int("attempts", e.Attempts))
+		s = redeliver(c.retryDelay(e.Attempts), whyWait)
+	case stopping:
 		e.Attempts-- // no work was done for it
-		c.save(work, j, e, rev)
-		c.handBack(j, time.Second, "shutdown")
+		s = redeliver(time.Second, whyShutdown)
 	}
-	return true
+	c.save(ctx, j, e, rev)
+	return s
 }
 
 // save writes a pending entry's progress (key sequence, last error); a
@@ -183,16 +201,9 @@ func (c *Consumer) save(ctx context.Context, j *job, e *LedgerEntry, rev uint64)
 	}
 }
 
-func (c *Consumer) handBack(j *job, delay time.Duration, why string) {
-	if err := j.msg.NakWithDelay(delay); err != nil {
-		j.log.Warn("nak failed; JetStream redelivers after the ack wait", zap.Error(err))
-	}
-	c.m.handedBack(why)
-}
-
 // decide records a final verdict in the ledger, with the event it
 // publishes, then settles it.
-func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint64, v verdict) bool {
+func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint64, v verdict) settlement {
 	now := c.now()
 	e.Outcome, e.Reason, e.DecidedAt = v.outcome, v.reason, now
 	switch v.outcome {
@@ -205,8 +216,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		}, now)
 		if err != nil { // cannot happen for a decoded trigger; never lose it
 			j.log.Error("encode send-link event", zap.Error(err))
-			c.handBack(j, c.retryDelay(e.Attempts), "retry")
-			return true
+			return redeliver(c.retryDelay(e.Attempts), whyRetry)
 		}
 		e.LinkID, e.ExpiresAt = id, v.link.ExpiresAt
 		e.Pending = &PendingEvent{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, MsgID: id, Body: body, ExpiresAt: v.link.ExpiresAt, RecordedAt: now}
@@ -229,20 +239,18 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		}
 		if err != nil {
 			j.log.Error("encode dead-letter record", zap.Error(err))
-			c.handBack(j, c.retryDelay(e.Attempts), "retry")
-			return true
+			return redeliver(c.retryDelay(e.Attempts), whyRetry)
 		}
 		e.Pending = &PendingEvent{Stream: c.cfg.DLQStream, Subject: c.cfg.Subjects.DLQSubject(j.subject), MsgID: id, Body: body, RecordedAt: now}
 	}
 	c.checkpoint("decided")
 	rev, err := c.ledger.put(ctx, j.key, e, rev)
 	if errors.Is(err, errConflict) {
-		return false
+		return settlement{verb: again}
 	}
 	if err != nil {
 		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
-		c.handBack(j, c.retryDelay(e.Attempts), "retry")
-		return true
+		return redeliver(c.retryDelay(e.Attempts), whyRetry)
 	}
 	c.checkpoint("recorded")
 	return c.settle(ctx, j, e, rev, true)
@@ -250,9 +258,10 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 
 // settle finishes a decided trigger: publishes its pending event (with its
 // deterministic message id, so a republish after a crash is dropped by
-// JetStream), marks it published, acknowledges, and reports. decidedNow
-// is false for a redelivery or replay of a decided trigger.
-func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint64, decidedNow bool) bool {
+// JetStream) and marks it published; the settlement acknowledges it (term
+// for a dead letter) and reports it. decidedNow is false for a redelivery
+// or replay of a decided trigger.
+func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint64, decidedNow bool) settlement {
 	finishing := e.Pending != nil
 	if p := e.Pending; p != nil {
 		opts := []jetstream.PublishOpt{jetstream.WithMsgID(p.MsgID)}
@@ -273,16 +282,14 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 			found, err := c.published(ctx, p)
 			if err != nil {
 				j.log.Warn("cannot tell whether the outcome was published; redelivering", zap.Error(err))
-				c.handBack(j, c.retryDelay(1), "retry")
-				return true
+				return redeliver(c.retryDelay(1), whyRetry)
 			}
 			publish = !found
 		}
 		if publish {
 			if _, err := c.js.Publish(ctx, p.Subject, p.Body, opts...); err != nil {
 				j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
-				c.handBack(j, c.retryDelay(1), "retry")
-				return true
+				return redeliver(c.retryDelay(1), whyRetry)
 			}
 			c.checkpoint("published")
 		}
@@ -298,32 +305,16 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		}
 	}
 	c.takeOver(ctx, j, e)
-	var err error
-	if e.Outcome == events.OutcomeDLQ && (decidedNow || finishing) {
-		err = j.msg.TermWithReason(e.Reason)
-	} else {
-		err = j.msg.DoubleAck(ctx)
-	}
-	if err != nil {
-		j.log.Warn("ack failed; the redelivery will be a duplicate", zap.Error(err))
-	}
 	out := Outcome{Key: j.key, EventID: j.eventID, Type: j.typ, UserID: j.userID, Outcome: e.Outcome,
 		Reason: e.Reason, Attempts: e.Attempts, StreamSeq: j.streamSeq, LinkID: e.LinkID}
 	if e.Outcome == events.OutcomeDLQ {
 		out.Error = e.LastError
 	}
-	if decidedNow || finishing {
-		j.log.Info("trigger settled", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason), zap.Int("attempts", e.Attempts))
-		c.m.outcome(j.typ, e.Outcome, e.Reason, e.Attempts)
-	} else {
-		j.log.Debug("duplicate trigger", zap.String("outcome", e.Outcome))
-		out.Outcome, out.Reason = events.OutcomeDuplicate, ""
-		c.m.outcome(j.typ, events.OutcomeDuplicate, "", 0)
+	s := settlement{verb: ack, out: &out, decided: decidedNow || finishing}
+	if e.Outcome == events.OutcomeDLQ && s.decided {
+		s.verb, s.reason = term, e.Reason
 	}
-	if c.onOutcome != nil {
-		c.onOutcome(out)
-	}
-	return true
+	return s
 }
 
 // maxRecord is the largest dead-letter record that fits in a message and,
@@ -343,54 +334,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// reopen resets a decided entry for a replayed copy (Sca-Replay) when its
-// outcome is one that new data can change: skip, dlq or state. A link is
-// never reopened: a replay must not send a second one (use a forced
-// replay, a new trigger, for that). It reports whether e was reset.
-func (c *Consumer) reopen(j *job, e *LedgerEntry, now time.Time) bool {
-	if j.replay == "" || e.Pending != nil || e.ReplaySeq == j.streamSeq {
-		return false
-	}
-	switch e.Outcome {
-	case events.OutcomeSkip, events.OutcomeDLQ, events.OutcomeState:
-	default:
-		return false
-	}
-	*e = LedgerEntry{
-		Type: e.Type, EventID: e.EventID, UserID: e.UserID, StreamSeq: e.StreamSeq,
-		FirstAttemptAt: now, Seq: e.Seq, ReplaySeq: j.streamSeq, RedrivenTo: e.RedrivenTo,
-	}
-	return true
-}
-
-// takeOver writes a redriven copy's outcome into the entry of the
-// dead-lettered trigger it copies, so that trigger's ledger entry shows
-// what finally became of it.
-func (c *Consumer) takeOver(ctx context.Context, j *job, e *LedgerEntry) {
-	if j.redriveOf == "" || j.ev == nil || j.redriveOf == j.ev.ID {
-		return
-	}
-	rootKey := events.KeyOf(j.ev.Source, j.redriveOf)
-	for range 5 {
-		root, rev, err := c.ledger.get(ctx, rootKey)
-		if err != nil || root == nil {
-			if err != nil {
-				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
-			}
-			return
-		}
-		if root.RedrivenTo == j.ev.ID && root.Outcome == e.Outcome && root.Reason == e.Reason {
-			return
-		}
-		root.Outcome, root.Reason, root.RedrivenTo = e.Outcome, e.Reason, j.ev.ID
-		root.LinkID, root.ExpiresAt, root.DecidedAt = e.LinkID, e.ExpiresAt, e.DecidedAt
-		if _, err := c.ledger.put(ctx, rootKey, root, rev); !errors.Is(err, errConflict) {
-			if err != nil {
-				j.log.Warn("redriven trigger's entry not updated", zap.Error(err))
-			}
-			return
-		}
-	}
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scaworker/scaworker/events"
 )
 
 // LedgerEntry is a trigger's ledger record, in the KV bucket
@@ -112,4 +115,54 @@ func (l ledger) put(ctx context.Context, key string, e *LedgerEntry, rev uint64)
 		return 0, fmt.Errorf("write ledger: %w", err)
 	}
 	return rev, nil
+}
+
+// Ledger is the ledger as the operator tools see it: they read entries,
+// and `dlq redrive` marks an original for its copy ([Ledger.MarkRedrive]).
+// A nil *Ledger (no bucket yet) has no entries.
+type Ledger struct{ l ledger }
+
+// OpenLedger binds the ledger bucket cfg.LedgerBucket. It never creates
+// it: only the worker provisions it. A missing bucket is (nil, nil):
+// nothing was decided yet.
+func OpenLedger(ctx context.Context, js jetstream.JetStream, cfg Config) (*Ledger, error) {
+	cfg = cfg.Defaults()
+	kv, err := js.KeyValue(ctx, cfg.LedgerBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SCA_LEDGER_BUCKET: look up bucket %s: %w", cfg.LedgerBucket, err)
+	}
+	return &Ledger{l: ledger{kv: kv}}, nil
+}
+
+// Entry returns the entry at key (see [TriggerKey]); nil when there is
+// none.
+func (l *Ledger) Entry(ctx context.Context, key string) (*LedgerEntry, error) {
+	if l == nil {
+		return nil, nil
+	}
+	e, _, err := l.l.get(ctx, key)
+	return e, err
+}
+
+// TriggerKey is the ledger key of the message at seq of stream, decoded
+// as ev (nil when invalid, decErr saying why), and the event id that
+// could be read: events.KeyOf(source, id) when both could be read, else
+// the key of its place in the stream, events.KeyOf("nats:<stream>", seq).
+// The worker and the operator tools find a trigger's entry through it.
+func TriggerKey(stream string, seq uint64, ev *events.Trigger, decErr error) (key, eventID string) {
+	if ev != nil && decErr == nil {
+		return ev.Key(), ev.ID
+	}
+	key = events.KeyOf("nats:"+stream, strconv.FormatUint(seq, 10))
+	var inv *events.InvalidError
+	if errors.As(decErr, &inv) {
+		eventID = inv.EventID
+		if inv.Key != "" {
+			key = inv.Key
+		}
+	}
+	return key, eventID
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/events"
 )
 
 // Metrics are the consumer's Prometheus collectors. Labels never carry a
@@ -56,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"window"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scaworker_deliveries_total",
-			Help: "Trigger deliveries handed back to JetStream, by why: retry, fault, shutdown, conflict.",
+			Help: "Trigger deliveries handed back to JetStream, by why: retry, wait, fault, shutdown, conflict.",
 		}, []string{"why"}),
 	}
 	reg.MustRegister(m.events, m.dlq, m.enroll, m.attempts, m.inflight, m.paused, m.remaining, m.deliveries)
@@ -72,7 +73,7 @@ func (m *Metrics) outcome(typ, outcome, reason string, attempts int) {
 		return
 	}
 	m.events.WithLabelValues(typ, outcome, reason).Inc()
-	if outcome == "dlq" {
+	if outcome == events.OutcomeDLQ {
 		m.dlq.WithLabelValues(reason).Inc()
 	}
 	if outcome != "duplicate" && attempts > 0 {

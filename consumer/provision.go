@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 )
 
@@ -55,16 +56,8 @@ func layout(ctx context.Context, js jetstream.JetStream, cfg Config, create bool
 	if eventsMaxAge > 0 {
 		ledgerTTL = eventsMaxAge + 24*time.Hour
 	}
-	for _, b := range []struct {
-		name, setting, purpose string
-		ttl                    time.Duration
-	}{
-		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL},
-		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL},
-		{cfg.HooksBucket, "SCA_HOOKS_BUCKET", "ids of stored Mangopay hooks", HooksTTL},
-		{cfg.OpsBucket, "SCA_OPS_BUCKET", "operator state: replay cursors, redrive marks", 0},
-	} {
-		if err := ensureBucket(ctx, js, cfg, b.name, b.setting, b.purpose, b.ttl, create); err != nil {
+	for _, b := range bucketSpecs(cfg, ledgerTTL) {
+		if _, err := ensureBucket(ctx, js, cfg, b, create); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -111,13 +104,7 @@ func wantStreams(cfg Config) []streamWant {
 			AllowMsgTTL: true, MaxAge: time.Hour, Duplicates: linksDuplicates, Replicas: cfg.Replicas,
 			Description: "scaworker send-link events: each lives until its link expires",
 		},
-		Check: func(c jetstream.StreamConfig) []string {
-			var p []string
-			if !c.AllowMsgTTL {
-				p = append(p, fmt.Sprintf("does not allow per-message TTL, so links would outlive their expiry: enable it (nats stream edit %s --allow-msg-ttl)", c.Name))
-			}
-			return p
-		},
+		Check: checkLinks,
 	}, {
 		Setting:  "SCA_DLQ_STREAM",
 		Name:     cfg.DLQStream,
@@ -130,6 +117,42 @@ func wantStreams(cfg Config) []streamWant {
 		},
 		Check: limitsOnly(cfg.DLQStream),
 	}}
+}
+
+// checkLinks lists what keeps a links stream from holding every link
+// exactly until it expires: the worker finds a link it published before
+// a crash by looking in the stream (past the duplicate window), so a link
+// that left early is published twice, and one that cannot be stored dies
+// unsent.
+func checkLinks(c jetstream.StreamConfig) []string {
+	var p []string
+	if !c.AllowMsgTTL {
+		p = append(p, fmt.Sprintf("does not allow per-message TTL, so links would outlive their expiry: enable it (nats stream edit %s --allow-msg-ttl)", c.Name))
+	}
+	if c.Retention != jetstream.LimitsPolicy {
+		p = append(p, fmt.Sprintf("uses %s retention; it needs limits retention: a link acknowledged by its reader leaves the stream, so after a crash the worker cannot find it and publishes it again (create a new stream with --retention limits --allow-msg-ttl and point SCA_LINKS_STREAM at it)", c.Retention))
+	}
+	if c.MaxAge > 0 && c.MaxAge < enroll.LinkTTL {
+		p = append(p, fmt.Sprintf("keeps messages only %s, less than a link's life (%s), so a live link could vanish and be published again: raise it (nats stream edit %s --max-age 1h)", c.MaxAge, enroll.LinkTTL, c.Name))
+	}
+	full := "evict live links when full (discard old)"
+	if c.Discard == jetstream.DiscardNew {
+		full = "refuse new links when full (discard new), and a link that waits too long dies unsent"
+	}
+	for _, l := range []struct {
+		n    int64
+		what string
+		flag string
+	}{
+		{c.MaxMsgs, "messages", "--max-msgs=-1"},
+		{c.MaxBytes, "bytes", "--max-bytes=-1"},
+		{c.MaxMsgsPerSubject, "messages per subject", "--max-msgs-per-subject=-1"},
+	} {
+		if l.n > 0 {
+			p = append(p, fmt.Sprintf("is limited to %d %s, so it would %s: remove the limit, links leave by their own TTL (nats stream edit %s %s)", l.n, l.what, full, c.Name, l.flag))
+		}
+	}
+	return p
 }
 
 // subjectRoot is the wildcard that captures subjects: "sca.events.>" for
@@ -273,32 +296,85 @@ func consumerConfig(cfg Config) jetstream.ConsumerConfig {
 	}
 }
 
-func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config, name, setting, purpose string, ttl time.Duration, create bool) error {
-	kv, err := js.KeyValue(ctx, name)
+// bucketSpec is a KV bucket scaworker needs.
+type bucketSpec struct {
+	name, setting, purpose string
+	ttl                    time.Duration
+	// keep says what a shorter TTL would break.
+	keep string
+}
+
+// bucketSpecs are the deployment's buckets; ledgerTTL is the ledger's and
+// the users bucket's TTL (0: none).
+func bucketSpecs(cfg Config, ledgerTTL time.Duration) []bucketSpec {
+	return []bucketSpec{
+		{cfg.LedgerBucket, "SCA_LEDGER_BUCKET", "outcome ledger", ledgerTTL, "before the triggers in " + cfg.Stream + " expire"},
+		{cfg.UsersBucket, "SCA_USERS_BUCKET", "per-user state", ledgerTTL, "before the triggers in " + cfg.Stream + " expire"},
+		hooksSpec(cfg),
+		opsSpec(cfg),
+	}
+}
+
+func hooksSpec(cfg Config) bucketSpec {
+	return bucketSpec{cfg.HooksBucket, "SCA_HOOKS_BUCKET", "ids of stored Mangopay hooks", HooksTTL,
+		"while Mangopay (45 days) or a backfill can still deliver the same event"}
+}
+
+func opsSpec(cfg Config) bucketSpec {
+	return bucketSpec{cfg.OpsBucket, "SCA_OPS_BUCKET", "operator state: replay cursors, redrive marks", 0,
+		"while replays and redrives still need them"}
+}
+
+// OpsBucket binds the operator-state bucket cfg.OpsBucket (replay cursors,
+// redrive marks), creating it exactly as [Provision] would when it is
+// missing, so the operator tools work against a deployment whose worker
+// predates the bucket.
+func OpsBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+	cfg = cfg.Defaults()
+	return ensureBucket(ctx, js, cfg, opsSpec(cfg), true)
+}
+
+// HooksBucket binds the bucket of stored Mangopay hook ids cfg.HooksBucket
+// (the webhook ingress's and backfill's markers), creating it exactly as
+// [Provision] would when it is missing (TTL [HooksTTL]); an existing one
+// that forgets markers sooner is refused.
+func HooksBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+	cfg = cfg.Defaults()
+	return ensureBucket(ctx, js, cfg, hooksSpec(cfg), true)
+}
+
+// ensureBucket binds bucket b, creating it when it is missing and create
+// is set (a missing bucket is (nil, nil) otherwise), and checks that an
+// existing one keeps entries long enough.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config, b bucketSpec, create bool) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, b.name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		if !create {
-			return nil
+			return nil, nil
 		}
-		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: "scaworker " + purpose,
-			History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: b.name, Description: "scaworker " + b.purpose,
+			History: 1, TTL: b.ttl, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 		})
-		if err != nil {
-			return fmt.Errorf("%s: create bucket %s: %w", setting, name, err)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, b.name) // created concurrently
 		}
-		return nil
+		if err != nil {
+			return nil, fmt.Errorf("%s: create bucket %s: %w", b.setting, b.name, err)
+		}
+		return kv, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: look up bucket %s: %w", setting, name, err)
+		return nil, fmt.Errorf("%s: look up bucket %s: %w", b.setting, b.name, err)
 	}
 	st, err := kv.Status(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: read bucket %s: %w", setting, name, err)
+		return nil, fmt.Errorf("%s: read bucket %s: %w", b.setting, b.name, err)
 	}
-	if got := st.TTL(); got != 0 && (ttl == 0 || got < ttl) {
-		return fmt.Errorf("%s: existing bucket %s forgets entries after %s, before the triggers in %s expire (%s needed): recreate it with a longer TTL or name another bucket", setting, name, got, cfg.Stream, ttlText(ttl))
+	if got := st.TTL(); got != 0 && (b.ttl == 0 || got < b.ttl) {
+		return nil, fmt.Errorf("%s: existing bucket %s forgets entries after %s, %s (%s needed); scaworker never modifies it: recreate it with a longer TTL or name another bucket", b.setting, b.name, got, b.keep, ttlText(b.ttl))
 	}
-	return nil
+	return kv, nil
 }
 
 func ttlText(d time.Duration) string {

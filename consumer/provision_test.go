@@ -90,6 +90,27 @@ func TestProvisionRefusesIncompatibleStreams(t *testing.T) {
 		{"links without per-message TTL",
 			jetstream.StreamConfig{Name: "SCA_LINKS", Subjects: []string{"sca.links.>"}},
 			[]string{"SCA_LINKS_STREAM", "per-message TTL", "--allow-msg-ttl"}},
+		{"links stream with interest retention: a delivered link leaves, a crash republishes it",
+			linksStream(func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy }),
+			[]string{"SCA_LINKS_STREAM", "Interest retention", "limits retention"}},
+		{"links stream with work-queue retention: the recovery lookup fails",
+			linksStream(func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }),
+			[]string{"SCA_LINKS_STREAM", "WorkQueue retention", "limits retention"}},
+		{"links stream that drops links before they expire",
+			linksStream(func(c *jetstream.StreamConfig) { c.MaxAge = 5 * time.Minute }),
+			[]string{"SCA_LINKS_STREAM", "5m0s", "--max-age"}},
+		{"links stream with a message limit that evicts",
+			linksStream(func(c *jetstream.StreamConfig) { c.MaxMsgs = 1000 }),
+			[]string{"SCA_LINKS_STREAM", "1000 messages", "evict", "--max-msgs=-1"}},
+		{"links stream with a message limit that refuses",
+			linksStream(func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 1000, jetstream.DiscardNew }),
+			[]string{"SCA_LINKS_STREAM", "1000 messages", "refuse", "--max-msgs=-1"}},
+		{"links stream with a byte limit",
+			linksStream(func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 20 }),
+			[]string{"SCA_LINKS_STREAM", "1048576 bytes", "--max-bytes=-1"}},
+		{"links stream with a per-subject limit",
+			linksStream(func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 100 }),
+			[]string{"SCA_LINKS_STREAM", "100 messages per subject", "--max-msgs-per-subject=-1"}},
 		{"events stream that forgets acknowledged triggers",
 			jetstream.StreamConfig{Name: "SCA_EVENTS", Subjects: []string{"sca.events.>"}, Retention: jetstream.WorkQueuePolicy},
 			[]string{"SCA_STREAM", "limits retention"}},
@@ -130,6 +151,29 @@ func TestProvisionRefusesIncompatibleStreams(t *testing.T) {
 	}
 }
 
+// linksStream is a links stream scaworker accepts, changed by edit.
+func linksStream(edit func(*jetstream.StreamConfig)) jetstream.StreamConfig {
+	c := jetstream.StreamConfig{Name: "SCA_LINKS", Subjects: []string{"sca.links.>"}, AllowMsgTTL: true}
+	edit(&c)
+	return c
+}
+
+// TestProvisionAcceptsASafeLinksStream: limits retention, no message or
+// byte limit, and a MaxAge of at least a link's life keep every link until
+// it expires.
+func TestProvisionAcceptsASafeLinksStream(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, linksStream(func(c *jetstream.StreamConfig) { c.MaxAge, c.Discard = 10*time.Minute, jetstream.DiscardNew })); err != nil {
+		t.Fatalf("create links stream: %v", err)
+	}
+	if err := consumer.Provision(ctx, js, consumer.Config{}); err != nil {
+		t.Errorf("Provision() = %v, want nil", err)
+	}
+}
+
 // TestConfigValidateNamesTheSetting: a configuration that cannot work
 // names its environment variable.
 func TestConfigValidateNamesTheSetting(t *testing.T) {
@@ -152,5 +196,47 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 	}
 	if err := (consumer.Config{}).Validate(); err != nil {
 		t.Errorf("defaults: Validate() = %v, want nil", err)
+	}
+}
+
+// OpsBucket creates the bucket when it is missing, without a TTL, and binds it after.
+func TestOpsBucketCreatesBucket(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{NoStart: true})
+	cfg := w.Config
+	cfg.OpsBucket = "ops_fresh"
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, cfg)
+	if err != nil {
+		t.Fatalf("OpsBucket: %v", err)
+	}
+	st, err := kv.Status(w.Context())
+	if err != nil || st.Bucket() != "ops_fresh" || st.TTL() != 0 {
+		t.Errorf("bucket = %v, %v; want ops_fresh without TTL", st, err)
+	}
+	if _, err := consumer.OpsBucket(w.Context(), w.JS, cfg); err != nil {
+		t.Errorf("second OpsBucket: %v", err)
+	}
+}
+
+// HooksBucket creates the bucket with the markers' TTL, and refuses an
+// existing one that would forget markers while Mangopay can still deliver.
+func TestHooksBucket(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := consumer.HooksBucket(ctx, js, consumer.Config{HooksBucket: "hooks_fresh"})
+	if err != nil {
+		t.Fatalf("HooksBucket: %v", err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.TTL() != consumer.HooksTTL {
+		t.Errorf("bucket TTL = %v (%v), want %s", st.TTL(), err, consumer.HooksTTL)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "hooks_short", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = consumer.HooksBucket(ctx, js, consumer.Config{HooksBucket: "hooks_short"})
+	if err == nil || !strings.Contains(err.Error(), "SCA_HOOKS_BUCKET: existing bucket hooks_short forgets entries after 1h0m0s, while Mangopay") {
+		t.Errorf("HooksBucket(1h TTL) = %v, want a refusal naming SCA_HOOKS_BUCKET", err)
 	}
 }

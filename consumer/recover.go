@@ -24,40 +24,19 @@ func (c *Consumer) dedupes(p *PendingEvent) bool {
 // with p's id. It is used only to finish an outcome recorded longer ago
 // than the stream's duplicate window, e.g. after a long outage.
 func (c *Consumer) published(ctx context.Context, p *PendingEvent) (bool, error) {
-	start := p.RecordedAt.Add(-time.Second)
-	oc, err := c.js.OrderedConsumer(ctx, p.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{p.Subject},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &start,
-		HeadersOnly:    true,
+	errFound := errors.New("found")
+	o := ReadOptions{Subjects: []string{p.Subject}, StartTime: p.RecordedAt.Add(-time.Second), HeadersOnly: true}
+	err := ReadStream(ctx, c.js, p.Stream, o, func(m StoredMsg) error {
+		if m.Header.Get(jetstream.MsgIDHeader) == p.MsgID {
+			return errFound
+		}
+		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errFound):
+		return true, nil
+	case err != nil:
 		return false, fmt.Errorf("look for published %s: %w", p.MsgID, err)
-	}
-	info, err := oc.Info(ctx)
-	if err != nil {
-		return false, fmt.Errorf("look for published %s: %w", p.MsgID, err)
-	}
-	left := info.NumPending
-	for left > 0 {
-		batch, err := oc.Fetch(int(min(left, 256)), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return false, fmt.Errorf("look for published %s: %w", p.MsgID, err)
-		}
-		n := uint64(0)
-		for msg := range batch.Messages() {
-			n++
-			if msg.Headers().Get(jetstream.MsgIDHeader) == p.MsgID {
-				return true, nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return false, fmt.Errorf("look for published %s: %w", p.MsgID, err)
-		}
-		if n == 0 {
-			return false, fmt.Errorf("look for published %s: stream stopped delivering with %d messages left", p.MsgID, left)
-		}
-		left -= min(n, left)
 	}
 	return false, nil
 }

@@ -31,9 +31,15 @@ type userState struct {
 }
 
 type linkMark struct {
-	Key       string    `json:"key"`
-	At        time.Time `json:"at"`
-	Published bool      `json:"published,omitempty"`
+	Key string    `json:"key"`
+	At  time.Time `json:"at"`
+	// Published: the trigger's link was minted and recorded (it may have
+	// been sent); it counts for recent_link and the cap until the window
+	// passes, and is never released.
+	Published bool `json:"published,omitempty"`
+	// Lease ends an unpublished mark: a call in flight whose holder has
+	// not claimed again by then is presumed dead (see markLease).
+	Lease time.Time `json:"lease,omitzero"`
 }
 
 // lastPublished returns when the user's newest published link was minted.
@@ -45,6 +51,66 @@ func (s *userState) lastPublished() time.Time {
 		}
 	}
 	return last
+}
+
+// claim is what one trigger asks of the per-user rules.
+type claim struct {
+	Key string // the trigger's ledger key
+	// ProvesDead is set for expiries and failures: they prove the last link
+	// dead, so only the cap limits them; a user.created also yields to a
+	// recent link and to another trigger's call in flight.
+	ProvesDead bool
+	Now        time.Time
+	// Linked, when set, is when Mangopay minted the trigger's link: the
+	// mark becomes a published link instead of a call in flight.
+	Linked time.Time
+
+	RecentLink time.Duration
+	Cap        int
+	Window     time.Duration
+	Lease      time.Duration
+}
+
+// decision is the per-user answer to a claim.
+type decision int
+
+const (
+	granted    decision = iota // the trigger holds a mark: call Mangopay, or keep its link
+	recentLink                 // skip: a link newer than RecentLink still works
+	userCap                    // skip: the cap is reached in the window
+	inFlight                   // wait: another trigger's call for this user is in flight
+)
+
+// decide applies the per-user rules to s for c, in one step, and takes or
+// renews c's mark when it is granted. It reports whether s changed.
+func (s *userState) decide(c claim) (decision, bool) {
+	changed := s.prune(c.Now, c.Window, c.Key)
+	i := slices.IndexFunc(s.Links, func(m linkMark) bool { return m.Key == c.Key })
+	if i < 0 {
+		if !c.ProvesDead {
+			if last := s.lastPublished(); !last.IsZero() && c.Now.Sub(last) < c.RecentLink {
+				return recentLink, changed
+			}
+			if slices.ContainsFunc(s.Links, func(m linkMark) bool { return !m.Published }) {
+				return inFlight, changed
+			}
+		}
+		if len(s.Links) >= c.Cap {
+			return userCap, changed
+		}
+		s.Links = append(s.Links, linkMark{Key: c.Key, At: c.Now})
+		i = len(s.Links) - 1
+	}
+	m := &s.Links[i]
+	switch {
+	case m.Published: // a redelivery of the trigger that has the link
+		return granted, changed
+	case !c.Linked.IsZero():
+		m.Published, m.At, m.Lease = true, c.Linked, time.Time{}
+	default:
+		m.Lease = c.Now.Add(c.Lease)
+	}
+	return granted, true
 }
 
 // users stores userState in a KV bucket.
@@ -100,26 +166,16 @@ func (u users) update(ctx context.Context, userID string, fn func(*userState) bo
 	}
 }
 
-// reserve takes a link mark for trigger key unless the user already has
-// cap marks in the window ending at now. It reports whether the trigger
-// holds a mark afterwards (a trigger that already held one keeps it).
-func (u users) reserve(ctx context.Context, userID, key string, now time.Time, capacity int, window time.Duration) (bool, error) {
-	ok := false
+// claim decides c for the user with compare-and-set, so replicas and
+// concurrent deliveries see one another's marks.
+func (u users) claim(ctx context.Context, userID string, c claim) (decision, error) {
+	var d decision
 	_, err := u.update(ctx, userID, func(s *userState) bool {
-		changed := s.prune(now, window)
-		if slices.ContainsFunc(s.Links, func(m linkMark) bool { return m.Key == key }) {
-			ok = true
-			return changed
-		}
-		if len(s.Links) >= capacity {
-			ok = false
-			return changed
-		}
-		s.Links = append(s.Links, linkMark{Key: key, At: now})
-		ok = true
-		return true
+		var changed bool
+		d, changed = s.decide(c)
+		return changed
 	})
-	return ok, err
+	return d, err
 }
 
 // publish confirms trigger key's mark as a published link minted at.
@@ -150,10 +206,13 @@ func (u users) release(ctx context.Context, userID, key string) error {
 	return err
 }
 
-// prune drops marks older than the window; it reports a change.
-func (s *userState) prune(now time.Time, window time.Duration) bool {
+// prune drops marks older than the window and calls in flight whose lease
+// ended, except keep's (its holder is back); it reports a change.
+func (s *userState) prune(now time.Time, window time.Duration, keep string) bool {
 	n := len(s.Links)
-	s.Links = slices.DeleteFunc(s.Links, func(m linkMark) bool { return now.Sub(m.At) >= window })
+	s.Links = slices.DeleteFunc(s.Links, func(m linkMark) bool {
+		return now.Sub(m.At) >= window || (!m.Published && m.Key != keep && !now.Before(m.Lease))
+	})
 	return len(s.Links) != n
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
@@ -47,7 +48,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	if e.kv, err = hooks.Bucket(ctx, e.JS, "sca_hooks", 1); err != nil {
+	if e.kv, err = consumer.HooksBucket(ctx, e.JS, consumer.Config{HooksBucket: "sca_hooks", Replicas: 1}); err != nil {
 		t.Fatalf("Bucket: %v", err)
 	}
 	e.reg = prometheus.NewRegistry()

@@ -134,34 +134,3 @@ func (s *Store) mark(ctx context.Context, id, by string) error {
 	}
 	return err
 }
-
-// Bucket returns the hooks bucket named name, creating it when it is missing (TTL
-// [MarkerTTL], file storage, replicas). An existing bucket is used as it is, but one whose
-// TTL is shorter than MarkerTTL is refused: markers would expire while Mangopay or backfill
-// can still deliver the same event. The error names the setting SCA_HOOKS_BUCKET.
-func Bucket(ctx context.Context, js jetstream.JetStream, name string, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: "scaworker: one marker per stored Mangopay hook",
-			TTL:         MarkerTTL,
-			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, name) // created concurrently
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("SCA_HOOKS_BUCKET: bucket %s: %w", name, err)
-	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("SCA_HOOKS_BUCKET: bucket %s status: %w", name, err)
-	}
-	if ttl := st.TTL(); ttl != 0 && ttl < MarkerTTL {
-		return nil, fmt.Errorf("SCA_HOOKS_BUCKET: existing bucket %s keeps markers %s, shorter than %s (45 days of hooks plus a day); scaworker never modifies it: recreate it with a longer TTL or point SCA_HOOKS_BUCKET elsewhere", name, ttl, MarkerTTL)
-	}
-	return kv, nil
-}

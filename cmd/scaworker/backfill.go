@@ -11,14 +11,14 @@ import (
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/enroll"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/backfill"
 )
 
 // backfillCommand is `scaworker backfill`.
 func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdout, stderr io.Writer) error {
 	b := p.CLI.Backfill
 	cfg, errs := operatorConfig("backfill", b.NATS, b.Consumer)
-	from, to, err := ops.BackfillWindow(b.Since, b.From, b.To, time.Now())
+	from, to, err := backfill.Window(b.Since, b.From, b.To, time.Now())
 	errs = append(errs, err)
 
 	m := b.Mangopay
@@ -44,11 +44,11 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, s
 		return newConfigError(err)
 	}
 	log.Info("backfill", zap.String("from", from.Format(time.RFC3339)), zap.String("to", to.Format(time.RFC3339)), zap.String("rate", mcfg.Rate.String()))
-	res, err := ops.Backfill(ctx, js, cfg, mp, ops.BackfillOptions{
-		From: from, To: to, Log: log,
-		Progress: ops.NewProgress(stderr, isTerminal(stderr), log),
+	res, err := backfill.Run(ctx, js, mp, backfill.Config{
+		Layout: cfg, From: from, To: to, Log: log,
+		Progress: backfillProgress(stderr, isTerminal(stderr), log),
 	})
-	if werr := ops.WriteBackfillSummary(stdout, res); err == nil {
+	if werr := writeBackfillSummary(stdout, res); err == nil {
 		err = werr
 	}
 	return err

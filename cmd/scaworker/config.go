@@ -112,6 +112,14 @@ type serviceConfig struct {
 	checkpoint func(point string)
 }
 
+// crashEnv names the fault-injection variable of the crash tests:
+// "point:n[,point:n…]" kills the process with SIGKILL the n-th time a
+// handler reaches the consumer checkpoint point ("decided", "recorded",
+// "published"). Only a binary built with the crashpoints tag reads it
+// (crashpoint.go); the release binary ignores it. It is not a setting:
+// it is not listed in -h or the README's table.
+const crashEnv = "SCAWORKER_CRASH_AT"
+
 // checkServiceConfig validates the settings shared by run and check.
 func checkServiceConfig(m settings.Mangopay, n settings.NATS, c settings.Consumer) (serviceConfig, []error) {
 	cfg := serviceConfig{consumer: consumerConfig(c), nats: n}

@@ -21,34 +21,66 @@ import (
 	"github.com/scaworker/scaworker/mangosim"
 )
 
-var buildOnce struct {
-	sync.Once
-	dir, bin string
-	err      error
-	out      []byte
+// builds are the binaries built by this test process, by build tags.
+var builds struct {
+	sync.Mutex
+	dir  string
+	bins map[string]*build
 }
 
-// binary builds cmd/scaworker once per test process.
+type build struct {
+	sync.Once
+	bin string
+	err error
+	out []byte
+}
+
+// binary builds cmd/scaworker as released, once per test process.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "scaworker-bin-")
-		if buildOnce.err != nil {
-			return
-		}
-		buildOnce.bin = filepath.Join(buildOnce.dir, "scaworker")
-		buildOnce.out, buildOnce.err = exec.Command("go", "build", "-o", buildOnce.bin, ".").CombinedOutput()
-	})
-	if buildOnce.err != nil {
-		t.Fatalf("go build: %v\n%s", buildOnce.err, buildOnce.out)
+	return buildWith(t, "")
+}
+
+// crashBinary builds cmd/scaworker with the crashpoints tag, which
+// compiles in the SCAWORKER_CRASH_AT fault injection, once per test process.
+func crashBinary(t testing.TB) string {
+	t.Helper()
+	return buildWith(t, "crashpoints")
+}
+
+func buildWith(t testing.TB, tags string) string {
+	t.Helper()
+	builds.Lock()
+	if builds.bins == nil {
+		builds.bins = map[string]*build{}
 	}
-	return buildOnce.bin
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "scaworker-bin-")
+		if err != nil {
+			builds.Unlock()
+			t.Fatalf("build dir: %v", err)
+		}
+		builds.dir = dir
+	}
+	b := builds.bins[tags]
+	if b == nil {
+		b = &build{bin: filepath.Join(builds.dir, "scaworker-"+tags)}
+		builds.bins[tags] = b
+	}
+	builds.Unlock()
+	b.Do(func() {
+		b.out, b.err = exec.Command("go", "build", "-tags", tags, "-o", b.bin, ".").CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("go build -tags %q: %v\n%s", tags, b.err, b.out)
+	}
+	return b.bin
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildOnce.dir != "" {
-		os.RemoveAll(buildOnce.dir)
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
@@ -63,7 +95,7 @@ func TestMain(m *testing.M) {
 // no link sent twice.
 func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 	t.Parallel()
-	bin := binary(t)
+	bin := crashBinary(t)
 
 	// NATS outlives the worker: it runs here, in the test process.
 	srv, js := testworld.Server(t)
@@ -287,4 +319,70 @@ func readLinks(t *testing.T, ctx context.Context, js jetstream.JetStream) map[st
 		left -= min(got, left)
 	}
 	return counts
+}
+
+// TestReleaseBinaryIgnoresCrashAt: the binary built as released has no
+// fault injection: with SCAWORKER_CRASH_AT naming every crash point, it
+// passes them all, publishes the link and stops cleanly on SIGTERM.
+func TestReleaseBinaryIgnoresCrashAt(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	srv, js := testworld.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCA_EVENTS", Subjects: []string{"sca.events.>"}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	sim := startSim(t)
+	body := testworld.CloudEvent(events.TypeUserCreated, "/release", "rel-1",
+		map[string]any{"user_id": mangosim.UserOwnerNatural, "category": "OWNER"})
+	if _, err := js.Publish(ctx, "sca.events.user.created", body); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run")
+	cmd.Env = []string{"HOME=" + t.TempDir(), crashEnv + "=decided:1,recorded:1,published:1"}
+	for k, v := range workerEnv(t, sim) {
+		if k != "SCA_NATS_LISTEN" && k != "SCA_DATA_DIR" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.Env = append(cmd.Env, "NATS_URL="+srv.ClientURL())
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	testworld.WaitFor(t, "the link to be published", 30*time.Second, func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("the release binary exited: %v; stderr:\n%s", cmd.ProcessState, stderr.String())
+		default:
+		}
+		st, err := js.Stream(ctx, "SCA_LINKS")
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	if strings.Contains(stderr.String(), "crash point") {
+		t.Errorf("the release binary reached a crash point; stderr:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("exit after SIGTERM = %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
 }

@@ -1,3 +1,5 @@
+//go:build crashpoints
+
 package main
 
 import (
@@ -9,14 +11,21 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 )
 
-// crashEnv names the fault-injection variable of the crash tests:
-// "point:n[,point:n…]" kills the process with SIGKILL the n-th time a
-// handler reaches the consumer checkpoint point ("decided", "recorded",
-// "published"). It is not a setting: nothing else reads it, and it is
-// not listed in -h or the README's table.
-const crashEnv = "SCAWORKER_CRASH_AT"
+// crashCheckpoint returns the consumer checkpoint func that
+// SCAWORKER_CRASH_AT asks for, or nil when it is unset. This file is built
+// only with the crashpoints tag, by the crash tests; the release binary
+// has the version in crashpoint_release.go, which ignores the variable.
+func crashCheckpoint(env settings.LookupEnv, log *zap.Logger) (func(point string), error) {
+	spec, ok := env(crashEnv)
+	if !ok || spec == "" {
+		return nil, nil
+	}
+	return crashAt(spec, log)
+}
 
 // crashAt returns the consumer checkpoint func that spec asks for.
 func crashAt(spec string, log *zap.Logger) (func(point string), error) {

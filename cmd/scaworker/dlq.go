@@ -15,6 +15,7 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/dlq"
 )
 
 // shownError is a failure an operator command already reported on its
@@ -75,8 +76,8 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	d := p.CLI.Dlq
 	cfg, errs := operatorConfig(p.Command, d.NATS, d.Consumer)
 	now := time.Now()
-	var f ops.Filter
-	var purge ops.PurgeOptions
+	var f dlq.Filter
+	var purge dlq.PurgeOptions
 	timeFlag := func(flag, v string) time.Time {
 		if v == "" {
 			return time.Time{}
@@ -94,19 +95,19 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	switch p.Command {
 	case "dlq list":
 		l := d.List
-		f = ops.Filter{Reason: l.Reason, User: userFlag(l.User), Since: timeFlag("--since", l.Since), Until: timeFlag("--until", l.Until)}
+		f = dlq.Filter{Reason: l.Reason, User: userFlag(l.User), Since: timeFlag("--since", l.Since), Until: timeFlag("--until", l.Until)}
 		if l.Limit < 0 {
 			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", l.Limit))
 		}
 	case "dlq redrive":
 		r := d.Redrive
-		f = ops.Filter{Reason: r.Reason, User: userFlag(r.User), Seqs: r.Seq, All: r.All}
+		f = dlq.Filter{Reason: r.Reason, User: userFlag(r.User), Seqs: r.Seq, All: r.All}
 		if f.Empty() {
 			errs = append(errs, errors.New("dlq redrive: select records with --reason, --user, --seq or --all"))
 		}
 	case "dlq purge":
 		pg := d.Purge
-		f = ops.Filter{Reason: pg.Reason, User: userFlag(pg.User), All: pg.All}
+		f = dlq.Filter{Reason: pg.Reason, User: userFlag(pg.User), All: pg.All}
 		if pg.OlderThan != "" {
 			age, err := ops.ParseDuration(pg.OlderThan)
 			if err != nil || age <= 0 {
@@ -119,7 +120,7 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		}
 		purge.Secure = pg.Secure
 		if !pg.Yes {
-			purge.Confirm = ops.Confirm(stdin, stderr)
+			purge.Confirm = confirmPurge(stdin, stderr)
 		}
 	}
 	if err := newConfigError(errs...); err != nil {
@@ -132,7 +133,7 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	}
 	defer closeOperatorConn(nc)
 	operator, _ := env("USER")
-	tools := ops.NewDLQ(js, cfg, ops.DLQOptions{Log: log.Named("audit"), Operator: operator})
+	tools := dlq.New(js, dlq.Config{Layout: cfg, Log: log.Named("audit"), Operator: operator})
 
 	switch p.Command {
 	case "dlq list":
@@ -140,20 +141,20 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		if err != nil {
 			return err
 		}
-		return ops.WriteRecords(stdout, recs, total)
+		return writeRecords(stdout, recs, total)
 	case "dlq show <seq>":
 		rec, ledger, err := tools.Show(ctx, d.Show.Seq)
-		if errors.Is(err, ops.ErrNoRecord) {
-			fmt.Fprintf(stdout, "dead letter %d: %v\n", d.Show.Seq, ops.ErrNoRecord)
+		if errors.Is(err, dlq.ErrNoRecord) {
+			fmt.Fprintf(stdout, "dead letter %d: %v\n", d.Show.Seq, dlq.ErrNoRecord)
 			return &shownError{msg: err.Error()}
 		}
 		if err != nil {
 			return err
 		}
-		return ops.WriteRecord(stdout, rec, ledger)
+		return writeRecord(stdout, rec, ledger)
 	case "dlq redrive":
 		results, err := tools.Redrive(ctx, f)
-		if werr := ops.WriteRedriveResults(stdout, results); err == nil {
+		if werr := writeRedriveResults(stdout, results); err == nil {
 			err = werr
 		}
 		if err != nil {
@@ -161,7 +162,7 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		}
 		refused := 0
 		for _, r := range results {
-			if r.Result == ops.RedriveRefused || r.Result == ops.RedriveConflict {
+			if r.Result == dlq.RedriveRefused || r.Result == dlq.RedriveConflict {
 				refused++
 			}
 		}
@@ -172,9 +173,9 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	case "dlq purge":
 		res, err := tools.Purge(ctx, f, purge)
 		switch {
-		case errors.Is(err, ops.ErrNoAnswer):
+		case errors.Is(err, errNoAnswer):
 			return newConfigError(errors.New("--yes: no answer on stdin (as in CI): pass --yes to purge without asking"))
-		case errors.Is(err, ops.ErrNotConfirmed):
+		case errors.Is(err, errNotConfirmed):
 			fmt.Fprintln(stdout, "purge cancelled: nothing deleted")
 			return &shownError{msg: "purge cancelled"}
 		case err != nil:

@@ -13,10 +13,10 @@ import (
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
 )
 
 func TestOperatorCommandsParse(t *testing.T) {
@@ -155,7 +155,7 @@ func hasTimedRow(table string, cells []string) bool {
 func (o *operatorWorld) dlqRecords(t *testing.T) int {
 	t.Helper()
 	n := 0
-	if err := ops.ReadStream(t.Context(), o.js, "SCA_DLQ", ops.ReadOptions{}, func(ops.StoredMsg) error { n++; return nil }); err != nil {
+	if err := consumer.ReadStream(t.Context(), o.js, "SCA_DLQ", consumer.ReadOptions{}, func(consumer.StoredMsg) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -208,7 +208,7 @@ func TestDLQCommands(t *testing.T) {
 	// The worker links the fixed user; the ledger of the root says link.
 	testworld.WaitFor(t, "the link", 20*time.Second, func() bool {
 		n := 0
-		_ = ops.ReadStream(t.Context(), o.js, "SCA_LINKS", ops.ReadOptions{}, func(ops.StoredMsg) error { n++; return nil })
+		_ = consumer.ReadStream(t.Context(), o.js, "SCA_LINKS", consumer.ReadOptions{}, func(consumer.StoredMsg) error { n++; return nil })
 		return n == 1
 	})
 	code, out, _ = runSync(t, []string{"dlq", "show", "1"}, o.env)

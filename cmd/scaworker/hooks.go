@@ -67,7 +67,9 @@ func bindHooks(ctx context.Context, js jetstream.JetStream, hk *hooks.Handler, c
 	hc := cfg.hooks.Defaults()
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	kv, err := hooks.Bucket(bctx, js, hc.Bucket, cfg.consumer.Defaults().Replicas)
+	layout := cfg.consumer
+	layout.HooksBucket = hc.Bucket
+	kv, err := consumer.HooksBucket(bctx, js, layout)
 	if err != nil {
 		return fmt.Errorf("webhook ingress: %w", err)
 	}

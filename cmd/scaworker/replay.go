@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -14,11 +13,11 @@ import (
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/enroll"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/replay"
 )
 
 // replayConfig validates the settings of `scaworker replay`.
-func replayConfig(r settings.Replay) (ops.ReplayConfig, error) {
+func replayConfig(r settings.Replay) (replay.Config, error) {
 	var errs []error
 	if strings.TrimSpace(r.NATS.URL) == "" {
 		errs = append(errs, errors.New("NATS_URL: required by replay: operator commands connect to the deployment's NATS by URL (for an embedded deployment, its SCA_NATS_LISTEN address) and never open a data directory"))
@@ -30,11 +29,11 @@ func replayConfig(r settings.Replay) (ops.ReplayConfig, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--rate: %w", err))
 	}
-	cfg := ops.ReplayConfig{
+	cfg := replay.Config{
 		Layout: layout, From: r.From, To: r.To, Types: r.Types, Users: r.Users,
 		DryRun: r.DryRun, Force: r.Force, Restart: r.Restart, Name: r.Name, Rate: rate,
 	}
-	errs = append(errs, ops.ValidateReplay(cfg))
+	errs = append(errs, replay.Validate(cfg))
 	return cfg, newConfigError(errs...)
 }
 
@@ -58,16 +57,19 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	cfg.Out, cfg.Log = stdout, log.Named("replay")
-	if replayTerminal(stderr) {
-		cfg.Progress = stderr
+	cfg.Log = log.Named("replay")
+	if cfg.DryRun {
+		cfg.AfterTrigger = replayDryRunLines(stdout)
 	}
-	rep, err := ops.Replay(ctx, js, cfg)
+	if isTerminal(stderr) {
+		cfg.Progress = &replayBar{w: stderr}
+	}
+	rep, err := replay.Run(ctx, js, cfg)
 	if rep != nil {
 		if cfg.DryRun {
 			fmt.Fprintln(stdout) // after the per-trigger lines
 		}
-		if werr := rep.WriteSummary(stdout); werr != nil && err == nil {
+		if werr := writeReplaySummary(stdout, rep); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -80,15 +82,4 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 		return nil
 	}
 	return err
-}
-
-// replayTerminal reports whether w is a terminal (a progress bar then
-// makes sense; otherwise progress is logged).
-func replayTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/replay"
 )
 
 func TestReplayFlags(t *testing.T) {
@@ -31,7 +31,7 @@ func TestReplayFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replayConfig: %v", err)
 	}
-	want := ops.ReplayConfig{
+	want := replay.Config{
 		Layout: consumerConfig(p.CLI.Replay.Consumer),
 		From:   "2025-06-01T00:00:00Z", To: "42",
 		Types: []string{events.TypeUserCreated, events.TypeSessionFailed}, Users: []string{"user_m_1"},
@@ -105,7 +105,7 @@ func TestReplayCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("replay --dry-run = %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"skip/not_owner", mangosim.UserPayer, ops.ReplayReevaluated, ops.ReplayLinked, "(dry run: nothing was written)"} {
+	for _, want := range []string{"skip/not_owner", mangosim.UserPayer, replay.Reevaluated, replay.Linked, "(dry run: nothing was written)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, out)
 		}
@@ -117,7 +117,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("replay = %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "replay cmd-test on SCA_EVENTS, stream seq 1..3: finished") ||
-		!hasRow(out, []string{ops.ReplayReevaluated, "2", "2"}) || !hasRow(out, []string{"left", "alone:", "already", "linked", "1", "1"}) {
+		!hasRow(out, []string{replay.Reevaluated, "2", "2"}) || !hasRow(out, []string{"left", "alone:", "already", "linked", "1", "1"}) {
 		t.Errorf("summary:\n%s", out)
 	}
 	t.Logf("replay:\n%s\nstderr:\n%s", out, errOut)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -222,11 +221,7 @@ func hasRow(table string, cells []string) bool {
 // TestSIGTERMExitsZero runs the real binary and stops it with SIGTERM.
 func TestSIGTERMExitsZero(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "scaworker")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	sim := startSim(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Env = []string{"HOME=" + t.TempDir()}

@@ -33,10 +33,8 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	if err != nil {
 		return err
 	}
-	if spec, ok := env(crashEnv); ok && spec != "" {
-		if cfg.checkpoint, err = crashAt(spec, log); err != nil {
-			return newConfigError(err)
-		}
+	if cfg.checkpoint, err = crashCheckpoint(env, log); err != nil {
+		return newConfigError(err)
 	}
 	log.Info("config", p.LogFields()...)
 	mp, err := enroll.NewClient(cfg.mangopay, log)

@@ -1,23 +1,19 @@
-package ops
+package replay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
@@ -26,65 +22,55 @@ import (
 	"github.com/scaworker/scaworker/events"
 )
 
-// Headers and the extension attribute of replayed triggers (the contract
-// with the consumer).
-const (
-	// ReplayHeader marks a trigger republished unchanged by a replay; its
-	// value is the replay's id. The consumer re-evaluates a trigger carrying
-	// it whose recorded outcome is skip, dlq or state.
-	ReplayHeader = consumer.HeaderReplay
-	// ReplayOfHeader carries the original id on a forced replay, a new
-	// trigger "<id>.replay-<n>".
-	ReplayOfHeader = consumer.HeaderReplayOf
-	// ReplayOfExtension is the CloudEvents extension attribute that carries
-	// the original id in a forced replay's body.
-	ReplayOfExtension = "screplayof"
-)
-
 // Actions a replay takes on one stored message; they label the dry-run
 // lines and the rows of the summary.
 const (
-	// ReplayReevaluated: the recorded outcome is skip, dlq or state; the
-	// trigger is republished unchanged with [ReplayHeader] and the live
+	// Reevaluated: the recorded outcome is skip, dlq or state; the
+	// trigger is republished unchanged with [consumer.HeaderReplay] and the live
 	// worker decides it again.
-	ReplayReevaluated = "re-evaluated"
-	// ReplayForced: the trigger produced a link and --force is set; a new
+	Reevaluated = "re-evaluated"
+	// Forced: the trigger produced a link and --force is set; a new
 	// trigger "<id>.replay-<n>" is published, so the per-user rules apply.
-	ReplayForced = "forced"
-	// ReplayReprocessed: no ledger entry, yet the durable consumer
+	Forced = "forced"
+	// Reprocessed: no ledger entry, yet the durable consumer
 	// acknowledged the message (its ledger entry was lost): republished
 	// unchanged so the live worker processes it.
-	ReplayReprocessed = "re-processed: not in ledger"
-	// ReplayLinked: the trigger produced a link; left alone without --force.
-	ReplayLinked = "left alone: already linked"
-	// ReplayNotYet: the live worker has not decided the trigger yet (no
+	Reprocessed = "re-processed: not in ledger"
+	// Linked: the trigger produced a link; left alone without --force.
+	Linked = "left alone: already linked"
+	// Redriven: a redrive copy ("<id>.redrive-<n>"), or an original whose
+	// dead letter was redriven: its lineage is settled by `dlq redrive`
+	// alone (see consumer.Reopens), so it is left alone. With Force, a
+	// redriven original whose lineage linked is forced like any link.
+	Redriven = "left alone: redriven"
+	// NotYet: the live worker has not decided the trigger yet (no
 	// ledger entry or an attempt in progress); it is still pending in the
 	// durable consumer, so it is left to it.
-	ReplayNotYet = "left alone: not processed yet"
-	// ReplayRepeat: the same trigger (source, id) appeared earlier in this
+	NotYet = "left alone: not processed yet"
+	// Repeat: the same trigger (source, id) appeared earlier in this
 	// replay's range (a copy published by an earlier replay); considered once.
-	ReplayRepeat = "left alone: repeat in range"
-	// ReplayInvalid: the stored event is not a valid trigger; not replayed
+	Repeat = "left alone: repeat in range"
+	// Invalid: the stored event is not a valid trigger; not replayed
 	// (it was dead-lettered with invalid_event; see `dlq`).
-	ReplayInvalid = "invalid, not replayed"
-	// ReplayFiltered: not one of --user's users (an invalid event, whose
+	Invalid = "invalid, not replayed"
+	// Filtered: not one of --user's users (an invalid event, whose
 	// user cannot be trusted, is filtered out whenever --user is set).
 	// Triggers of other types than --type are not read at all, so they
 	// are not counted.
-	ReplayFiltered = "filtered out"
+	Filtered = "filtered out"
 )
 
-// replayActions returns the actions in the order of the summary's rows.
-func replayActions() []string {
-	return []string{ReplayReevaluated, ReplayForced, ReplayReprocessed, ReplayLinked,
-		ReplayNotYet, ReplayRepeat, ReplayInvalid, ReplayFiltered}
+// Actions returns the actions in the order of the summary's rows.
+func Actions() []string {
+	return []string{Reevaluated, Forced, Reprocessed, Linked,
+		Redriven, NotYet, Repeat, Invalid, Filtered}
 }
 
-// DefaultReplayRate is the default republish rate of a replay.
-func DefaultReplayRate() enroll.Rate { return enroll.Rate{N: 50, Per: time.Second} }
+// DefaultRate is the default republish rate of a replay.
+func DefaultRate() enroll.Rate { return enroll.Rate{N: 50, Per: time.Second} }
 
-// ReplayConfig is what [Replay] replays and how.
-type ReplayConfig struct {
+// Config is what [Replay] replays and how.
+type Config struct {
 	// Layout names the streams, the durable consumer, the buckets and the
 	// subjects (zero fields take consumer.Config's defaults).
 	Layout consumer.Config
@@ -102,8 +88,8 @@ type ReplayConfig struct {
 	// Users keeps only triggers whose data.user_id is one of these; empty: all.
 	Users []string
 
-	// DryRun writes nothing anywhere (no publish, no cursor, no bucket) and
-	// prints one line per trigger to Out saying what would happen.
+	// DryRun writes nothing anywhere (no publish, no cursor, no bucket);
+	// AfterTrigger still learns what would happen to each trigger.
 	DryRun bool
 	// Force replays triggers that produced a link as new triggers
 	// "<id>.replay-<n>", which the per-user rules then judge.
@@ -115,16 +101,15 @@ type ReplayConfig struct {
 	// digits of a hash of the normalised filters, so running the same
 	// command again resumes it.
 	Name string
-	// Rate bounds republishing (default [DefaultReplayRate]), so a large
+	// Rate bounds republishing (default [DefaultRate]), so a large
 	// replay does not flood the worker's stream. Mangopay's budget is
 	// enforced by the workers themselves.
 	Rate enroll.Rate
 
-	// Out receives the dry-run lines; nil discards them.
-	Out io.Writer
-	// Progress, when set, receives a progress bar with rate and ETA (a
-	// terminal); when nil, progress is logged every LogEvery messages.
-	Progress io.Writer
+	// Progress, when set, is told the replay's position (cmd/scaworker
+	// draws a bar with rate and ETA on a terminal); when nil, progress is
+	// logged every LogEvery messages.
+	Progress Progress
 	// LogEvery is the number of messages between progress log lines
 	// (default 1000).
 	LogEvery int
@@ -132,13 +117,13 @@ type ReplayConfig struct {
 	Log *zap.Logger
 	// AfterTrigger, when set, is called after each message is settled
 	// (after its republish was acknowledged and the cursor written).
-	AfterTrigger func(ReplayStep)
+	AfterTrigger func(Step)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// ReplayStep is what a replay did with one stored message.
-type ReplayStep struct {
+// Step is what a replay did with one stored message.
+type Step struct {
 	Seq     uint64 // stream sequence of the stored message
 	Type    string // CloudEvents type (from the subject for invalid events)
 	EventID string
@@ -151,8 +136,8 @@ type ReplayStep struct {
 	NewID string
 }
 
-// ReplayReport sums a replay up.
-type ReplayReport struct {
+// Report sums a replay up.
+type Report struct {
 	Name     string // the cursor's name
 	ReplayID string // value of the Sca-Replay header (Name, then Name.<run> after a restart)
 	Stream   string
@@ -177,7 +162,7 @@ type ReplayReport struct {
 }
 
 // Count returns the number of messages that got action, all types.
-func (r *ReplayReport) Count(action string) int {
+func (r *Report) Count(action string) int {
 	n := 0
 	for _, c := range r.Counts[action] {
 		n += c
@@ -185,7 +170,7 @@ func (r *ReplayReport) Count(action string) int {
 	return n
 }
 
-func (r *ReplayReport) add(action, typ string) {
+func (r *Report) add(action, typ string) {
 	if r.Counts == nil {
 		r.Counts = map[string]map[string]int{}
 	}
@@ -193,80 +178,6 @@ func (r *ReplayReport) add(action, typ string) {
 		r.Counts[action] = map[string]int{}
 	}
 	r.Counts[action][typ]++
-}
-
-// WriteSummary prints the report: a status line, then a table of counts
-// by action (rows) and type (columns).
-func (r *ReplayReport) WriteSummary(w io.Writer) error {
-	var status string
-	switch {
-	case r.AlreadyDone:
-		status = "already finished; nothing to do (--restart runs it again)"
-	case r.FromSeq > r.ToSeq:
-		status = "no message in range"
-	case r.Done:
-		status = "finished"
-	default:
-		status = fmt.Sprintf("interrupted before stream seq %d: run the same command again to resume", r.NextSeq)
-	}
-	if r.DryRun {
-		status += " (dry run: nothing was written)"
-	}
-	rng := fmt.Sprintf("stream seq %d..%d", r.FromSeq, r.ToSeq)
-	if r.FromSeq > r.ToSeq {
-		rng = "empty range"
-	}
-	if _, err := fmt.Fprintf(w, "replay %s on %s, %s: %s\n", r.ReplayID, r.Stream, rng, status); err != nil {
-		return err
-	}
-	var types []string
-	for _, byType := range r.Counts {
-		for typ := range byType {
-			if !slices.Contains(types, typ) {
-				types = append(types, typ)
-			}
-		}
-	}
-	slices.SortFunc(types, func(a, b string) int { return replayTypeRank(a) - replayTypeRank(b) })
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "ACTION\tTOTAL")
-	for _, typ := range types {
-		fmt.Fprintf(tw, "\t%s", typ)
-	}
-	fmt.Fprintln(tw)
-	total := map[string]int{}
-	all := 0
-	for _, action := range replayActions() {
-		fmt.Fprintf(tw, "%s\t%d", action, r.Count(action))
-		all += r.Count(action)
-		for _, typ := range types {
-			n := r.Counts[action][typ]
-			total[typ] += n
-			fmt.Fprintf(tw, "\t%d", n)
-		}
-		fmt.Fprintln(tw)
-	}
-	fmt.Fprintf(tw, "total\t%d", all)
-	for _, typ := range types {
-		fmt.Fprintf(tw, "\t%d", total[typ])
-	}
-	fmt.Fprintln(tw)
-	return tw.Flush()
-}
-
-// replayTypeRank orders types as the trigger subjects are listed.
-func replayTypeRank(typ string) int {
-	switch typ {
-	case events.TypeUserCreated:
-		return 0
-	case events.TypeSessionExpired:
-		return 1
-	case events.TypeSessionFailed:
-		return 2
-	case events.TypeEnrollmentSucceeded:
-		return 3
-	}
-	return 4
 }
 
 // replayPoint is a --from or --to value: a stream sequence or a time.
@@ -302,9 +213,9 @@ func parseReplayPoint(flag, s string) (replayPoint, error) {
 	return replayPoint{time: t}, nil
 }
 
-// replayPlan is a validated ReplayConfig.
+// replayPlan is a validated Config.
 type replayPlan struct {
-	cfg      ReplayConfig
+	cfg      Config
 	layout   consumer.Config
 	from     replayPoint
 	to       *replayPoint
@@ -314,13 +225,13 @@ type replayPlan struct {
 	subjects []string
 }
 
-// ValidateReplay checks cfg without connecting; errors name the flag.
-func ValidateReplay(cfg ReplayConfig) error {
+// Validate checks cfg without connecting; errors name the flag.
+func Validate(cfg Config) error {
 	_, err := planReplay(cfg)
 	return err
 }
 
-func planReplay(cfg ReplayConfig) (*replayPlan, error) {
+func planReplay(cfg Config) (*replayPlan, error) {
 	p := &replayPlan{cfg: cfg, layout: cfg.Layout.Defaults(), users: map[string]bool{}}
 	var errs []error
 	var err error
@@ -389,13 +300,10 @@ func planReplay(cfg ReplayConfig) (*replayPlan, error) {
 		p.cfg.Name = "r-" + hex.EncodeToString(sum[:4])
 	}
 	if p.cfg.Rate == (enroll.Rate{}) {
-		p.cfg.Rate = DefaultReplayRate()
+		p.cfg.Rate = DefaultRate()
 	}
 	if p.cfg.LogEvery <= 0 {
 		p.cfg.LogEvery = 1000
-	}
-	if p.cfg.Out == nil {
-		p.cfg.Out = io.Discard
 	}
 	if p.cfg.Log == nil {
 		p.cfg.Log = zap.NewNop()
@@ -448,20 +356,19 @@ type replayForcing struct {
 type replayer struct {
 	*replayPlan
 	js     jetstream.JetStream
-	ledger jetstream.KeyValue // nil: no ledger bucket yet
+	ledger *consumer.Ledger   // nil: no ledger bucket yet
 	ops    jetstream.KeyValue // nil in a dry run without the bucket
 	key    string             // cursor key
 	cur    replayCursor
 	rev    uint64 // cursor revision; 0: not stored
-	report *ReplayReport
+	report *Report
 	floor  uint64 // the durable consumer's ack floor at start
 	seen   map[[16]byte]struct{}
 	pace   *rate.Limiter // spaces republishes evenly
 	prog   *replayProgress
 	// unsaved counts messages considered since the cursor was last written.
-	unsaved     int
-	lastSaved   time.Time
-	headerShown bool // the dry-run header line
+	unsaved   int
+	lastSaved time.Time
 }
 
 // Replay re-processes stored triggers through the live worker: it reads
@@ -480,6 +387,10 @@ type replayer struct {
 //     it; unless the durable already acknowledged it (its stream sequence
 //     is at or below the ack floor), in which case the entry was lost and
 //     the trigger is republished unchanged to be processed again.
+//   - a redrive copy, or a trigger whose dead letter was redriven
+//     ([consumer.Redriven]): left alone, since `dlq redrive` alone settles
+//     its lineage; with Force, a redriven trigger whose lineage linked is
+//     forced like any link.
 //   - an entry without outcome (an attempt in progress): left to the worker.
 //   - an invalid stored event: reported, not replayed.
 //   - the same trigger (source, id) seen before in the range, e.g. a copy
@@ -494,7 +405,7 @@ type replayer struct {
 // acknowledged by JetStream, and every few hundred messages otherwise, so
 // running the same replay again resumes where it stopped. It returns the
 // report so far with ctx's error when ctx ends.
-func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (*ReplayReport, error) {
+func Run(ctx context.Context, js jetstream.JetStream, cfg Config) (*Report, error) {
 	plan, err := planReplay(cfg)
 	if err != nil {
 		return nil, err
@@ -502,7 +413,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (*Rep
 	r := &replayer{replayPlan: plan, js: js, seen: map[[16]byte]struct{}{}}
 	r.key = "replay." + r.cfg.Name
 	r.pace = rate.NewLimiter(rate.Every(r.cfg.Rate.Per/time.Duration(r.cfg.Rate.N)), 1)
-	r.report = &ReplayReport{Name: r.cfg.Name, Stream: r.layout.Stream, DryRun: r.cfg.DryRun}
+	r.report = &Report{Name: r.cfg.Name, Stream: r.layout.Stream, DryRun: r.cfg.DryRun}
 	if err := r.open(ctx); err != nil {
 		return nil, err
 	}
@@ -537,7 +448,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (*Rep
 // open binds the stream, the ledger, the ops bucket and the cursor.
 func (r *replayer) open(ctx context.Context) error {
 	var err error
-	if r.ledger, err = LedgerKV(ctx, r.js, r.layout); err != nil {
+	if r.ledger, err = consumer.OpenLedger(ctx, r.js, r.layout); err != nil {
 		return err
 	}
 	if r.cfg.DryRun {
@@ -549,7 +460,7 @@ func (r *replayer) open(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("SCA_OPS_BUCKET: look up bucket %s: %w", r.layout.OpsBucket, err)
 		}
-	} else if r.ops, err = OpsKV(ctx, r.js, r.layout); err != nil {
+	} else if r.ops, err = consumer.OpsBucket(ctx, r.js, r.layout); err != nil {
 		return err
 	}
 	if r.ops != nil {
@@ -610,7 +521,7 @@ func (r *replayer) start(ctx context.Context) error {
 	}
 	fromSeq := max(r.from.seq, first)
 	if r.from.seq == 0 {
-		if fromSeq, err = replaySeqAt(ctx, st, r.from.time, last); err != nil {
+		if fromSeq, err = replaySeqAt(ctx, r.js, r.layout.Stream, r.from.time, last); err != nil {
 			return err
 		}
 	}
@@ -619,7 +530,7 @@ func (r *replayer) start(ctx context.Context) error {
 		if r.to.seq > 0 {
 			toSeq = min(r.to.seq, last)
 		} else {
-			after, err := replaySeqAt(ctx, st, r.to.time.Add(time.Nanosecond), last)
+			after, err := replaySeqAt(ctx, r.js, r.layout.Stream, r.to.time.Add(time.Nanosecond), last)
 			if err != nil {
 				return err
 			}
@@ -698,76 +609,46 @@ func (r *replayer) finish(ctx context.Context) error {
 	return r.save(ctx)
 }
 
-// loop reads the range with an ordered consumer and settles each message.
+// errRangeDone stops the read at the end of the range.
+var errRangeDone = errors.New("end of the replay's range")
+
+// loop reads the range (a bounded stream read) and settles each message.
 func (r *replayer) loop(ctx context.Context) error {
-	st, err := r.js.Stream(ctx, r.layout.Stream)
-	if err != nil {
-		return fmt.Errorf("SCA_STREAM: stream %s: %w", r.layout.Stream, err)
-	}
-	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: r.subjects,
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    r.cur.NextSeq,
-	})
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(128))
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-	}
-	defer it.Stop()
-	// Nothing left that matches: anything stored from now on lies past ToSeq.
-	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
-		r.report.Done = true
-		return nil
-	}
-	for {
+	o := consumer.ReadOptions{Subjects: r.subjects, StartSeq: r.cur.NextSeq}
+	err := consumer.ReadStream(ctx, r.js, r.layout.Stream, o, func(msg consumer.StoredMsg) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
+		if msg.Seq > r.cur.ToSeq {
+			return errRangeDone
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read stream %s: %w", r.layout.Stream, err)
-		}
-		seq := meta.Sequence.Stream
-		if seq > r.cur.ToSeq {
-			r.report.Done = true
-			return nil
-		}
-		if err := r.settle(ctx, msg, seq); err != nil {
+		if err := r.settle(ctx, msg, msg.Seq); err != nil {
 			return err
 		}
-		r.prog.set(seq)
-		// NumPending counts the matching messages stored after this one
-		// when it was delivered: none means the range is exhausted (what
-		// is stored later lies past ToSeq).
-		if meta.NumPending == 0 {
-			r.report.Done = true
-			return nil
-		}
+		r.prog.set(msg.Seq)
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, errRangeDone):
+		// Every matching message up to ToSeq was settled (what is stored
+		// later lies past ToSeq).
+		r.report.Done = true
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return err
 }
 
 // settle decides what to do with one message, does it, and advances the cursor.
-func (r *replayer) settle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
+func (r *replayer) settle(ctx context.Context, msg consumer.StoredMsg, seq uint64) error {
 	step, publish, err := r.decide(ctx, msg, seq)
 	if err != nil {
 		return err
 	}
 	rep := r.report
-	if step.Action != ReplayFiltered && r.cfg.DryRun {
-		r.printStep(step)
-	}
 	if publish != nil && !r.cfg.DryRun {
-		if step.Action == ReplayForced {
+		if step.Action == Forced {
 			r.cur.Forcing = &replayForcing{Seq: seq, ID: step.NewID}
 			if err := r.save(ctx); err != nil {
 				return err
@@ -809,45 +690,38 @@ type replayPublish struct {
 }
 
 // decide reads the ledger and picks the action for one message.
-func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (ReplayStep, *replayPublish, error) {
-	subject := msg.Subject()
+func (r *replayer) decide(ctx context.Context, msg consumer.StoredMsg, seq uint64) (Step, *replayPublish, error) {
+	subject := msg.Subject
 	typ, _ := r.layout.Subjects.TypeFor(subject)
-	step := ReplayStep{Seq: seq, Type: typ}
-	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data())
+	step := Step{Seq: seq, Type: typ}
+	tr, decErr := r.layout.Subjects.Decode(subject, msg.Data)
+	key, eventID := consumer.TriggerKey(r.layout.Stream, seq, tr, decErr)
+	step.EventID = eventID
 	if decErr != nil {
-		var inv *events.InvalidError
-		key := events.KeyOf("nats:"+r.layout.Stream, strconv.FormatUint(seq, 10))
-		if errors.As(decErr, &inv) {
-			step.EventID = inv.EventID
-			if inv.Key != "" {
-				key = inv.Key
-			}
-		}
 		if len(r.users) > 0 {
-			step.Action = ReplayFiltered // no readable user_id
+			step.Action = Filtered // no readable user_id
 			return step, nil, nil
 		}
-		e, err := r.entry(ctx, key)
+		e, err := r.ledger.Entry(ctx, key)
 		if err != nil {
 			return step, nil, err
 		}
 		if e != nil {
 			step.Outcome, step.Reason = e.Outcome, e.Reason
 		}
-		step.Action = ReplayInvalid
+		step.Action = Invalid
 		return step, nil, nil
 	}
 	step.EventID, step.UserID = tr.ID, tr.UserID
 	if len(r.users) > 0 && !r.users[tr.UserID] {
-		step.Action = ReplayFiltered
+		step.Action = Filtered
 		return step, nil, nil
 	}
-	key := tr.Key()
 	var short [16]byte
 	if b, err := hex.DecodeString(key[:32]); err == nil {
 		copy(short[:], b)
 	}
-	e, err := r.entry(ctx, key)
+	e, err := r.ledger.Entry(ctx, key)
 	if err != nil {
 		return step, nil, err
 	}
@@ -858,77 +732,48 @@ func (r *replayer) decide(ctx context.Context, msg jetstream.Msg, seq uint64) (R
 	// earlier message of the range (considered before an interruption).
 	_, seen := r.seen[short]
 	if seen || (e != nil && e.StreamSeq != seq && e.StreamSeq >= r.cur.FromSeq && e.StreamSeq < seq) {
-		step.Action = ReplayRepeat
+		step.Action = Repeat
 		return step, nil, nil
 	}
 	r.seen[short] = struct{}{}
+	redriveOf := consumer.RedriveOf(msg.Header, tr.ID)
 	switch {
+	case consumer.Redriven(redriveOf, e) && !(r.cfg.Force && redriveOf == "" && e.Outcome == events.OutcomeLink):
+		step.Action = Redriven
+		return step, nil, nil
 	case e == nil && seq <= r.floor:
-		step.Action = ReplayReprocessed
+		step.Action = Reprocessed
 		return step, r.unchanged(msg, seq), nil
 	case e == nil || e.Outcome == "":
-		step.Action = ReplayNotYet
+		step.Action = NotYet
 		return step, nil, nil
 	case e.Outcome == events.OutcomeLink && !r.cfg.Force:
-		step.Action = ReplayLinked
+		step.Action = Linked
 		return step, nil, nil
 	case e.Outcome == events.OutcomeLink:
-		step.Action = ReplayForced
+		step.Action = Forced
 		p, newID, err := r.forced(ctx, msg, tr, seq)
 		step.NewID = newID
 		return step, p, err
-	case e.Outcome == events.OutcomeSkip, e.Outcome == events.OutcomeDLQ, e.Outcome == events.OutcomeState:
-		step.Action = ReplayReevaluated
+	case consumer.Reopens(redriveOf, e): // skip, dlq or state, published
+		step.Action = Reevaluated
 		return step, r.unchanged(msg, seq), nil
-	default: // not an outcome the consumer records
-		step.Action = ReplayNotYet
+	default: // an outcome event not yet published: the worker finishes it
+		step.Action = NotYet
 		return step, nil, nil
 	}
 }
 
-// entry reads a ledger entry; nil when there is none.
-func (r *replayer) entry(ctx context.Context, key string) (*LedgerEntry, error) {
-	if r.ledger == nil {
-		return nil, nil
-	}
-	kve, err := r.ledger.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read ledger: %w", err)
-	}
-	var e LedgerEntry
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
-		return nil, fmt.Errorf("decode ledger entry %s: %w", key, err)
-	}
-	return &e, nil
-}
-
-// replayHeaders copies the headers of a stored message, less JetStream's
-// own (Nats-*) and the replay headers, which the replay sets itself.
-func replayHeaders(h nats.Header) nats.Header {
-	out := nats.Header{}
-	for k, vs := range h {
-		if len(k) >= 5 && strings.EqualFold(k[:5], "nats-") ||
-			strings.EqualFold(k, ReplayHeader) || strings.EqualFold(k, ReplayOfHeader) {
-			continue
-		}
-		out[k] = slices.Clone(vs)
-	}
-	return out
-}
-
 // unchanged is the message republished unchanged for re-evaluation.
-func (r *replayer) unchanged(msg jetstream.Msg, seq uint64) *replayPublish {
-	m := nats.NewMsg(msg.Subject())
-	m.Data = msg.Data()
-	m.Header = replayHeaders(msg.Headers())
+func (r *replayer) unchanged(msg consumer.StoredMsg, seq uint64) *replayPublish {
+	m := nats.NewMsg(msg.Subject)
+	m.Data = msg.Data
+	m.Header = consumer.RepublishHeader(msg.Header)
 	// A copy of a forced replay keeps its lineage.
-	if of := msg.Headers().Get(ReplayOfHeader); of != "" {
-		m.Header.Set(ReplayOfHeader, of)
+	if of := msg.Header.Get(consumer.HeaderReplayOf); of != "" {
+		m.Header.Set(consumer.HeaderReplayOf, of)
 	}
-	m.Header.Set(ReplayHeader, r.report.ReplayID)
+	m.Header.Set(consumer.HeaderReplay, r.report.ReplayID)
 	return &replayPublish{msg: m, opts: []jetstream.PublishOpt{
 		jetstream.WithMsgID("replay-" + r.report.ReplayID + "-" + strconv.FormatUint(seq, 10)),
 		jetstream.WithExpectStream(r.layout.Stream),
@@ -936,14 +781,14 @@ func (r *replayer) unchanged(msg jetstream.Msg, seq uint64) *replayPublish {
 }
 
 // forced builds the new trigger of a forced replay.
-func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Trigger, seq uint64) (*replayPublish, string, error) {
+func (r *replayer) forced(ctx context.Context, msg consumer.StoredMsg, tr *events.Trigger, seq uint64) (*replayPublish, string, error) {
 	newID := ""
 	if f := r.cur.Forcing; f != nil && f.Seq == seq {
 		newID = f.ID // an interrupted publish: the same id again
 	}
 	for n := 1; newID == "" && n <= 1000; n++ {
 		id := tr.ID + ".replay-" + strconv.Itoa(n)
-		e, err := r.entry(ctx, events.KeyOf(tr.Source, id))
+		e, err := r.ledger.Entry(ctx, events.KeyOf(tr.Source, id))
 		if err != nil {
 			return nil, "", err
 		}
@@ -954,108 +799,54 @@ func (r *replayer) forced(ctx context.Context, msg jetstream.Msg, tr *events.Tri
 	if newID == "" {
 		return nil, "", fmt.Errorf("force stream seq %d (event %s): 1000 forced replays already exist", seq, tr.ID)
 	}
-	body, err := replayForcedBody(msg.Data(), newID, tr.ID)
+	body, err := consumer.RewriteID(msg.Data, newID, consumer.ExtReplayOf, tr.ID)
 	if err != nil {
 		return nil, newID, fmt.Errorf("force stream seq %d (event %s): %w", seq, tr.ID, err)
 	}
-	if got, err := r.layout.Subjects.Decode(msg.Subject(), body); err != nil || got.ID != newID {
+	if got, err := r.layout.Subjects.Decode(msg.Subject, body); err != nil || got.ID != newID {
 		return nil, newID, fmt.Errorf("force stream seq %d (event %s): the new trigger is not valid: %v", seq, tr.ID, err)
 	}
-	m := nats.NewMsg(msg.Subject())
+	m := nats.NewMsg(msg.Subject)
 	m.Data = body
-	m.Header = replayHeaders(msg.Headers())
-	m.Header.Set(ReplayOfHeader, tr.ID)
+	m.Header = consumer.RepublishHeader(msg.Header)
+	m.Header.Set(consumer.HeaderReplayOf, tr.ID)
 	return &replayPublish{msg: m, opts: []jetstream.PublishOpt{
 		jetstream.WithMsgID(newID),
 		jetstream.WithExpectStream(r.layout.Stream),
 	}}, newID, nil
 }
 
-// replayForcedBody returns body with its id replaced by newID and the
-// screplayof extension set to origID; every other member is kept as is.
-func replayForcedBody(body []byte, newID, origID string) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("rewrite id: %w", err)
-	}
-	for k, v := range map[string]string{"id": newID, ReplayOfExtension: origID} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("rewrite id: %w", err)
-		}
-		m[k] = b
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, fmt.Errorf("rewrite id: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// replayLineFormat is the layout of a dry-run line.
-const replayLineFormat = "%10s  %-24s  %-28s  %-40s  %s\n"
-
-// printStep prints one dry-run line: seq, type, user, the ledger's
-// outcome/reason before the replay, action.
-func (r *replayer) printStep(s ReplayStep) {
-	if !r.headerShown {
-		fmt.Fprintf(r.cfg.Out, replayLineFormat, "SEQ", "TYPE", "USER", "LEDGER", "ACTION")
-		r.headerShown = true
-	}
-	now := "-"
-	switch {
-	case s.Outcome != "" && s.Reason != "":
-		now = s.Outcome + "/" + s.Reason
-	case s.Outcome != "":
-		now = s.Outcome
-	}
-	user := s.UserID
-	if user == "" {
-		user = "-"
-	}
-	action := s.Action
-	if s.NewID != "" {
-		action += " as " + s.NewID
-	}
-	fmt.Fprintf(r.cfg.Out, replayLineFormat, strconv.FormatUint(s.Seq, 10), s.Type, user, now, action)
-}
-
 // replaySeqAt returns the sequence of the first message stored at or
 // after t, or last+1 when there is none up to last.
-func replaySeqAt(ctx context.Context, st jetstream.Stream, t time.Time, last uint64) (uint64, error) {
-	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t, HeadersOnly: true,
+func replaySeqAt(ctx context.Context, js jetstream.JetStream, stream string, t time.Time, last uint64) (uint64, error) {
+	seq := last + 1
+	err := consumer.ReadStream(ctx, js, stream, consumer.ReadOptions{StartTime: t, HeadersOnly: true}, func(m consumer.StoredMsg) error {
+		seq = min(m.Seq, last+1)
+		return errRangeDone
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errRangeDone) {
 		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
 	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(1))
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	defer it.Stop()
-	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
-		return last + 1, nil
-	}
-	msg, err := it.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		return 0, fmt.Errorf("find stream seq at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	return min(meta.Sequence.Stream, last+1), nil
+	return seq, nil
 }
 
-// replayProgress shows the replay's position: a bar with rate and ETA on
-// a terminal, else a log line every LogEvery messages. It counts from the
+// Progress is told a replay's position; see [Config.Progress].
+type Progress interface {
+	// Start begins a session that considers total stream sequences;
+	// desc names the replay ("replay <id>", "(resumed)" when it is).
+	Start(desc string, total int64)
+	// Set reports that done of them were considered.
+	Set(done int64)
+	// Finish ends the session: complete when the range is done.
+	Finish(complete bool)
+}
+
+// replayProgress shows the replay's position: through Config.Progress
+// when set, else a log line every LogEvery messages. It counts from the
 // sequence where this session started, so a resumed replay's rate and ETA
 // are its own.
 type replayProgress struct {
-	bar   *progressbar.ProgressBar
+	shown Progress
 	log   *zap.Logger
 	every int
 	start uint64 // first sequence of this session
@@ -1064,28 +855,15 @@ type replayProgress struct {
 	n     int
 }
 
-func newReplayProgress(cfg ReplayConfig, rep *ReplayReport, next uint64) *replayProgress {
-	p := &replayProgress{log: cfg.Log, every: cfg.LogEvery, start: next,
+func newReplayProgress(cfg Config, rep *Report, next uint64) *replayProgress {
+	p := &replayProgress{shown: cfg.Progress, log: cfg.Log, every: cfg.LogEvery, start: next,
 		total: int64(rep.ToSeq - next + 1), began: time.Now()}
-	if cfg.Progress != nil {
-		w := cfg.Progress
+	if p.shown != nil {
 		desc := "replay " + rep.ReplayID
 		if rep.Resumed {
 			desc += " (resumed)"
 		}
-		p.bar = progressbar.NewOptions64(p.total,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(desc),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("msg"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-		)
-		_ = p.bar.RenderBlank()
+		p.shown.Start(desc, p.total)
 	}
 	return p
 }
@@ -1094,8 +872,8 @@ func newReplayProgress(cfg ReplayConfig, rep *ReplayReport, next uint64) *replay
 func (p *replayProgress) set(seq uint64) {
 	pos := int64(seq - p.start + 1)
 	p.n++
-	if p.bar != nil {
-		_ = p.bar.Set64(pos)
+	if p.shown != nil {
+		p.shown.Set(pos)
 		return
 	}
 	if p.n%p.every != 0 {
@@ -1110,14 +888,9 @@ func (p *replayProgress) set(seq uint64) {
 		zap.Float64("rate_per_s", float64(int64(rate*10))/10), zap.String("eta", eta.String()))
 }
 
-// finish ends the bar: full when the range is done, else where it stopped.
+// finish ends the display: full when the range is done, else where it stopped.
 func (p *replayProgress) finish(done bool) {
-	if p.bar == nil {
-		return
+	if p.shown != nil {
+		p.shown.Finish(done)
 	}
-	if done {
-		_ = p.bar.Finish()
-		return
-	}
-	_ = p.bar.Exit()
 }

@@ -1,20 +1,16 @@
-package ops
+package dlq
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,15 +19,12 @@ import (
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/ops"
 )
 
 // MaxRedrives is the most redrives of one dead-lettered trigger (one
 // root id): the next one is refused, so nothing loops.
 const MaxRedrives = 5
-
-// ExtRedriveOf is the CloudEvents extension attribute a redriven event
-// carries: the root id it redrives.
-const ExtRedriveOf = "scaredriveof"
 
 // RedriveState is the mark of a redriven dead letter, kept in
 // SCA_OPS_BUCKET under [StateKey] of its DLQ stream sequence.
@@ -168,8 +161,8 @@ func isIDByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// Filter selects dead letters. Set fields combine with AND. [DLQ.List]
-// reads an empty filter as "all"; [DLQ.Redrive] and [DLQ.Purge] refuse it
+// Filter selects dead letters. Set fields combine with AND. [Tools.List]
+// reads an empty filter as "all"; [Tools.Redrive] and [Tools.Purge] refuse it
 // (All says "all" explicitly).
 type Filter struct {
 	Reason string    // DLQ reason code, exact
@@ -201,8 +194,11 @@ func (f Filter) match(r *Record) bool {
 	return true
 }
 
-// DLQOptions are the collaborators of a [DLQ].
-type DLQOptions struct {
+// Config is what the dead-letter tools work on and with.
+type Config struct {
+	// Layout names the streams, the buckets and the subjects (zero fields
+	// take consumer.Config's defaults).
+	Layout consumer.Config
 	// Log receives the audit lines; nil means none.
 	Log *zap.Logger
 	// Now is the clock; nil means time.Now.
@@ -211,19 +207,19 @@ type DLQOptions struct {
 	Operator string
 }
 
-// DLQ is the dead-letter tooling of one deployment.
-type DLQ struct {
+// Tools are the dead-letter tools of one deployment.
+type Tools struct {
 	js       jetstream.JetStream
+	ledger   *consumer.Ledger // bound by Redrive
 	cfg      consumer.Config
 	log      *zap.Logger
 	now      func() time.Time
 	operator string
 }
 
-// NewDLQ returns the dead-letter tools for the layout named by cfg
-// (streams, buckets and subjects; defaults applied).
-func NewDLQ(js jetstream.JetStream, cfg consumer.Config, o DLQOptions) *DLQ {
-	d := &DLQ{js: js, cfg: cfg.Defaults(), log: o.Log, now: o.Now, operator: o.Operator}
+// New returns the dead-letter tools for cfg.
+func New(js jetstream.JetStream, cfg Config) *Tools {
+	d := &Tools{js: js, cfg: cfg.Layout.Defaults(), log: cfg.Log, now: cfg.Now, operator: cfg.Operator}
 	if d.log == nil {
 		d.log = zap.NewNop()
 	}
@@ -235,20 +231,20 @@ func NewDLQ(js jetstream.JetStream, cfg consumer.Config, o DLQOptions) *DLQ {
 
 // List returns the dead letters selected by f (an empty filter selects
 // all), oldest first; with limit > 0 only the newest limit of them.
-func (d *DLQ) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
+func (d *Tools) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
 	recs, _, err := d.ListN(ctx, f, limit)
 	return recs, err
 }
 
-// ListN is [DLQ.List] that also returns how many records matched.
-func (d *DLQ) ListN(ctx context.Context, f Filter, limit int) ([]Record, int, error) {
+// ListN is [Tools.List] that also returns how many records matched.
+func (d *Tools) ListN(ctx context.Context, f Filter, limit int) ([]Record, int, error) {
 	states, err := d.states(ctx, false)
 	if err != nil {
 		return nil, 0, err
 	}
 	var out []Record
-	ro := ReadOptions{StartTime: f.Since}
-	err = ReadStream(ctx, d.js, d.cfg.DLQStream, ro, func(m StoredMsg) error {
+	ro := consumer.ReadOptions{StartTime: f.Since}
+	err = consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, ro, func(m consumer.StoredMsg) error {
 		r := decodeRecord(m)
 		if st, ok := states[r.Seq]; ok {
 			r.State = &st.state
@@ -274,7 +270,7 @@ var ErrNoRecord = errors.New("no dead letter at this sequence (purged, expired, 
 
 // Show returns the dead letter at DLQ stream sequence seq and, when the
 // worker decided its root trigger, that trigger's ledger entry.
-func (d *DLQ) Show(ctx context.Context, seq uint64) (*Record, *LedgerEntry, error) {
+func (d *Tools) Show(ctx context.Context, seq uint64) (*Record, *consumer.LedgerEntry, error) {
 	r, err := d.get(ctx, seq)
 	if err != nil {
 		return nil, nil, err
@@ -289,26 +285,19 @@ func (d *DLQ) Show(ctx context.Context, seq uint64) (*Record, *LedgerEntry, erro
 	if r.Event.Source == "" {
 		return r, nil, nil
 	}
-	kv, err := LedgerKV(ctx, d.js, d.cfg)
-	if err != nil || kv == nil {
-		return r, nil, err
+	l, err := consumer.OpenLedger(ctx, d.js, d.cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	root, _ := redriveRoot(r)
-	e, err := kv.Get(ctx, events.KeyOf(r.Event.Source, root))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return r, nil, nil
-	}
+	le, err := l.Entry(ctx, events.KeyOf(r.Event.Source, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read ledger: %w", err)
+		return nil, nil, err
 	}
-	var le LedgerEntry
-	if err := json.Unmarshal(e.Value(), &le); err != nil {
-		return nil, nil, fmt.Errorf("decode ledger entry: %w", err)
-	}
-	return r, &le, nil
+	return r, le, nil
 }
 
-func (d *DLQ) get(ctx context.Context, seq uint64) (*Record, error) {
+func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
 	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
 		return nil, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
@@ -320,13 +309,13 @@ func (d *DLQ) get(ctx context.Context, seq uint64) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
 	}
-	r := decodeRecord(StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
+	r := decodeRecord(consumer.StoredMsg{Seq: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data})
 	return &r, nil
 }
 
 // selectRecords returns the records f selects: by direct get when f names
 // sequences, else by reading the stream.
-func (d *DLQ) selectRecords(ctx context.Context, f Filter) ([]Record, error) {
+func (d *Tools) selectRecords(ctx context.Context, f Filter) ([]Record, error) {
 	if len(f.Seqs) == 0 {
 		return d.List(ctx, f, 0)
 	}
@@ -360,7 +349,7 @@ type stateRev struct {
 
 // states reads every redrive mark. create binds (and creates) the ops
 // bucket; without it a missing bucket means no marks.
-func (d *DLQ) states(ctx context.Context, create bool) (map[uint64]stateRev, error) {
+func (d *Tools) states(ctx context.Context, create bool) (map[uint64]stateRev, error) {
 	kv, err := d.opsKV(ctx, create)
 	if err != nil || kv == nil {
 		return map[uint64]stateRev{}, err
@@ -392,9 +381,9 @@ func (d *DLQ) states(ctx context.Context, create bool) (map[uint64]stateRev, err
 	}
 }
 
-func (d *DLQ) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
+func (d *Tools) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
 	if create {
-		return OpsKV(ctx, d.js, d.cfg)
+		return consumer.OpsBucket(ctx, d.js, d.cfg)
 	}
 	kv, err := d.js.KeyValue(ctx, d.cfg.OpsBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -407,7 +396,7 @@ func (d *DLQ) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error
 }
 
 // decodeRecord reads a DLQ message; what cannot be decoded is kept as text.
-func decodeRecord(m StoredMsg) Record {
+func decodeRecord(m consumer.StoredMsg) Record {
 	r := Record{Seq: m.Seq, Stored: m.Time.UTC(), Subject: m.Subject}
 	if env, err := events.DecodeEnvelope(m.Data); err == nil {
 		r.ID = env.ID
@@ -442,7 +431,7 @@ func readOriginal(o events.Original) OriginalEvent {
 		return s
 	}
 	ev.ID, ev.Source, ev.Type = str(m["id"]), str(m["source"]), str(m["type"])
-	ev.ExtRedriveOf = str(m[ExtRedriveOf])
+	ev.ExtRedriveOf = str(m[consumer.ExtRedriveOf])
 	var data map[string]json.RawMessage
 	if json.Unmarshal(m["data"], &data) == nil {
 		ev.UserID = str(data["user_id"])
@@ -451,6 +440,11 @@ func readOriginal(o events.Original) OriginalEvent {
 	ev.CloudEvent = err == nil
 	return ev
 }
+
+// Root returns the root id of the record's event (the id of the first
+// dead-lettered trigger of its chain of redrives) and the redrive count so
+// far; see [redriveRoot].
+func (r *Record) Root() (root string, count int) { return redriveRoot(r) }
 
 // redriveRoot returns the root id of a record's event (the id of the first
 // dead-lettered trigger of its chain of redrives) and the redrive count so
@@ -505,12 +499,15 @@ type RedriveResult struct {
 // root was redriven [MaxRedrives] times is refused. It returns one result
 // per selected record, in stream order; the error is for failures that
 // stop it (the results so far are returned too).
-func (d *DLQ) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
+func (d *Tools) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
 	if f.Empty() {
 		return nil, errors.New("redrive: select records by reason, user, sequence, or all")
 	}
-	kv, err := OpsKV(ctx, d.js, d.cfg)
+	kv, err := consumer.OpsBucket(ctx, d.js, d.cfg)
 	if err != nil {
+		return nil, err
+	}
+	if d.ledger, err = consumer.OpenLedger(ctx, d.js, d.cfg); err != nil {
 		return nil, err
 	}
 	recs, err := d.selectRecords(ctx, f)
@@ -528,7 +525,7 @@ func (d *DLQ) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
 	return out, nil
 }
 
-func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) (RedriveResult, error) {
+func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) (RedriveResult, error) {
 	res := RedriveResult{Seq: r.Seq, EventID: r.EventID()}
 	if r.DeadLetter == nil {
 		res.Result, res.Note = RedriveRefused, "record cannot be decoded ("+r.DecodeError+"); purge it"
@@ -566,6 +563,26 @@ func (d *DLQ) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) 
 			return res, nil
 		}
 		st = RedriveState{Redriven: n, RedrivenAt: d.now().UTC(), RedriveID: RedriveID(root, n), Pending: true, Operator: d.operator}
+	}
+	// The original's ledger entry names the copy that may decide the
+	// lineage before the copy exists (an event that is not a CloudEvent
+	// has no identity to mark: its copy dead-letters as invalid again).
+	if r.Event.CloudEvent {
+		from := ""
+		if prev > 0 {
+			from = r.EventID()
+		}
+		err := d.ledger.MarkRedrive(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
+		if errors.Is(err, consumer.ErrNotDeadLettered) || errors.Is(err, consumer.ErrRedrivenElsewhere) {
+			res.Result = RedriveRefused
+			res.Note = fmt.Sprintf("event %s is %v; its lineage has its outcome (see `dlq show %d`)", root, err, r.Seq)
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("mark %s in the ledger: %w", root, err)
+		}
+	}
+	if rev == 0 {
 		b, _ := json.Marshal(st)
 		rev, err = kv.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
@@ -607,51 +624,23 @@ func redriveBody(body []byte, newID, root string) (out []byte, asIs bool) {
 	if _, err := events.DecodeEnvelope(body); err != nil {
 		return body, true
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	out, err := consumer.RewriteID(body, newID, consumer.ExtRedriveOf, root)
+	if err != nil {
 		return body, true
 	}
-	m["id"] = jsonString(newID)
-	m[ExtRedriveOf] = jsonString(root)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return body, true
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), false
+	return out, false
 }
 
-func jsonString(s string) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// redriveHeaders copies the original headers but the NATS ones (message
-// id, expectations) and earlier redrive or replay marks, and sets the
-// redrive headers.
+// redriveHeaders are the headers of a redrive: the original's (see
+// consumer.RepublishHeader) with the redrive headers.
 func redriveHeaders(orig map[string][]string, root string, n int) nats.Header {
-	h := nats.Header{}
-	for k, vs := range orig {
-		switch {
-		case len(k) >= 5 && strings.EqualFold(k[:5], "Nats-"),
-			strings.EqualFold(k, consumer.HeaderRedriveOf), strings.EqualFold(k, consumer.HeaderRedriveCount),
-			strings.EqualFold(k, consumer.HeaderReplay), strings.EqualFold(k, consumer.HeaderReplayOf):
-			continue
-		}
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
+	h := consumer.RepublishHeader(orig)
 	h.Set(consumer.HeaderRedriveOf, root)
 	h.Set(consumer.HeaderRedriveCount, strconv.Itoa(n))
 	return h
 }
 
-// PurgeOptions tune [DLQ.Purge].
+// PurgeOptions tune [Tools.Purge].
 type PurgeOptions struct {
 	// Confirm is asked with the number of selected records before anything
 	// is deleted (nil: no question); an error stops the purge.
@@ -675,7 +664,7 @@ type PurgeResult struct {
 // o.Confirm agreed (it is not asked when nothing is selected), and purges
 // their redrive marks. Selecting by user erases securely. Unless the
 // confirmation was refused, it logs one audit line with the counts.
-func (d *DLQ) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
+func (d *Tools) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
 	if f.Empty() {
 		return PurgeResult{}, errors.New("purge: select records by user, reason, age, or all")
 	}
@@ -725,7 +714,7 @@ func (d *DLQ) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult,
 	return res, nil
 }
 
-func (d *DLQ) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
+func (d *Tools) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 	fields := []zap.Field{
 		zap.Int("selected", res.Selected), zap.Int("deleted", res.Deleted), zap.Int("gone", res.Gone),
 		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.String("operator", d.operator),
@@ -740,7 +729,7 @@ func (d *DLQ) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 		fields = append(fields, zap.Duration("older_than", o.OlderThan))
 	}
 	if !f.Until.IsZero() {
-		fields = append(fields, zap.String("until", fmtTime(f.Until)))
+		fields = append(fields, zap.String("until", ops.FormatTime(f.Until)))
 	}
 	d.log.Info("dlq purge", fields...)
 }
@@ -751,183 +740,4 @@ func (d *DLQ) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 func UserHash(user string) string {
 	sum := sha256.Sum256([]byte(user))
 	return hex.EncodeToString(sum[:8])
-}
-
-// Confirmation errors of [Confirm].
-var (
-	// ErrNotConfirmed means the operator did not answer yes.
-	ErrNotConfirmed = errors.New("not confirmed")
-	// ErrNoAnswer means there was nothing to read the answer from (no
-	// stdin, as in CI): pass --yes to proceed without a question.
-	ErrNoAnswer = errors.New("no answer on stdin: pass --yes to purge without asking")
-)
-
-// Confirm returns a [PurgeOptions.Confirm] that asks "purge N records?
-// [y/N] " on out and reads one line from in: "y" or "yes" (any case)
-// proceeds, anything else is [ErrNotConfirmed]; a nil in, or one at its
-// end before any answer, is [ErrNoAnswer].
-func Confirm(in io.Reader, out io.Writer) func(n int) error {
-	return func(n int) error {
-		if in == nil {
-			return ErrNoAnswer
-		}
-		noun := "records"
-		if n == 1 {
-			noun = "record"
-		}
-		fmt.Fprintf(out, "purge %d %s? [y/N] ", n, noun)
-		line, err := bufio.NewReader(in).ReadString('\n')
-		if err != nil && line == "" {
-			fmt.Fprintln(out)
-			return ErrNoAnswer
-		}
-		switch strings.ToLower(strings.TrimSpace(line)) {
-		case "y", "yes":
-			return nil
-		}
-		return ErrNotConfirmed
-	}
-}
-
-// ---- output ----
-
-const timeLayout = "2006-01-02T15:04:05Z07:00"
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(timeLayout)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// WriteRecords prints records as a table: TIME SEQ SUBJECT REASON USER
-// ATTEMPTS STATE (SUBJECT is the original subject), then a count; total is
-// the number of matching records when recs holds only the newest of them.
-func WriteRecords(w io.Writer, recs []Record, total int) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSEQ\tSUBJECT\tREASON\tUSER\tATTEMPTS\tSTATE")
-	for _, r := range recs {
-		attempts := "-"
-		subject := r.Subject
-		if r.DeadLetter != nil {
-			attempts = strconv.Itoa(r.DeadLetter.Attempts)
-			subject = r.OriginalSubject()
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", fmtTime(r.Stored), r.Seq, subject, r.Reason(),
-			dash(r.Event.UserID), attempts, dash(r.StateText()))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	noun := "records"
-	if total == 1 {
-		noun = "record"
-	}
-	var err error
-	if total > len(recs) {
-		_, err = fmt.Fprintf(w, "%d of %d %s (the newest; --limit 0 shows all)\n", len(recs), total, noun)
-	} else {
-		_, err = fmt.Fprintf(w, "%d %s\n", len(recs), noun)
-	}
-	return err
-}
-
-// WriteRecord prints one record in full: the record's fields, its redrive
-// state, the root trigger's ledger outcome when known (ledger may be
-// nil), and the original event (headers, then the body as indented JSON,
-// or base64 when it is not JSON).
-func WriteRecord(w io.Writer, r *Record, ledger *LedgerEntry) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
-	row("seq", strconv.FormatUint(r.Seq, 10))
-	row("stored", fmtTime(r.Stored))
-	row("subject", r.Subject)
-	row("record id", dash(r.ID))
-	if r.DeadLetter == nil {
-		row("error", "record cannot be decoded: "+r.DecodeError)
-		return tw.Flush()
-	}
-	dl := r.DeadLetter
-	row("event id", dash(dl.EventID))
-	row("user", dash(r.Event.UserID))
-	row("reason", dl.Reason)
-	row("error", dash(dl.Error))
-	row("attempts", strconv.Itoa(dl.Attempts))
-	row("first attempt", fmtTime(dl.FirstAttemptAt))
-	row("last attempt", fmtTime(dl.LastAttemptAt))
-	row("stream seq", strconv.FormatUint(dl.StreamSequence, 10))
-	switch st := r.State; {
-	case st == nil:
-		row("state", "not redriven")
-	default:
-		row("state", fmt.Sprintf("%s as %s at %s", r.StateText(), st.RedriveID, fmtTime(st.RedrivenAt)))
-	}
-	if root, n := redriveRoot(r); n > 0 {
-		row("redrive of", fmt.Sprintf("%s (redrive %d of at most %d)", root, n, MaxRedrives))
-	}
-	if ledger != nil {
-		v := ledger.Outcome
-		if ledger.Reason != "" {
-			v += " " + ledger.Reason
-		}
-		if ledger.RedrivenTo != "" {
-			v += " (redriven to " + ledger.RedrivenTo + ")"
-		}
-		row("ledger", dash(v))
-	}
-	row("original subject", dl.Original.Subject)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "original headers:")
-	if len(dl.Original.Headers) == 0 {
-		fmt.Fprintln(w, "  (none)")
-	}
-	keys := make([]string, 0, len(dl.Original.Headers))
-	for k := range dl.Original.Headers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range dl.Original.Headers[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
-		}
-	}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, dl.Original.Body, "", "  ") == nil {
-		fmt.Fprintln(w, "original event:")
-		pretty.WriteByte('\n')
-		_, err := w.Write(pretty.Bytes())
-		return err
-	}
-	fmt.Fprintf(w, "original body (%d bytes, not JSON, base64):\n%s\n", len(dl.Original.Body), base64.StdEncoding.EncodeToString(dl.Original.Body))
-	return nil
-}
-
-// WriteRedriveResults prints one line per record and a summary.
-func WriteRedriveResults(w io.Writer, results []RedriveResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tEVENT\tREDRIVE ID\tRESULT")
-	counts := map[string]int{}
-	for _, r := range results {
-		counts[r.Result]++
-		result := r.Result
-		if r.Note != "" {
-			result += ": " + r.Note
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Seq, dash(r.EventID), dash(r.RedriveID), result)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d redriven, %d skipped, %d refused, %d conflicts\n",
-		counts[RedriveDone], counts[RedriveSkipped], counts[RedriveRefused], counts[RedriveConflict])
-	return err
 }

@@ -1,7 +1,6 @@
-package ops_test
+package backfill_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/backfill"
 )
 
 // simEvents adds n events of each SCA type to the simulator, one minute
@@ -23,7 +23,7 @@ import (
 func simEvents(w *world, n int) []mangosim.Event {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var out []mangosim.Event
-	for _, typ := range ops.HookTypes() {
+	for _, typ := range backfill.HookTypes() {
 		for i := range n {
 			e := mangosim.Event{ResourceID: "user_m_bf_" + strconv.Itoa(i), EventType: typ, Date: base.Add(-time.Duration(i) * time.Minute)}
 			w.Sim.AddEvent(e)
@@ -34,10 +34,10 @@ func simEvents(w *world, n int) []mangosim.Event {
 }
 
 // storedTriggers reads the trigger stream: id → message.
-func storedTriggers(t *testing.T, w *world) map[string]ops.StoredMsg {
+func storedTriggers(t *testing.T, w *world) map[string]consumer.StoredMsg {
 	t.Helper()
-	out := map[string]ops.StoredMsg{}
-	err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	out := map[string]consumer.StoredMsg{}
+	err := consumer.ReadStream(w.Context(), w.JS, "SCA_EVENTS", consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		tr, err := events.DefaultSubjects().Decode(m.Subject, m.Data)
 		if err != nil {
 			return err
@@ -67,13 +67,13 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 	w.Sim.AddEvent(mangosim.Event{ResourceID: "user_m_other", EventType: "USER_KYC_REGULAR", Date: time.Now().Add(-time.Hour)})
 	w.Sim.ResetCalls()
 
-	var progress bytes.Buffer
-	opts := ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour), PerPage: 2, Progress: ops.NewProgress(&progress, false, w.Log), Log: w.Log}
-	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, opts)
+	var pages pageCount
+	opts := backfill.Config{Layout: w.Config, From: time.Now().Add(-24 * time.Hour), PerPage: 2, Progress: &pages, Log: w.Log}
+	res, err := backfill.Run(w.Context(), w.JS, w.Client, opts)
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
-	if res.Total != (ops.BackfillCounts{Found: 15, Stored: 15}) {
+	if res.Total != (backfill.Counts{Found: 15, Stored: 15}) {
 		t.Errorf("Backfill() total = %+v, want 15 found, 15 stored", res.Total)
 	}
 	// 5 events a type, 2 a page: pages of 2, 2, 1 (short: the end).
@@ -88,8 +88,8 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 			t.Errorf("call %s answered %d", c.Path, c.Status)
 		}
 	}
-	if got := len(w.Logs.FilterMessage("backfill page").All()); got != 9 {
-		t.Errorf("progress log lines = %d, want 9 (one per page)", got)
+	if pages.pages != 9 || !pages.done {
+		t.Errorf("progress told %d pages, done %v; want 9 (one per page), done", pages.pages, pages.done)
 	}
 
 	stored := storedTriggers(t, w)
@@ -119,7 +119,7 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 		}
 	}
 	// Each is marked in the hooks bucket, by the backfill.
-	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.HooksBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,36 +133,19 @@ func TestBackfillStoresMissedEventsOnce(t *testing.T) {
 	}
 
 	// A second backfill stores nothing.
-	res, err = ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-24 * time.Hour)})
+	res, err = backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-24 * time.Hour)})
 	if err != nil {
 		t.Fatalf("second Backfill: %v", err)
 	}
-	if res.Total != (ops.BackfillCounts{Found: 15, Delivered: 15}) {
+	if res.Total != (backfill.Counts{Found: 15, Delivered: 15}) {
 		t.Errorf("second Backfill() = %+v, want 15 found, all already delivered", res.Total)
 	}
 	if n := w.StreamMsgs("SCA_EVENTS"); n != 15 {
 		t.Errorf("SCA_EVENTS holds %d messages, want 15", n)
 	}
 
-	var out bytes.Buffer
-	if err := ops.WriteBackfillSummary(&out, res); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-	want := []string{
-		"TYPE FOUND STORED ALREADY DELIVERED INVALID",
-		"SCA_ENROLLMENT_EXPIRED 5 0 5 0",
-		"SCA_ENROLLMENT_FAILED 5 0 5 0",
-		"SCA_ENROLLMENT_SUCCEEDED 5 0 5 0",
-		"total 15 0 15 0",
-	}
-	if len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], "backfill ") || !strings.HasSuffix(lines[0], ": 3 pages") {
-		t.Fatalf("summary =\n%s", out.String())
-	}
-	for i, w := range want {
-		if got := strings.Join(strings.Fields(lines[i+1]), " "); got != w {
-			t.Errorf("summary line %d = %q, want %q", i+1, got, w)
-		}
+	if len(res.ByType) != 3 || res.Pages != 3 {
+		t.Errorf("second Backfill() by type %+v, %d pages; want 3 types, 3 pages", res.ByType, res.Pages)
 	}
 }
 
@@ -183,7 +166,7 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{NoStart: true})
 	evs := simEvents(w, 3)
-	kv, err := ops.HooksKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.HooksBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,11 +184,11 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 		}
 	}
 	before := w.StreamMsgs("SCA_EVENTS")
-	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	res, err := backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-2 * time.Hour)})
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
-	if want := (ops.BackfillCounts{Found: 9, Stored: 1, Delivered: 8}); res.Total != want {
+	if want := (backfill.Counts{Found: 9, Stored: 1, Delivered: 8}); res.Total != want {
 		t.Errorf("Backfill() = %+v, want %+v", res.Total, want)
 	}
 	if got := w.StreamMsgs("SCA_EVENTS"); got != before+1 {
@@ -216,7 +199,7 @@ func TestBackfillAfterHooksStoresNothing(t *testing.T) {
 	}
 
 	// All delivered now: nothing new.
-	res, err = ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	res, err = backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-2 * time.Hour)})
 	if err != nil || res.Total.Stored != 0 {
 		t.Errorf("third Backfill() = %+v, %v; want 0 stored", res.Total, err)
 	}
@@ -231,14 +214,14 @@ func TestBackfilledEventIsProcessed(t *testing.T) {
 	w := newWorld(t, testworld.Options{})
 	date := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	w.Sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerTriggered, EventType: events.HookEnrollmentExpired, Date: date})
-	if _, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
+	if _, err := backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	id := events.HookID(events.HookEnrollmentExpired, mangosim.UserOwnerTriggered, strconv.FormatInt(date.Unix(), 10))
 	if got := w.OutcomeFor(id); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome = %s %s, want link", got.Outcome, got.Reason)
 	}
-	if _, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-time.Hour)}); err != nil {
+	if _, err := backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(w.Links()); n != 1 {
@@ -256,7 +239,7 @@ func TestBackfillRespectsRateBudget(t *testing.T) {
 	simEvents(w, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	res, err := ops.Backfill(ctx, w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-2 * time.Hour)})
+	res, err := backfill.Run(ctx, w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-2 * time.Hour)})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Backfill() error = %v, want the deadline (the budget holds the third page)", err)
 	}
@@ -290,7 +273,7 @@ func TestBackfillWindow(t *testing.T) {
 		{since: "1h", to: "noon", wantErr: "--to: \"noon\""},
 		{from: "2026-05-19T00:00:00Z", to: "2026-05-18T00:00:00Z", wantErr: "--to: 2026-05-18T00:00:00Z is not after"},
 	} {
-		from, to, err := ops.BackfillWindow(tc.since, tc.from, tc.to, now)
+		from, to, err := backfill.Window(tc.since, tc.from, tc.to, now)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("BackfillWindow(%q, %q, %q) error = %v, want %q", tc.since, tc.from, tc.to, err, tc.wantErr)
@@ -307,7 +290,7 @@ func TestBackfillWindow(t *testing.T) {
 func TestBackfillRefusesOlderThan45Days(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{NoStart: true})
-	_, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-46 * 24 * time.Hour)})
+	_, err := backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-46 * 24 * time.Hour)})
 	if err == nil || !strings.Contains(err.Error(), "45 days") {
 		t.Errorf("Backfill() error = %v, want a 45-day refusal", err)
 	}
@@ -322,7 +305,7 @@ func TestBackfillAtTheEdgeOfTheWindow(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{NoStart: true})
 	simEvents(w, 1)
-	res, err := ops.Backfill(w.Context(), w.JS, w.Config, w.Client, ops.BackfillOptions{From: time.Now().Add(-ops.EventsWindow + time.Second), Log: w.Log})
+	res, err := backfill.Run(w.Context(), w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-backfill.EventsWindow + time.Second), Log: w.Log})
 	if err != nil {
 		t.Fatalf("Backfill: %v", err)
 	}
@@ -338,3 +321,12 @@ func TestBackfillAtTheEdgeOfTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// pageCount records what a backfill tells its Progress.
+type pageCount struct {
+	pages int
+	done  bool
+}
+
+func (p *pageCount) Page(string, int, int, backfill.Counts) { p.pages++ }
+func (p *pageCount) Done(backfill.Result)                   { p.done = true }

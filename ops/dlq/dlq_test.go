@@ -1,4 +1,4 @@
-package ops_test
+package dlq_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/dlq"
 )
 
 const userNoRep2 = "user_m_owner_legal_norep_2"
@@ -33,7 +33,7 @@ func legalNoRep(id, rep string) mangosim.User {
 // sequences are 1, 2, 3: a legal owner without representative e-mail, an
 // unknown user, and a body that is not JSON (its user only readable from
 // the raw bytes).
-func seedDLQ(t *testing.T, w *world) []ops.Record {
+func seedDLQ(t *testing.T, w *world) []dlq.Record {
 	t.Helper()
 	w.UserCreated("evt-legal", mangosim.UserOwnerLegalNoRep, category("OWNER"))
 	w.waitRecords(1)
@@ -48,58 +48,40 @@ func TestDLQListAndShow(t *testing.T) {
 	w := newWorld(t, testworld.Options{})
 	recs := seedDLQ(t, w)
 
-	var out bytes.Buffer
-	if err := ops.WriteRecords(&out, recs, len(recs)); err != nil {
-		t.Fatalf("WriteRecords: %v", err)
+	type row struct {
+		seq                          uint64
+		subject, reason, user, state string
+		attempts                     int
 	}
-	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-	if got, want := strings.Join(strings.Fields(lines[0]), " "), "TIME SEQ SUBJECT REASON USER ATTEMPTS STATE"; got != want {
-		t.Errorf("header = %q, want %q", got, want)
-	}
-	wantRows := [][]string{
-		{"1", "sca.events.user.created", events.ReasonMissingLegalRepEmail, mangosim.UserOwnerLegalNoRep, "1", "-"},
-		{"2", "sca.events.user.created", events.ReasonUserNotFound, "user_m_ghost", "1", "-"},
-		{"3", "sca.events.user.created", events.ReasonInvalidEvent, "-", "1", "-"},
-	}
-	if len(lines) != len(wantRows)+2 {
-		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), len(wantRows)+2, out.String())
+	wantRows := []row{
+		{1, "sca.events.user.created", events.ReasonMissingLegalRepEmail, mangosim.UserOwnerLegalNoRep, "", 1},
+		{2, "sca.events.user.created", events.ReasonUserNotFound, "user_m_ghost", "", 1},
+		{3, "sca.events.user.created", events.ReasonInvalidEvent, "", "", 1},
 	}
 	for i, want := range wantRows {
-		f := strings.Fields(lines[i+1])
-		if _, err := time.Parse(time.RFC3339, f[0]); err != nil {
-			t.Errorf("row %d time %q: %v", i, f[0], err)
+		r := recs[i]
+		got := row{r.Seq, r.OriginalSubject(), r.Reason(), r.Event.UserID, r.StateText(), r.DeadLetter.Attempts}
+		if got != want || r.Stored.IsZero() {
+			t.Errorf("record %d = %+v (stored %s), want %+v", i, got, r.Stored, want)
 		}
-		if got := strings.Join(f[1:], " "); got != strings.Join(want, " ") {
-			t.Errorf("row %d = %q, want %q", i, got, strings.Join(want, " "))
-		}
-	}
-	if got, want := lines[len(lines)-1], "3 records"; got != want {
-		t.Errorf("footer = %q, want %q", got, want)
-	}
-	out.Reset()
-	if err := ops.WriteRecords(&out, recs[2:], 3); err != nil {
-		t.Fatal(err)
-	}
-	if want := "\n1 of 3 records (the newest; --limit 0 shows all)\n"; !strings.HasSuffix(out.String(), want) {
-		t.Errorf("limited table = %q, want suffix %q", out.String(), want)
 	}
 
 	d := w.dlq()
 	now := time.Now()
 	for _, tc := range []struct {
 		name  string
-		f     ops.Filter
+		f     dlq.Filter
 		limit int
 		want  []uint64
 	}{
-		{"reason", ops.Filter{Reason: events.ReasonUserNotFound}, 0, []uint64{2}},
-		{"user from data", ops.Filter{User: mangosim.UserOwnerLegalNoRep}, 0, []uint64{1}},
-		{"user only in the raw body", ops.Filter{User: "user_m_secret"}, 0, []uint64{3}},
-		{"user is a whole token", ops.Filter{User: "user_m"}, 0, nil},
-		{"since future", ops.Filter{Since: now.Add(time.Hour)}, 0, nil},
-		{"until past", ops.Filter{Until: now.Add(-time.Hour)}, 0, nil},
-		{"since past until future", ops.Filter{Since: now.Add(-time.Hour), Until: now.Add(time.Hour)}, 0, []uint64{1, 2, 3}},
-		{"limit keeps the newest", ops.Filter{}, 2, []uint64{2, 3}},
+		{"reason", dlq.Filter{Reason: events.ReasonUserNotFound}, 0, []uint64{2}},
+		{"user from data", dlq.Filter{User: mangosim.UserOwnerLegalNoRep}, 0, []uint64{1}},
+		{"user only in the raw body", dlq.Filter{User: "user_m_secret"}, 0, []uint64{3}},
+		{"user is a whole token", dlq.Filter{User: "user_m"}, 0, nil},
+		{"since future", dlq.Filter{Since: now.Add(time.Hour)}, 0, nil},
+		{"until past", dlq.Filter{Until: now.Add(-time.Hour)}, 0, nil},
+		{"since past until future", dlq.Filter{Since: now.Add(-time.Hour), Until: now.Add(time.Hour)}, 0, []uint64{1, 2, 3}},
+		{"limit keeps the newest", dlq.Filter{}, 2, []uint64{2, 3}},
 	} {
 		got, err := d.List(w.Context(), tc.f, tc.limit)
 		if err != nil {
@@ -118,41 +100,22 @@ func TestDLQListAndShow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Show(1): %v", err)
 	}
-	out.Reset()
-	if err := ops.WriteRecord(&out, rec, le); err != nil {
-		t.Fatalf("WriteRecord: %v", err)
+	if rec.Seq != 1 || rec.EventID() != "evt-legal" || rec.Event.UserID != mangosim.UserOwnerLegalNoRep || rec.Reason() != events.ReasonMissingLegalRepEmail ||
+		rec.State != nil || rec.OriginalSubject() != "sca.events.user.created" || rec.DeadLetter.Original.Headers["Nats-Msg-Id"][0] != "evt-legal" {
+		t.Errorf("Show(1) = %+v", rec)
 	}
-	for _, want := range []string{
-		"seq:              1\n",
-		"event id:         evt-legal\n",
-		"user:             " + mangosim.UserOwnerLegalNoRep + "\n",
-		"reason:           missing_legal_representative_email\n",
-		"attempts:         1\n",
-		"state:            not redriven\n",
-		"ledger:           dlq missing_legal_representative_email\n",
-		"original subject: sca.events.user.created\n",
-		"original headers:\n  Nats-Msg-Id: evt-legal\n",
-		"original event:\n{\n",
-		"\n  \"id\": \"evt-legal\",\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("Show(1) output lacks %q:\n%s", want, out.String())
-		}
+	if le == nil || le.Outcome != events.OutcomeDLQ || le.Reason != events.ReasonMissingLegalRepEmail {
+		t.Errorf("Show(1) ledger = %+v, want dlq missing_legal_representative_email", le)
 	}
-
-	rec, le, err = d.Show(w.Context(), 3)
+	rec, _, err = d.Show(w.Context(), 3)
 	if err != nil {
 		t.Fatalf("Show(3): %v", err)
 	}
-	out.Reset()
-	if err := ops.WriteRecord(&out, rec, le); err != nil {
-		t.Fatalf("WriteRecord: %v", err)
-	}
-	if want := "original body (31 bytes, not JSON, base64):\ndXNlcl9pZD11c2VyX21fc2VjcmV0OyBub3QganNvbg==\n"; !strings.Contains(out.String(), want) {
-		t.Errorf("Show(3) output lacks %q:\n%s", want, out.String())
+	if string(rec.DeadLetter.Original.Body) != "user_id=user_m_secret; not json" || rec.Event.CloudEvent {
+		t.Errorf("Show(3) original body = %q, CloudEvent %v", rec.DeadLetter.Original.Body, rec.Event.CloudEvent)
 	}
 
-	if _, _, err := d.Show(w.Context(), 99); !errors.Is(err, ops.ErrNoRecord) {
+	if _, _, err := d.Show(w.Context(), 99); !errors.Is(err, dlq.ErrNoRecord) {
 		t.Errorf("Show(99) error = %v, want ErrNoRecord", err)
 	}
 }
@@ -176,7 +139,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 
 	// The data is fixed at Mangopay for one of the two users only.
 	w.Sim.AddUser(legalNoRep(mangosim.UserOwnerLegalNoRep, "rep@example.com"))
-	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Reason: events.ReasonMissingLegalRepEmail})
+	res, err := w.dlq().Redrive(w.Context(), dlq.Filter{Reason: events.ReasonMissingLegalRepEmail})
 	if err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
@@ -184,7 +147,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 		t.Fatalf("Redrive() results = %+v, want 2", res)
 	}
 	for _, r := range res {
-		if r.Result != ops.RedriveDone || r.Count != 1 || r.RedriveID != r.EventID+".redrive-1" || r.AsIs {
+		if r.Result != dlq.RedriveDone || r.Count != 1 || r.RedriveID != r.EventID+".redrive-1" || r.AsIs {
 			t.Errorf("Redrive() result = %+v, want redriven as %s.redrive-1", r, r.EventID)
 		}
 	}
@@ -202,7 +165,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 	}
 	// One open record: the unfixed user's redrive; the old two are marked.
 	recs := w.waitRecords(3)
-	var open []ops.Record
+	var open []dlq.Record
 	for _, r := range recs {
 		switch {
 		case r.Seq <= 2:
@@ -230,7 +193,7 @@ func TestRedriveFixedAndUnfixed(t *testing.T) {
 	}
 
 	// A second redrive skips the two marked records and takes the new one.
-	res, err = w.dlq().Redrive(w.Context(), ops.Filter{All: true})
+	res, err = w.dlq().Redrive(w.Context(), dlq.Filter{All: true})
 	if err != nil {
 		t.Fatalf("second Redrive: %v", err)
 	}
@@ -284,8 +247,8 @@ func TestRedriveInsideDuplicateWindow(t *testing.T) {
 	if ack := w.PublishMsg(&nats.Msg{Subject: events.DefaultSubjects().UserCreated, Data: body, Header: nats.Header{nats.MsgIdHdr: {"evt-late"}}}); !ack.Duplicate {
 		t.Fatalf("republish with the same id: Duplicate = false; the window is not in force, the test proves nothing")
 	}
-	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Seqs: []uint64{1}})
-	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone {
+	res, err := w.dlq().Redrive(w.Context(), dlq.Filter{Seqs: []uint64{1}})
+	if err != nil || len(res) != 1 || res[0].Result != dlq.RedriveDone {
 		t.Fatalf("Redrive() = %+v, %v; want one redriven", res, err)
 	}
 	if got := w.OutcomeFor("evt-late.redrive-1"); got.Outcome != events.OutcomeLink {
@@ -307,10 +270,10 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 	w.UserCreated("evt-loop", "user_m_nobody", category("OWNER"))
 	recs := w.waitRecords(1)
 	d := w.dlq()
-	for n := 1; n <= ops.MaxRedrives; n++ {
+	for n := 1; n <= dlq.MaxRedrives; n++ {
 		seq := recs[len(recs)-1].Seq
-		res, err := d.Redrive(w.Context(), ops.Filter{Seqs: []uint64{seq}})
-		if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].Count != n {
+		res, err := d.Redrive(w.Context(), dlq.Filter{Seqs: []uint64{seq}})
+		if err != nil || len(res) != 1 || res[0].Result != dlq.RedriveDone || res[0].Count != n {
 			t.Fatalf("redrive %d = %+v, %v; want redriven #%d", n, res, err, n)
 		}
 		if want := "evt-loop.redrive-" + strconv.Itoa(n); res[0].RedriveID != want {
@@ -319,20 +282,20 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 		recs = w.waitRecords(n + 1)
 	}
 	last := recs[len(recs)-1]
-	if last.Event.RedriveCount != ops.MaxRedrives {
-		t.Fatalf("last record redrive count = %d, want %d", last.Event.RedriveCount, ops.MaxRedrives)
+	if last.Event.RedriveCount != dlq.MaxRedrives {
+		t.Fatalf("last record redrive count = %d, want %d", last.Event.RedriveCount, dlq.MaxRedrives)
 	}
 	before := w.StreamMsgs("SCA_EVENTS")
-	res, err := d.Redrive(w.Context(), ops.Filter{All: true})
+	res, err := d.Redrive(w.Context(), dlq.Filter{All: true})
 	if err != nil {
 		t.Fatalf("6th Redrive: %v", err)
 	}
-	var refused []ops.RedriveResult
+	var refused []dlq.RedriveResult
 	for _, r := range res {
 		switch r.Result {
-		case ops.RedriveRefused:
+		case dlq.RedriveRefused:
 			refused = append(refused, r)
-		case ops.RedriveSkipped:
+		case dlq.RedriveSkipped:
 		default:
 			t.Errorf("6th Redrive() result = %+v, want only skips and one refusal", r)
 		}
@@ -342,13 +305,6 @@ func TestRedriveRefusedAfterFive(t *testing.T) {
 	}
 	if after := w.StreamMsgs("SCA_EVENTS"); after != before {
 		t.Errorf("SCA_EVENTS holds %d messages after the refusal, want %d", after, before)
-	}
-	var out bytes.Buffer
-	if err := ops.WriteRedriveResults(&out, res); err != nil {
-		t.Fatal(err)
-	}
-	if want := "0 redriven, 5 skipped, 1 refused, 0 conflicts\n"; !strings.HasSuffix(out.String(), want) {
-		t.Errorf("WriteRedriveResults() = %q, want suffix %q", out.String(), want)
 	}
 }
 
@@ -366,26 +322,26 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Publish("sca.dlq.sca.events.user.created", dlqBody, "")
-	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mark, _ := json.Marshal(ops.RedriveState{Redriven: 1, RedriveID: "evt-crash.redrive-1", Pending: true, RedrivenAt: time.Now()})
-	if _, err := kv.Create(w.Context(), ops.StateKey(1), mark); err != nil {
+	mark, _ := json.Marshal(dlq.RedriveState{Redriven: 1, RedriveID: "evt-crash.redrive-1", Pending: true, RedrivenAt: time.Now()})
+	if _, err := kv.Create(w.Context(), dlq.StateKey(1), mark); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.dlq().Redrive(w.Context(), ops.Filter{All: true})
-	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || res[0].RedriveID != "evt-crash.redrive-1" {
+	res, err := w.dlq().Redrive(w.Context(), dlq.Filter{All: true})
+	if err != nil || len(res) != 1 || res[0].Result != dlq.RedriveDone || res[0].RedriveID != "evt-crash.redrive-1" {
 		t.Fatalf("Redrive() = %+v, %v; want the pending redrive finished as evt-crash.redrive-1", res, err)
 	}
-	res, err = w.dlq().Redrive(w.Context(), ops.Filter{All: true})
-	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveSkipped {
+	res, err = w.dlq().Redrive(w.Context(), dlq.Filter{All: true})
+	if err != nil || len(res) != 1 || res[0].Result != dlq.RedriveSkipped {
 		t.Fatalf("second Redrive() = %+v, %v; want skipped", res, err)
 	}
 	// Exactly one copy was published, with the redrive headers, the new id
 	// and the extension; other headers kept, the old message id dropped.
-	var got []ops.StoredMsg
-	if err := ops.ReadStream(w.Context(), w.JS, "SCA_EVENTS", ops.ReadOptions{}, func(m ops.StoredMsg) error {
+	var got []consumer.StoredMsg
+	if err := consumer.ReadStream(w.Context(), w.JS, "SCA_EVENTS", consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
 		got = append(got, m)
 		return nil
 	}); err != nil {
@@ -413,8 +369,8 @@ func TestRedriveFinishesPendingMark(t *testing.T) {
 	}
 	var ext map[string]any
 	_ = json.Unmarshal(m.Data, &ext)
-	if ext[ops.ExtRedriveOf] != "evt-crash" {
-		t.Errorf("extension %s = %v, want evt-crash", ops.ExtRedriveOf, ext[ops.ExtRedriveOf])
+	if ext[consumer.ExtRedriveOf] != "evt-crash" {
+		t.Errorf("extension %s = %v, want evt-crash", consumer.ExtRedriveOf, ext[consumer.ExtRedriveOf])
 	}
 }
 
@@ -426,8 +382,8 @@ func TestRedriveInvalidBodyAsIs(t *testing.T) {
 	raw := []byte("\x00\x01 not an event")
 	w.Publish(events.DefaultSubjects().UserCreated, raw, "")
 	first := w.waitRecords(1)[0]
-	res, err := w.dlq().Redrive(w.Context(), ops.Filter{Reason: events.ReasonInvalidEvent})
-	if err != nil || len(res) != 1 || res[0].Result != ops.RedriveDone || !res[0].AsIs || !strings.Contains(res[0].Note, "dead-letter again") {
+	res, err := w.dlq().Redrive(w.Context(), dlq.Filter{Reason: events.ReasonInvalidEvent})
+	if err != nil || len(res) != 1 || res[0].Result != dlq.RedriveDone || !res[0].AsIs || !strings.Contains(res[0].Note, "dead-letter again") {
 		t.Fatalf("Redrive() = %+v, %v; want redriven as is with a warning", res, err)
 	}
 	recs := w.waitRecords(2)
@@ -449,51 +405,27 @@ func TestPurge(t *testing.T) {
 	seedDLQ(t, w)
 	d := w.dlq()
 
-	// Refusals delete nothing.
-	for _, tc := range []struct {
-		name string
-		in   *strings.Reader
-		want error
-	}{
-		{"no stdin", nil, ops.ErrNoAnswer},
-		{"empty stdin", strings.NewReader(""), ops.ErrNoAnswer},
-		{"no", strings.NewReader("n\n"), ops.ErrNotConfirmed},
-		{"anything else", strings.NewReader("sure\n"), ops.ErrNotConfirmed},
-	} {
-		var prompt bytes.Buffer
-		var confirm func(int) error
-		if tc.in == nil {
-			confirm = ops.Confirm(nil, &prompt)
-		} else {
-			confirm = ops.Confirm(tc.in, &prompt)
-		}
-		_, err := d.Purge(w.Context(), ops.Filter{All: true}, ops.PurgeOptions{Confirm: confirm})
-		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: Purge() error = %v, want %v", tc.name, err, tc.want)
-		}
-		if tc.in != nil && prompt.String() != "purge 3 records? [y/N] " && prompt.String() != "purge 3 records? [y/N] \n" {
-			t.Errorf("%s: prompt = %q", tc.name, prompt.String())
-		}
+	// A refused confirmation deletes nothing; it is asked with the count.
+	refused := errors.New("refused")
+	asked := 0
+	if _, err := d.Purge(w.Context(), dlq.Filter{All: true}, dlq.PurgeOptions{Confirm: func(n int) error { asked = n; return refused }}); !errors.Is(err, refused) || asked != 3 {
+		t.Errorf("Purge() refused = %v, asked for %d; want the refusal, asked for 3", err, asked)
 	}
 	if n := len(w.records()); n != 3 {
 		t.Fatalf("records after refusals = %d, want 3", n)
 	}
 
 	// Personal-data erasure: the user of record 3 is only in its raw body.
-	var prompt bytes.Buffer
-	res, err := d.Purge(w.Context(), ops.Filter{User: "user_m_secret"}, ops.PurgeOptions{Confirm: ops.Confirm(strings.NewReader("y\n"), &prompt)})
-	if err != nil || res.Deleted != 1 || !res.Secure {
-		t.Fatalf("Purge(user) = %+v, %v; want 1 deleted securely", res, err)
+	res, err := d.Purge(w.Context(), dlq.Filter{User: "user_m_secret"}, dlq.PurgeOptions{Confirm: func(n int) error { asked = n; return nil }})
+	if err != nil || res.Deleted != 1 || !res.Secure || asked != 1 {
+		t.Fatalf("Purge(user) = %+v, %v, asked for %d; want 1 deleted securely, asked for 1", res, err, asked)
 	}
-	if prompt.String() != "purge 1 record? [y/N] " {
-		t.Errorf("prompt = %q", prompt.String())
-	}
-	if _, _, err := d.Show(w.Context(), 3); !errors.Is(err, ops.ErrNoRecord) {
+	if _, _, err := d.Show(w.Context(), 3); !errors.Is(err, dlq.ErrNoRecord) {
 		t.Errorf("Show(3) after erasure: %v, want ErrNoRecord", err)
 	}
 
 	// By reason and age, no question asked (--yes).
-	res, err = d.Purge(w.Context(), ops.Filter{Reason: events.ReasonUserNotFound, Until: time.Now().Add(time.Minute)}, ops.PurgeOptions{OlderThan: time.Nanosecond})
+	res, err = d.Purge(w.Context(), dlq.Filter{Reason: events.ReasonUserNotFound, Until: time.Now().Add(time.Minute)}, dlq.PurgeOptions{OlderThan: time.Nanosecond})
 	if err != nil || res.Deleted != 1 || res.Secure {
 		t.Fatalf("Purge(reason) = %+v, %v; want 1 deleted", res, err)
 	}
@@ -502,7 +434,7 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("records left = %+v, want only seq 1", recs)
 	}
 	// Nothing selected: no question.
-	res, err = d.Purge(w.Context(), ops.Filter{User: "user_m_nobody"}, ops.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
+	res, err = d.Purge(w.Context(), dlq.Filter{User: "user_m_nobody"}, dlq.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
 	if err != nil || res.Selected != 0 {
 		t.Errorf("Purge(nobody) = %+v, %v; want nothing selected, no question", res, err)
 	}
@@ -512,7 +444,7 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("purge audit lines = %d, want 3 (erasure, reason, empty)", len(audits))
 	}
 	m := audits[0].ContextMap()
-	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != ops.UserHash("user_m_secret") || m["operator"] != "alice" {
+	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != dlq.UserHash("user_m_secret") || m["operator"] != "alice" {
 		t.Errorf("erasure audit fields = %v", m)
 	}
 	for _, a := range w.Logs.All() {
@@ -524,7 +456,7 @@ func TestPurge(t *testing.T) {
 			t.Errorf("purge audit line carries the user id: %s", line)
 		}
 	}
-	if _, err := d.Purge(w.Context(), ops.Filter{}, ops.PurgeOptions{}); err == nil {
+	if _, err := d.Purge(w.Context(), dlq.Filter{}, dlq.PurgeOptions{}); err == nil {
 		t.Errorf("Purge(empty filter) = nil error, want a refusal")
 	}
 }
@@ -540,18 +472,18 @@ func TestPurgeDropsRedriveMark(t *testing.T) {
 	w := newWorld(t, testworld.Options{})
 	w.UserCreated("evt-p", "user_m_nobody", category("OWNER"))
 	w.waitRecords(1)
-	if _, err := w.dlq().Redrive(w.Context(), ops.Filter{Seqs: []uint64{1}}); err != nil {
+	if _, err := w.dlq().Redrive(w.Context(), dlq.Filter{Seqs: []uint64{1}}); err != nil {
 		t.Fatal(err)
 	}
 	w.waitRecords(2)
-	if _, err := w.dlq().Purge(w.Context(), ops.Filter{All: true}, ops.PurgeOptions{}); err != nil {
+	if _, err := w.dlq().Purge(w.Context(), dlq.Filter{All: true}, dlq.PurgeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := ops.OpsKV(w.Context(), w.JS, w.Config)
+	kv, err := consumer.OpsBucket(w.Context(), w.JS, w.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err := kv.Get(w.Context(), ops.StateKey(1)); err == nil {
+	if e, err := kv.Get(w.Context(), dlq.StateKey(1)); err == nil {
 		t.Errorf("mark of a purged record still there: %s", e.Value())
 	}
 	if n := len(w.records()); n != 0 {

@@ -1,4 +1,4 @@
-package ops_test
+package replay_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
-	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/replay"
 )
 
 // firstOutcomeAt waits for the first settled delivery of the message at
@@ -78,8 +78,8 @@ func (w *world) snapshot() map[string][2]uint64 {
 	return out
 }
 
-// replay runs ops.Replay with a fast rate and returns its report.
-func (w *world) replay(cfg ops.ReplayConfig) *ops.ReplayReport {
+// replay runs replay.Run with a fast rate and returns its report.
+func (w *world) replay(cfg replay.Config) *replay.Report {
 	w.T.Helper()
 	rep, err := w.tryReplay(w.Context(), cfg)
 	if err != nil {
@@ -88,12 +88,12 @@ func (w *world) replay(cfg ops.ReplayConfig) *ops.ReplayReport {
 	return rep
 }
 
-func (w *world) tryReplay(ctx context.Context, cfg ops.ReplayConfig) (*ops.ReplayReport, error) {
+func (w *world) tryReplay(ctx context.Context, cfg replay.Config) (*replay.Report, error) {
 	cfg.Layout = w.Config
 	if cfg.Rate == (enroll.Rate{}) {
 		cfg.Rate = enroll.Rate{N: 100000, Per: time.Second}
 	}
-	return ops.Replay(ctx, w.JS, cfg)
+	return replay.Run(ctx, w.JS, cfg)
 }
 
 // cursor reads a replay cursor; nil when absent.
@@ -120,7 +120,7 @@ func (w *world) cursor(name string) map[string]any {
 	return m
 }
 
-func wantCounts(t *testing.T, rep *ops.ReplayReport, want map[string]int) {
+func wantCounts(t *testing.T, rep *replay.Report, want map[string]int) {
 	t.Helper()
 	for action, n := range want {
 		if got := rep.Count(action); got != n {
@@ -173,18 +173,18 @@ func TestReplayAfterEnrollmentSendsNothing(t *testing.T) {
 	w.Settled()
 	before := w.Sim.Count("POST", "/enrollment")
 
-	rep := w.replay(ops.ReplayConfig{From: start})
+	rep := w.replay(replay.Config{From: start})
 	wantCounts(t, rep, map[string]int{
-		ops.ReplayReevaluated: len(skips) + len(owners), ops.ReplayLinked: len(links), ops.ReplayForced: 0,
-		ops.ReplayNotYet: 0, ops.ReplayInvalid: 0,
+		replay.Reevaluated: len(skips) + len(owners), replay.Linked: len(links), replay.Forced: 0,
+		replay.NotYet: 0, replay.Invalid: 0,
 	})
 	if !rep.Done || rep.Published != len(skips)+len(owners) {
 		t.Errorf("report done %v published %d, want true, %d", rep.Done, rep.Published, len(skips)+len(owners))
 	}
 	w.Settled()
 
-	forced := w.replay(ops.ReplayConfig{From: start, Force: true})
-	wantCounts(t, forced, map[string]int{ops.ReplayForced: len(links), ops.ReplayReevaluated: len(skips) + len(owners)})
+	forced := w.replay(replay.Config{From: start, Force: true})
+	wantCounts(t, forced, map[string]int{replay.Forced: len(links), replay.Reevaluated: len(skips) + len(owners)})
 	for _, seq := range links {
 		id := w.stored(seq)[0].Header.Get("Nats-Msg-Id")
 		if got := w.OutcomeFor(id + ".replay-1"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
@@ -216,12 +216,12 @@ func TestReplayReevaluatesSkipAfterDataChanged(t *testing.T) {
 	w.Settled()
 	w.Sim.AddUser(mangosim.User{ID: user, Category: "OWNER", PersonType: "NATURAL", Status: "ACTIVE", Email: "p@example.com"})
 
-	rep := w.replay(ops.ReplayConfig{From: "1", Users: []string{user}})
-	wantCounts(t, rep, map[string]int{ops.ReplayReevaluated: 1, ops.ReplayFiltered: 1})
+	rep := w.replay(replay.Config{From: "1", Users: []string{user}})
+	wantCounts(t, rep, map[string]int{replay.Reevaluated: 1, replay.Filtered: 1})
 	copySeq := seq + 2 // after c1 and c2
 	got := w.firstOutcomeAt(copySeq)
 	if got.Outcome != events.OutcomeLink {
-		t.Fatalf("re-evaluated outcome %s/%s, want link (the consumer must re-evaluate a skip carrying %s)", got.Outcome, got.Reason, ops.ReplayHeader)
+		t.Fatalf("re-evaluated outcome %s/%s, want link (the consumer must re-evaluate a skip carrying %s)", got.Outcome, got.Reason, consumer.HeaderReplay)
 	}
 	w.Settled()
 	if n := w.StreamMsgs("SCA_LINKS"); n != 1 {
@@ -242,22 +242,22 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	before, calls := w.snapshot(), len(w.Sim.Calls())
 
 	for _, force := range []bool{false, true} {
-		var out bytes.Buffer
-		rep := w.replay(ops.ReplayConfig{From: "1", DryRun: true, Force: force, Out: &out})
+		var out strings.Builder
+		rep := w.replay(replay.Config{From: "1", DryRun: true, Force: force, AfterTrigger: stepLines(&out)})
 		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != total+1 { // the header
-			t.Errorf("force=%v: dry run printed %d lines, want %d:\n%s", force, len(lines), total+1, out.String())
+		if len(lines) != total {
+			t.Errorf("force=%v: dry run told %d steps, want %d:\n%s", force, len(lines), total, out.String())
 		}
 		forcedWant, linkedWant := 0, len(links)
 		if force {
 			forcedWant, linkedWant = len(links), 0
 		}
-		wantCounts(t, rep, map[string]int{ops.ReplayReevaluated: len(skips), ops.ReplayLinked: linkedWant,
-			ops.ReplayForced: forcedWant, ops.ReplayInvalid: 1})
+		wantCounts(t, rep, map[string]int{replay.Reevaluated: len(skips), replay.Linked: linkedWant,
+			replay.Forced: forcedWant, replay.Invalid: 1})
 		if rep.Published != 0 || !rep.DryRun {
 			t.Errorf("dry run published %d, DryRun %v; want 0, true", rep.Published, rep.DryRun)
 		}
-		for _, want := range []string{"SEQ", "skip/not_owner", "skip/recent_link", ops.ReplayReevaluated, "dlq/invalid_event", ops.ReplayInvalid, mangosim.UserPayer} {
+		for _, want := range []string{"skip/not_owner", "skip/recent_link", replay.Reevaluated, "dlq/invalid_event", replay.Invalid, mangosim.UserPayer} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("force=%v: dry-run output lacks %q:\n%s", force, want, out.String())
 			}
@@ -295,8 +295,8 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(w.Context())
 	published := 0
-	cfg := ops.ReplayConfig{From: "1", AfterTrigger: func(s ops.ReplayStep) {
-		if s.Action == ops.ReplayReevaluated {
+	cfg := replay.Config{From: "1", AfterTrigger: func(s replay.Step) {
+		if s.Action == replay.Reevaluated {
 			published++
 		}
 		if published == k {
@@ -310,10 +310,6 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 	if rep == nil || rep.Done || rep.Published != k || rep.NextSeq != seqs[k-1]+1 {
 		t.Fatalf("interrupted report = %+v, want %d published, not done, next seq %d", rep, k, seqs[k-1]+1)
 	}
-	var summary bytes.Buffer
-	if err := rep.WriteSummary(&summary); err != nil || !strings.Contains(summary.String(), "interrupted before stream seq") {
-		t.Errorf("summary of an interrupted replay (%v):\n%s", err, summary.String())
-	}
 	if cur := w.cursor(rep.Name); cur == nil || cur["next_seq"] != float64(seqs[k-1]+1) || cur["done"] != false {
 		t.Errorf("cursor after interruption = %v, want next_seq %d, not done", cur, seqs[k-1]+1)
 	}
@@ -325,15 +321,15 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 		t.Errorf("resumed report: resumed %v done %v published %d duplicates %d; want true, true, %d, 0",
 			again.Resumed, again.Done, again.Published, again.Duplicates, n-k)
 	}
-	wantCounts(t, again, map[string]int{ops.ReplayReevaluated: n})
+	wantCounts(t, again, map[string]int{replay.Reevaluated: n})
 	if again.Name != rep.Name {
 		t.Errorf("resumed replay name %q, want %q", again.Name, rep.Name)
 	}
 
 	copies := map[string]int{}
 	for _, m := range w.stored(last + 1) {
-		if m.Header.Get(ops.ReplayHeader) != rep.ReplayID {
-			t.Errorf("stored seq %d: %s = %q, want %q", m.Sequence, ops.ReplayHeader, m.Header.Get(ops.ReplayHeader), rep.ReplayID)
+		if m.Header.Get(consumer.HeaderReplay) != rep.ReplayID {
+			t.Errorf("stored seq %d: %s = %q, want %q", m.Sequence, consumer.HeaderReplay, m.Header.Get(consumer.HeaderReplay), rep.ReplayID)
 		}
 		copies[m.Header.Get("Nats-Msg-Id")]++
 	}
@@ -348,17 +344,17 @@ func TestReplayResumesAfterInterruption(t *testing.T) {
 
 	w.Settled() // the worker re-evaluated every copy
 	third := w.replay(cfg)
-	if !third.AlreadyDone || third.Published != 0 || third.Count(ops.ReplayReevaluated) != n {
+	if !third.AlreadyDone || third.Published != 0 || third.Count(replay.Reevaluated) != n {
 		t.Errorf("finished replay run again: already done %v, published %d, re-evaluated %d; want true, 0, %d",
-			third.AlreadyDone, third.Published, third.Count(ops.ReplayReevaluated), n)
+			third.AlreadyDone, third.Published, third.Count(replay.Reevaluated), n)
 	}
 	w.Settled() // the worker re-evaluated every copy
-	restarted := w.replay(ops.ReplayConfig{From: "1", To: strconv.FormatUint(last, 10), Name: "again"})
-	if restarted.Count(ops.ReplayRepeat) != 0 || restarted.Count(ops.ReplayReevaluated) != n {
+	restarted := w.replay(replay.Config{From: "1", To: strconv.FormatUint(last, 10), Name: "again"})
+	if restarted.Count(replay.Repeat) != 0 || restarted.Count(replay.Reevaluated) != n {
 		t.Errorf("named replay: counts %v, want %d re-evaluated", restarted.Counts, n)
 	}
 	w.Settled() // the worker re-evaluated every copy
-	re := w.replay(ops.ReplayConfig{From: "1", To: strconv.FormatUint(last, 10), Name: "again", Restart: true})
+	re := w.replay(replay.Config{From: "1", To: strconv.FormatUint(last, 10), Name: "again", Restart: true})
 	if re.ReplayID != "again.2" || re.Published != n || re.Duplicates != 0 {
 		t.Errorf("restarted replay: id %q published %d duplicates %d; want again.2, %d, 0", re.ReplayID, re.Published, re.Duplicates, n)
 	}
@@ -393,7 +389,7 @@ func TestReplayFilters(t *testing.T) {
 	}
 	seqLines := func(out string) []string {
 		var got []string
-		for _, l := range strings.Split(out, "\n")[1:] {
+		for _, l := range strings.Split(out, "\n") {
 			if f := strings.Fields(l); len(f) > 0 {
 				got = append(got, f[0])
 			}
@@ -409,33 +405,33 @@ func TestReplayFilters(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		cfg  ops.ReplayConfig
+		cfg  replay.Config
 		want []string
 	}{
-		{"all", ops.ReplayConfig{From: "1"}, str(seqs...)},
-		{"type", ops.ReplayConfig{From: "1", Types: []string{events.TypeSessionFailed}}, str(seqs[6:]...)},
-		{"two types", ops.ReplayConfig{From: "1", Types: []string{events.TypeSessionFailed, events.TypeUserCreated}}, str(seqs...)},
-		{"user", ops.ReplayConfig{From: "1", Users: []string{mangosim.UserPlatform}}, str(seqs[1], seqs[3], seqs[5], seqs[7])},
-		{"type and user", ops.ReplayConfig{From: "1", Types: []string{events.TypeUserCreated}, Users: []string{mangosim.UserPayer}}, str(seqs[0], seqs[2], seqs[4])},
-		{"seq range", ops.ReplayConfig{From: str(seqs[2])[0], To: str(seqs[4])[0]}, str(seqs[2:5]...)},
-		{"from seq", ops.ReplayConfig{From: str(seqs[6])[0]}, str(seqs[6:]...)},
-		{"to seq past the end", ops.ReplayConfig{From: "1", To: "1000"}, str(seqs...)},
-		{"time range", ops.ReplayConfig{From: times[1], To: times[3]}, str(seqs[1:4]...)},
-		{"from time", ops.ReplayConfig{From: times[5]}, str(seqs[5:]...)},
-		{"time range, user", ops.ReplayConfig{From: times[0], To: times[4], Users: []string{mangosim.UserPayer}}, str(seqs[0], seqs[2], seqs[4])},
-		{"future", ops.ReplayConfig{From: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, nil},
-		{"before the stream", ops.ReplayConfig{From: "2020-01-01T00:00:00Z", To: "2020-01-02T00:00:00Z"}, nil},
+		{"all", replay.Config{From: "1"}, str(seqs...)},
+		{"type", replay.Config{From: "1", Types: []string{events.TypeSessionFailed}}, str(seqs[6:]...)},
+		{"two types", replay.Config{From: "1", Types: []string{events.TypeSessionFailed, events.TypeUserCreated}}, str(seqs...)},
+		{"user", replay.Config{From: "1", Users: []string{mangosim.UserPlatform}}, str(seqs[1], seqs[3], seqs[5], seqs[7])},
+		{"type and user", replay.Config{From: "1", Types: []string{events.TypeUserCreated}, Users: []string{mangosim.UserPayer}}, str(seqs[0], seqs[2], seqs[4])},
+		{"seq range", replay.Config{From: str(seqs[2])[0], To: str(seqs[4])[0]}, str(seqs[2:5]...)},
+		{"from seq", replay.Config{From: str(seqs[6])[0]}, str(seqs[6:]...)},
+		{"to seq past the end", replay.Config{From: "1", To: "1000"}, str(seqs...)},
+		{"time range", replay.Config{From: times[1], To: times[3]}, str(seqs[1:4]...)},
+		{"from time", replay.Config{From: times[5]}, str(seqs[5:]...)},
+		{"time range, user", replay.Config{From: times[0], To: times[4], Users: []string{mangosim.UserPayer}}, str(seqs[0], seqs[2], seqs[4])},
+		{"future", replay.Config{From: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, nil},
+		{"before the stream", replay.Config{From: "2020-01-01T00:00:00Z", To: "2020-01-02T00:00:00Z"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			tt.cfg.DryRun, tt.cfg.Out = true, &out
+			var out strings.Builder
+			tt.cfg.DryRun, tt.cfg.AfterTrigger = true, stepLines(&out)
 			rep := w.replay(tt.cfg)
 			got := seqLines(out.String())
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("dry run lines for seqs %v, want %v:\n%s", got, tt.want, out.String())
 			}
-			if n := rep.Count(ops.ReplayReevaluated); n != len(tt.want) {
+			if n := rep.Count(replay.Reevaluated); n != len(tt.want) {
 				t.Errorf("re-evaluated = %d, want %d", n, len(tt.want))
 			}
 			if !rep.Done {
@@ -446,8 +442,8 @@ func TestReplayFilters(t *testing.T) {
 
 	// A real run with a type filter republishes only that type.
 	last := w.stored(1)[len(w.stored(1))-1].Sequence
-	rep := w.replay(ops.ReplayConfig{From: "1", Types: []string{events.TypeSessionFailed}, Users: []string{mangosim.UserPayer}})
-	wantCounts(t, rep, map[string]int{ops.ReplayReevaluated: 1, ops.ReplayFiltered: 1})
+	rep := w.replay(replay.Config{From: "1", Types: []string{events.TypeSessionFailed}, Users: []string{mangosim.UserPayer}})
+	wantCounts(t, rep, map[string]int{replay.Reevaluated: 1, replay.Filtered: 1})
 	copies := w.stored(last + 1)
 	if len(copies) != 1 || copies[0].Subject != events.DefaultSubjects().SessionFailed || !bytes.Contains(copies[0].Data, []byte(`"g0"`)) {
 		t.Errorf("republished %d messages, want only g0 of the failure triggers", len(copies))
@@ -465,8 +461,8 @@ func TestReplayForceMakesNewTriggers(t *testing.T) {
 	}
 	w.Settled()
 	for n := 1; n <= 2; n++ {
-		rep := w.replay(ops.ReplayConfig{From: "1", To: "1", Force: true, Name: "force-" + strconv.Itoa(n)})
-		wantCounts(t, rep, map[string]int{ops.ReplayForced: 1})
+		rep := w.replay(replay.Config{From: "1", To: "1", Force: true, Name: "force-" + strconv.Itoa(n)})
+		wantCounts(t, rep, map[string]int{replay.Forced: 1})
 		id := "k1.replay-" + strconv.Itoa(n)
 		got := w.OutcomeFor(id)
 		if got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonRecentLink {
@@ -474,8 +470,8 @@ func TestReplayForceMakesNewTriggers(t *testing.T) {
 		}
 		w.Settled()
 		stored := w.stored(got.StreamSeq)[0]
-		if h := stored.Header.Get(ops.ReplayOfHeader); h != "k1" {
-			t.Errorf("%s header = %q, want k1", ops.ReplayOfHeader, h)
+		if h := stored.Header.Get(consumer.HeaderReplayOf); h != "k1" {
+			t.Errorf("%s header = %q, want k1", consumer.HeaderReplayOf, h)
 		}
 		if h := stored.Header.Get("Nats-Msg-Id"); h != id {
 			t.Errorf("Nats-Msg-Id = %q, want %q", h, id)
@@ -484,7 +480,7 @@ func TestReplayForceMakesNewTriggers(t *testing.T) {
 		if err := json.Unmarshal(stored.Data, &body); err != nil {
 			t.Fatal(err)
 		}
-		if body["id"] != id || body[ops.ReplayOfExtension] != "k1" || body["source"] != "/users" ||
+		if body["id"] != id || body[consumer.ExtReplayOf] != "k1" || body["source"] != "/users" ||
 			body["type"] != events.TypeUserCreated || fmt.Sprint(body["data"]) != fmt.Sprint(map[string]any{"user_id": mangosim.UserOwnerNatural, "category": "OWNER"}) {
 			t.Errorf("forced body = %s", stored.Data)
 		}
@@ -505,8 +501,8 @@ func TestReplayLeavesPendingTriggers(t *testing.T) {
 		for i := range 3 {
 			w.UserCreated("n"+strconv.Itoa(i), mangosim.UserOwnerNatural, category("OWNER"))
 		}
-		rep := w.replay(ops.ReplayConfig{From: "1"})
-		wantCounts(t, rep, map[string]int{ops.ReplayNotYet: 3})
+		rep := w.replay(replay.Config{From: "1"})
+		wantCounts(t, rep, map[string]int{replay.NotYet: 3})
 		if rep.Published != 0 || w.StreamMsgs("SCA_EVENTS") != 3 {
 			t.Errorf("published %d, stream holds %d; want 0, 3", rep.Published, w.StreamMsgs("SCA_EVENTS"))
 		}
@@ -524,8 +520,8 @@ func TestReplayLeavesPendingTriggers(t *testing.T) {
 		if err := kv.Purge(w.Context(), events.KeyOf("/users", "l1")); err != nil {
 			t.Fatal(err)
 		}
-		rep := w.replay(ops.ReplayConfig{From: "1"})
-		wantCounts(t, rep, map[string]int{ops.ReplayReprocessed: 1})
+		rep := w.replay(replay.Config{From: "1"})
+		wantCounts(t, rep, map[string]int{replay.Reprocessed: 1})
 		if got := w.firstOutcomeAt(seq + 1); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonNotOwner {
 			t.Errorf("re-processed outcome %s/%s, want skip/not_owner", got.Outcome, got.Reason)
 		}
@@ -541,41 +537,41 @@ func TestReplayRepeatsAndCopies(t *testing.T) {
 		w.firstOutcomeAt(w.UserCreated("r"+strconv.Itoa(i), mangosim.UserPayer, category("PAYER")))
 	}
 	w.Settled()
-	first := w.replay(ops.ReplayConfig{From: "1"})
-	wantCounts(t, first, map[string]int{ops.ReplayReevaluated: 3})
+	first := w.replay(replay.Config{From: "1"})
+	wantCounts(t, first, map[string]int{replay.Reevaluated: 3})
 	w.Settled()
-	second := w.replay(ops.ReplayConfig{From: "1", Name: "second"})
-	wantCounts(t, second, map[string]int{ops.ReplayReevaluated: 3, ops.ReplayRepeat: 3})
+	second := w.replay(replay.Config{From: "1", Name: "second"})
+	wantCounts(t, second, map[string]int{replay.Reevaluated: 3, replay.Repeat: 3})
 }
 
 func TestReplayConfigErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		cfg  ops.ReplayConfig
+		cfg  replay.Config
 		want string
 	}{
-		{"no from", ops.ReplayConfig{}, "--from"},
-		{"bad from", ops.ReplayConfig{From: "yesterday"}, "--from"},
-		{"seq zero", ops.ReplayConfig{From: "0"}, "--from"},
-		{"bad to", ops.ReplayConfig{From: "1", To: "2025-13-01"}, "--to"},
-		{"to before from", ops.ReplayConfig{From: "10", To: "5"}, "--to"},
-		{"time to before from", ops.ReplayConfig{From: "2025-06-02T00:00:00Z", To: "2025-06-01T00:00:00Z"}, "--to"},
-		{"unknown type", ops.ReplayConfig{From: "1", Types: []string{"user.deleted"}}, "--type"},
-		{"bad user", ops.ReplayConfig{From: "1", Users: []string{"../x"}}, "--user"},
-		{"bad name", ops.ReplayConfig{From: "1", Name: "a.b"}, "--name"},
-		{"bad rate", ops.ReplayConfig{From: "1", Rate: enroll.Rate{N: 0, Per: time.Second}}, "--rate"},
+		{"no from", replay.Config{}, "--from"},
+		{"bad from", replay.Config{From: "yesterday"}, "--from"},
+		{"seq zero", replay.Config{From: "0"}, "--from"},
+		{"bad to", replay.Config{From: "1", To: "2025-13-01"}, "--to"},
+		{"to before from", replay.Config{From: "10", To: "5"}, "--to"},
+		{"time to before from", replay.Config{From: "2025-06-02T00:00:00Z", To: "2025-06-01T00:00:00Z"}, "--to"},
+		{"unknown type", replay.Config{From: "1", Types: []string{"user.deleted"}}, "--type"},
+		{"bad user", replay.Config{From: "1", Users: []string{"../x"}}, "--user"},
+		{"bad name", replay.Config{From: "1", Name: "a.b"}, "--name"},
+		{"bad rate", replay.Config{From: "1", Rate: enroll.Rate{N: 0, Per: time.Second}}, "--rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := ops.ValidateReplay(tt.cfg)
+			err := replay.Validate(tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ValidateReplay() = %v, want an error naming %s", err, tt.want)
 			}
 		})
 	}
-	if err := ops.ValidateReplay(ops.ReplayConfig{From: "2025-06-01T00:00:00Z", To: "42"}); err != nil {
+	if err := replay.Validate(replay.Config{From: "2025-06-01T00:00:00Z", To: "42"}); err != nil {
 		t.Errorf("ValidateReplay(time, seq) = %v, want nil", err)
 	}
 }
@@ -586,14 +582,15 @@ func TestReplayNameMismatch(t *testing.T) {
 	w := newWorld(t, testworld.Options{})
 	w.firstOutcomeAt(w.UserCreated("m1", mangosim.UserPayer, category("PAYER")))
 	w.Settled()
-	w.replay(ops.ReplayConfig{From: "1", Name: "mine"})
-	if _, err := w.tryReplay(w.Context(), ops.ReplayConfig{From: "1", Name: "mine", Force: true}); err == nil || !strings.Contains(err.Error(), "--restart") {
+	w.replay(replay.Config{From: "1", Name: "mine"})
+	if _, err := w.tryReplay(w.Context(), replay.Config{From: "1", Name: "mine", Force: true}); err == nil || !strings.Contains(err.Error(), "--restart") {
 		t.Errorf("replay with the same name, other filters: %v, want an error suggesting --restart", err)
 	}
-	w.replay(ops.ReplayConfig{From: "1", Name: "mine", Force: true, Restart: true})
+	w.replay(replay.Config{From: "1", Name: "mine", Force: true, Restart: true})
 }
 
-// TestReplayProgress: a bar on a terminal; log lines otherwise.
+// TestReplayProgress: Config.Progress is told the position; without it,
+// log lines.
 func TestReplayProgress(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{})
@@ -601,14 +598,15 @@ func TestReplayProgress(t *testing.T) {
 		w.firstOutcomeAt(w.UserCreated("g"+strconv.Itoa(i), mangosim.UserPayer, category("PAYER")))
 	}
 	w.Settled()
-	var bar bytes.Buffer
-	w.replay(ops.ReplayConfig{From: "1", DryRun: true, Progress: &bar})
-	if !strings.Contains(bar.String(), "100%") || !strings.Contains(bar.String(), "(5/5") {
-		t.Errorf("progress bar output lacks 100%% and 5/5: %q", bar.String())
+	var shown progressLog
+	w.replay(replay.Config{From: "1", DryRun: true, Progress: &shown})
+	if want := []string{"start replay r-", "set 1", "set 2", "set 3", "set 4", "set 5", "finish true"}; len(shown) != len(want) ||
+		!strings.HasPrefix(shown[0], want[0]) || !strings.HasSuffix(shown[0], " 5") || strings.Join(shown[1:], ",") != strings.Join(want[1:], ",") {
+		t.Errorf("progress told %q, want %q (total 5)", shown, want)
 	}
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	w.replay(ops.ReplayConfig{From: "1", DryRun: true, LogEvery: 2, Log: zap.New(core)})
+	w.replay(replay.Config{From: "1", DryRun: true, LogEvery: 2, Log: zap.New(core)})
 	lines := logs.FilterMessage("replay progress").All()
 	if len(lines) != 2 {
 		t.Fatalf("progress log lines = %d, want 2 (every 2 of 5 messages)", len(lines))
@@ -620,3 +618,35 @@ func TestReplayProgress(t *testing.T) {
 		t.Errorf("progress line lacks eta: %v", lines[1].ContextMap())
 	}
 }
+
+// stepLines writes one line per step the replay reports (what
+// cmd/scaworker prints in a dry run): seq, type, user, the ledger's
+// outcome/reason before the replay, action; filtered steps are left out.
+func stepLines(out *strings.Builder) func(replay.Step) {
+	return func(s replay.Step) {
+		if s.Action == replay.Filtered {
+			return
+		}
+		ledger := "-"
+		switch {
+		case s.Outcome != "" && s.Reason != "":
+			ledger = s.Outcome + "/" + s.Reason
+		case s.Outcome != "":
+			ledger = s.Outcome
+		}
+		action := s.Action
+		if s.NewID != "" {
+			action += " as " + s.NewID
+		}
+		fmt.Fprintf(out, "%d %s %s %s %s\n", s.Seq, s.Type, s.UserID, ledger, action)
+	}
+}
+
+// progressLog records what a replay tells its Progress.
+type progressLog []string
+
+func (p *progressLog) Start(desc string, total int64) {
+	*p = append(*p, fmt.Sprintf("start %s %d", desc, total))
+}
+func (p *progressLog) Set(done int64)       { *p = append(*p, fmt.Sprintf("set %d", done)) }
+func (p *progressLog) Finish(complete bool) { *p = append(*p, fmt.Sprintf("finish %t", complete)) }

@@ -1,23 +1,20 @@
-package ops
+package backfill
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/hooks"
+	"github.com/scaworker/scaworker/ops"
 )
 
 // EventsWindow is how far back Mangopay lists events: 45 days (older
@@ -28,8 +25,8 @@ const EventsWindow = 45 * 24 * time.Hour
 // the whole run.
 const windowMargin = time.Hour
 
-// BackfillPerPage is the page size of the backfill: Mangopay's largest.
-const BackfillPerPage = 100
+// MaxPerPage is the page size of the backfill: Mangopay's largest.
+const MaxPerPage = 100
 
 // HookTypes are the Mangopay event types the backfill reads, in order.
 func HookTypes() []string {
@@ -42,12 +39,12 @@ type EventLister interface {
 	Events(ctx context.Context, q enroll.EventsQuery) ([]enroll.Event, error)
 }
 
-// BackfillWindow turns the flags of `scaworker backfill` into the time
+// Window turns the flags of `scaworker backfill` into the time
 // range [from, to]: --since (a duration such as 24h or 7d) or --from (RFC
 // 3339), and --to (RFC 3339, default now). It refuses a start more than
 // [EventsWindow] before now, naming the flag used, since Mangopay lists
 // no older events. A --to in the future is now.
-func BackfillWindow(since, from, to string, now time.Time) (time.Time, time.Time, error) {
+func Window(since, from, to string, now time.Time) (time.Time, time.Time, error) {
 	var start, end time.Time
 	var err error
 	flag := "--from"
@@ -56,7 +53,7 @@ func BackfillWindow(since, from, to string, now time.Time) (time.Time, time.Time
 		return start, end, errors.New("--since and --from: set one, not both")
 	case since != "":
 		flag = "--since"
-		d, err := ParseDuration(since)
+		d, err := ops.ParseDuration(since)
 		if err != nil || d <= 0 {
 			return start, end, fmt.Errorf("--since: %q: want a positive duration such as 24h or 7d", since)
 		}
@@ -82,23 +79,26 @@ func BackfillWindow(since, from, to string, now time.Time) (time.Time, time.Time
 		if flag == "--from" {
 			v = from
 		}
-		return start, end, fmt.Errorf("%s %s: reaches back before %s; Mangopay keeps events for 45 days only, so backfill cannot go further back", flag, v, fmtTime(oldest))
+		return start, end, fmt.Errorf("%s %s: reaches back before %s; Mangopay keeps events for 45 days only, so backfill cannot go further back", flag, v, ops.FormatTime(oldest))
 	}
 	if !start.Before(end) {
-		return start, end, fmt.Errorf("--to: %s is not after the start %s", fmtTime(end), fmtTime(start))
+		return start, end, fmt.Errorf("--to: %s is not after the start %s", ops.FormatTime(end), ops.FormatTime(start))
 	}
 	return start.UTC(), end.UTC(), nil
 }
 
-// BackfillOptions tune [Backfill].
-type BackfillOptions struct {
+// Config is what [Run] backfills and how.
+type Config struct {
+	// Layout names the trigger stream, the hooks bucket and the subjects
+	// (zero fields take consumer.Config's defaults).
+	Layout consumer.Config
 	// From and To bound the events' dates (both inclusive, as Mangopay's
 	// AfterDate and BeforeDate). To is fixed for the whole run, so paging
 	// is stable while new events arrive; zero means now at the start.
 	From, To time.Time
 	// Types are the Mangopay event types to read; default [HookTypes].
 	Types []string
-	// PerPage is the page size; default [BackfillPerPage].
+	// PerPage is the page size; default [MaxPerPage].
 	PerPage int
 	// Progress is told about every page; nil means nothing is shown.
 	Progress Progress
@@ -108,26 +108,26 @@ type BackfillOptions struct {
 	Now func() time.Time
 }
 
-// BackfillCounts counts events.
-type BackfillCounts struct {
+// Counts counts events.
+type Counts struct {
 	Found     int // listed by Mangopay
 	Stored    int // published as new triggers
 	Delivered int // already delivered (by a hook or an earlier backfill)
 	Invalid   int // not storable (e.g. an invalid user id): the webhook would refuse them too
 }
 
-func (c *BackfillCounts) add(o BackfillCounts) {
+func (c *Counts) add(o Counts) {
 	c.Found += o.Found
 	c.Stored += o.Stored
 	c.Delivered += o.Delivered
 	c.Invalid += o.Invalid
 }
 
-// BackfillResult is what a backfill did.
-type BackfillResult struct {
+// Result is what a backfill did.
+type Result struct {
 	From, To time.Time
 	Pages    int
-	Total    BackfillCounts
+	Total    Counts
 	// ByType counts per Mangopay event type, in the order read.
 	ByType []TypeCounts
 }
@@ -135,24 +135,25 @@ type BackfillResult struct {
 // TypeCounts are the counts of one event type.
 type TypeCounts struct {
 	Type string
-	BackfillCounts
+	Counts
 }
 
-// Progress is told about the backfill's pages (see [NewProgress]).
+// Progress is told about the backfill's pages (cmd/scaworker shows a
+// spinner on a terminal, log lines otherwise).
 type Progress interface {
 	// Page reports one page read and stored: its type, number and size,
 	// with the totals so far.
-	Page(eventType string, page, items int, total BackfillCounts)
+	Page(eventType string, page, items int, total Counts)
 	// Done reports the end of the backfill.
-	Done(BackfillResult)
+	Done(Result)
 }
 
-// Backfill stores Mangopay's SCA enrollment events of [o.From, o.To] that
+// Run stores Mangopay's SCA enrollment events of [o.From, o.To] that
 // were not delivered by a hook yet, exactly as the webhook ingress would
 // (see the package documentation). mp's governor paces the calls. It
 // returns what it did so far also with an error.
-func Backfill(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, mp EventLister, o BackfillOptions) (BackfillResult, error) {
-	cfg = cfg.Defaults()
+func Run(ctx context.Context, js jetstream.JetStream, mp EventLister, o Config) (Result, error) {
+	cfg := o.Layout.Defaults()
 	now := o.Now
 	if now == nil {
 		now = time.Now
@@ -168,27 +169,27 @@ func Backfill(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, 
 	if len(o.Types) == 0 {
 		o.Types = HookTypes()
 	}
-	if o.PerPage <= 0 || o.PerPage > BackfillPerPage {
-		o.PerPage = BackfillPerPage
+	if o.PerPage <= 0 || o.PerPage > MaxPerPage {
+		o.PerPage = MaxPerPage
 	}
-	res := BackfillResult{From: o.From.UTC(), To: o.To.UTC()}
+	res := Result{From: o.From.UTC(), To: o.To.UTC()}
 	switch {
 	case o.From.IsZero():
 		return res, errors.New("backfill: no start time")
 	case o.From.Before(start.Add(-EventsWindow)):
-		return res, fmt.Errorf("backfill: start %s is more than 45 days ago; Mangopay keeps events for 45 days only", fmtTime(o.From))
+		return res, fmt.Errorf("backfill: start %s is more than 45 days ago; Mangopay keeps events for 45 days only", ops.FormatTime(o.From))
 	case !o.From.Before(o.To):
-		return res, fmt.Errorf("backfill: start %s is not before the end %s", fmtTime(o.From), fmtTime(o.To))
+		return res, fmt.Errorf("backfill: start %s is not before the end %s", ops.FormatTime(o.From), ops.FormatTime(o.To))
 	}
 	// Mangopay refuses an AfterDate older than 45 days at the time of each
 	// call: a start at the very edge is moved inside by a margin that
 	// outlasts the run, losing only events about to expire anyway.
 	if edge := start.Add(-EventsWindow + windowMargin); o.From.Before(edge) {
-		log.Warn("backfill: start moved inside Mangopay's 45-day window", zap.String("asked", fmtTime(o.From)), zap.String("start", fmtTime(edge)))
+		log.Warn("backfill: start moved inside Mangopay's 45-day window", zap.String("asked", ops.FormatTime(o.From)), zap.String("start", ops.FormatTime(edge)))
 		o.From = edge
 		res.From = edge.UTC()
 	}
-	kv, err := HooksKV(ctx, js, cfg)
+	kv, err := consumer.HooksBucket(ctx, js, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -218,7 +219,7 @@ func Backfill(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, 
 			}
 			if o.Progress != nil {
 				total := res.Total
-				total.add(tc.BackfillCounts)
+				total.add(tc.Counts)
 				o.Progress.Page(typ, page, len(list), total)
 			}
 			if len(list) < o.PerPage {
@@ -233,9 +234,9 @@ func Backfill(ctx context.Context, js jetstream.JetStream, cfg consumer.Config, 
 	return res, nil
 }
 
-func (r *BackfillResult) add(tc TypeCounts) {
+func (r *Result) add(tc TypeCounts) {
 	r.ByType = append(r.ByType, tc)
-	r.Total.add(tc.BackfillCounts)
+	r.Total.add(tc.Counts)
 }
 
 // storeHookTimeout bounds the storing of one event (the store retries a
@@ -245,17 +246,17 @@ const storeHookTimeout = 30 * time.Second
 // storeHook stores one listed event through the webhook ingress's own
 // store: skipped when its marker is in the hooks bucket, else published
 // with Nats-Msg-Id = its id and marked by "backfill".
-func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Event, log *zap.Logger) (BackfillCounts, error) {
+func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Event, log *zap.Logger) (Counts, error) {
 	if ev.EventType != "" && ev.EventType != typ {
 		// Not what was asked for: its own type's pass finds it.
-		return BackfillCounts{}, nil
+		return Counts{}, nil
 	}
-	c := BackfillCounts{Found: 1}
+	c := Counts{Found: 1}
 	date := ev.Date.UTC().Truncate(time.Second)
 	if !events.ValidUserID(ev.ResourceID) || date.Unix() <= 0 {
 		c.Invalid++
 		log.Warn("backfill: event not stored: invalid user id or date (the webhook would refuse it too)",
-			zap.String("event_type", typ), zap.String("date", fmtTime(ev.Date)))
+			zap.String("event_type", typ), zap.String("date", ops.FormatTime(ev.Date)))
 		return c, nil
 	}
 	h := hooks.Hook{EventType: typ, UserID: ev.ResourceID, Date: date, RawDate: strconv.FormatInt(date.Unix(), 10)}
@@ -274,60 +275,4 @@ func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Ev
 		c.Stored++
 	}
 	return c, nil
-}
-
-// NewProgress returns the backfill's progress display on w: a spinner
-// with counts when w is a terminal, else one log line per page on log.
-func NewProgress(w io.Writer, terminal bool, log *zap.Logger) Progress {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if !terminal {
-		return logProgress{log: log}
-	}
-	bar := progressbar.NewOptions(-1,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("backfill"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionClearOnFinish(),
-	)
-	return &barProgress{bar: bar}
-}
-
-type logProgress struct{ log *zap.Logger }
-
-func (p logProgress) Page(typ string, page, items int, total BackfillCounts) {
-	p.log.Info("backfill page", zap.String("event_type", typ), zap.Int("page", page), zap.Int("items", items),
-		zap.Int("found", total.Found), zap.Int("stored", total.Stored), zap.Int("already_delivered", total.Delivered))
-}
-
-func (p logProgress) Done(BackfillResult) {}
-
-type barProgress struct{ bar *progressbar.ProgressBar }
-
-func (p *barProgress) Page(typ string, page, items int, total BackfillCounts) {
-	p.bar.Describe(fmt.Sprintf("%s page %d: %d stored, %d already delivered", typ, page, total.Stored, total.Delivered))
-	_ = p.bar.Add(items)
-}
-
-func (p *barProgress) Done(BackfillResult) { _ = p.bar.Finish() }
-
-// WriteBackfillSummary prints the range, then a table of counts by type
-// with a total.
-func WriteBackfillSummary(w io.Writer, r BackfillResult) error {
-	fmt.Fprintf(w, "backfill %s .. %s: %d pages\n", fmtTime(r.From), fmtTime(r.To), r.Pages)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tFOUND\tSTORED\tALREADY DELIVERED\tINVALID")
-	row := func(name string, c BackfillCounts) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, strconv.Itoa(c.Found), strconv.Itoa(c.Stored), strconv.Itoa(c.Delivered), strconv.Itoa(c.Invalid))
-	}
-	types := slices.Clone(r.ByType)
-	for _, tc := range types {
-		row(tc.Type, tc.BackfillCounts)
-	}
-	row("total", r.Total)
-	return tw.Flush()
 }
