@@ -20,14 +20,14 @@ func TestHeartbeatOutlastsAckWait(t *testing.T) {
 		c.AckWait, c.AttemptTimeout = ackWait, 200*time.Millisecond
 	}})
 	w.Sim.SetFaults(mangosim.Faults{RateLimitedUntil: time.Now().Add(5 * ackWait)})
-	ids := []string{"hb-1", "hb-2", "hb-3"}
-	for _, id := range ids {
-		w.UserCreated(id, mangosim.UserOwnerNatural, map[string]any{"category": "OWNER", "email": "owner@example.com"})
+	users := map[string]string{"hb-1": mangosim.UserOwnerNatural, "hb-2": mangosim.UserOwnerNatural2, "hb-3": mangosim.UserOwnerSoletrader}
+	for id, user := range users {
+		w.UserCreated(id, user, map[string]any{"category": "OWNER", "email": "owner@example.com"})
 	}
 	w.Start()
-	for _, id := range ids {
-		if o := w.OutcomeFor(id); o.Outcome != events.OutcomeLink && o.Outcome != events.OutcomeSkip {
-			t.Errorf("%s: outcome %s/%s, want a link or a user-cap skip", id, o.Outcome, o.Reason)
+	for id := range users {
+		if o := w.OutcomeFor(id); o.Outcome != events.OutcomeLink {
+			t.Errorf("%s: outcome %s/%s, want a link", id, o.Outcome, o.Reason)
 		}
 	}
 	// A redelivery would show as a duplicate outcome, or as a second attempt.
