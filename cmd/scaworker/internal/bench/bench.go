@@ -540,6 +540,9 @@ func (e *env) phase(ctx context.Context, name string) (*Phase, error) {
 	}
 	waitDone(pctx, &r.done, int64(e.o.N))
 	end := time.Now()
+	// What settles while the phase stops (a budget run cut at --duration)
+	// is not counted: its calls fall after end.
+	events, links := r.done.Load(), r.links.Load()
 	cpu1 := selfStats().CPUNanos
 	st1 := r.nc.Stats()
 	stopProfiles()
@@ -559,10 +562,10 @@ func (e *env) phase(ctx context.Context, name string) (*Phase, error) {
 	}
 
 	p := r.p
-	p.Events = int(r.done.Load())
+	p.Events = int(events)
 	p.Seconds = end.Sub(r.start).Seconds()
 	p.EventsPerSec = float64(p.Events) / p.Seconds
-	p.Links = int(r.links.Load())
+	p.Links = int(links)
 	p.LinksPerSec = float64(p.Links) / p.Seconds
 	if len(r.outcomes) > 0 {
 		p.Outcomes = r.outcomes
