@@ -11,7 +11,7 @@ import (
 )
 
 // Mangopay is what the consumer asks of Mangopay; *enroll.Client
-// implements it. Each method is one of the calls SPEC §3 allows.
+// implements it. Each method is one of the calls docs/events.md allows.
 type Mangopay interface {
 	GetUser(ctx context.Context, userID string) (*enroll.User, error)
 	SCAStatus(ctx context.Context, userID string) (*enroll.SCAStatus, error)

@@ -31,6 +31,10 @@ type Config struct {
 	// OpsBucket holds operator state: replay cursors and dead-letter
 	// redrive marks (SCA_OPS_BUCKET, default "sca_ops").
 	OpsBucket string
+	// BudgetBucket holds the deployment's shared Mangopay budget, drawn from
+	// by every replica and by backfill (SCA_BUDGET_BUCKET, default
+	// "sca_budget"; see package budget).
+	BudgetBucket string
 	// Subjects are the subjects of every event (defaults: events.DefaultSubjects).
 	Subjects events.Subjects
 
@@ -112,6 +116,7 @@ func (c Config) Defaults() Config {
 	def(&c.UsersBucket, "sca_users")
 	def(&c.HooksBucket, "sca_hooks")
 	def(&c.OpsBucket, "sca_ops")
+	def(&c.BudgetBucket, "sca_budget")
 	if c.Subjects == (events.Subjects{}) {
 		c.Subjects = events.DefaultSubjects()
 	}
@@ -181,7 +186,7 @@ func (c Config) Validate() error {
 	if err := c.Subjects.Validate(); err != nil {
 		bad("SCA_SUBJECT_*", "%v", err)
 	}
-	names := map[string]string{"SCA_STREAM": c.Stream, "SCA_LINKS_STREAM": c.LinksStream, "SCA_DLQ_STREAM": c.DLQStream, "SCA_DURABLE": c.Durable, "SCA_LEDGER_BUCKET": c.LedgerBucket, "SCA_USERS_BUCKET": c.UsersBucket, "SCA_HOOKS_BUCKET": c.HooksBucket, "SCA_OPS_BUCKET": c.OpsBucket}
+	names := map[string]string{"SCA_STREAM": c.Stream, "SCA_LINKS_STREAM": c.LinksStream, "SCA_DLQ_STREAM": c.DLQStream, "SCA_DURABLE": c.Durable, "SCA_LEDGER_BUCKET": c.LedgerBucket, "SCA_USERS_BUCKET": c.UsersBucket, "SCA_HOOKS_BUCKET": c.HooksBucket, "SCA_OPS_BUCKET": c.OpsBucket, "SCA_BUDGET_BUCKET": c.BudgetBucket}
 	for _, setting := range sortedKeys(names) {
 		if name := names[setting]; !validName(name) {
 			bad(setting, "%q is not a valid JetStream name (letters, digits, '-' and '_')", name)

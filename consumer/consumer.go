@@ -104,6 +104,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("bind consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
+	c.warnNarrowFilter(bindCtx, cons)
 	ledgerKV, err := c.js.KeyValue(bindCtx, c.cfg.LedgerBucket)
 	if err != nil {
 		cancel()
@@ -320,5 +321,33 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// warnNarrowFilter says when the durable consumer, created before it took
+// the whole subject root ([TriggerFilters]), delivers only the four
+// trigger subjects: a message on another subject of the stream is then
+// never seen, nor dead-lettered.
+func (c *Consumer) warnNarrowFilter(ctx context.Context, cons jetstream.Consumer) {
+	st, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return // Run reports the stream when it binds what it needs
+	}
+	want := TriggerFilters(c.cfg, st.CachedInfo().Config.Subjects)
+	cc := cons.CachedInfo().Config
+	filters := cc.FilterSubjects
+	if cc.FilterSubject != "" {
+		filters = append(filters, cc.FilterSubject)
+	}
+	if len(filters) == 0 {
+		return // no filter: the consumer delivers everything
+	}
+	for _, w := range want {
+		if !captures(filters, w) {
+			c.log.Warn("the durable consumer does not deliver every subject of its stream: triggers on unknown subjects are neither handled nor dead-lettered; widen its filter to deliver them",
+				zap.String("durable", c.cfg.Durable), zap.Strings("filter", filters), zap.String("want", w),
+				zap.String("fix", fmt.Sprintf("nats consumer edit %s %s --filter %s", c.cfg.Stream, c.cfg.Durable, w)))
+			return
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package consumer_test
 
 import (
+	"context"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -57,5 +58,62 @@ func TestHandlerDiesAtEveryStep(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPublishedMarkIsSavedBeforeTheAck: when the write that clears the
+// pending event (and the link's token with it) loses a race right after
+// the publish, the delivery is not acknowledged until a later round has
+// cleared it, so no token stays in the ledger.
+func TestPublishedMarkIsSavedBeforeTheAck(t *testing.T) {
+	t.Parallel()
+	var (
+		world   atomic.Pointer[testworld.World]
+		touched atomic.Int32
+	)
+	w := testworld.New(t, testworld.Options{
+		Checkpoint: func(p string) {
+			w := world.Load()
+			if p != "published" || w == nil || touched.Add(1) != 1 {
+				return
+			}
+			// Another writer touches the entry between the publish and the
+			// write that clears the pending event.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			kv, err := w.JS.KeyValue(ctx, w.Config.Defaults().LedgerBucket)
+			if err != nil {
+				t.Errorf("ledger bucket: %v", err)
+				return
+			}
+			key := events.KeyOf("/users", "c1")
+			e, err := kv.Get(ctx, key)
+			if err != nil {
+				t.Errorf("ledger entry: %v", err)
+				return
+			}
+			if _, err := kv.Put(ctx, key, e.Value()); err != nil {
+				t.Errorf("touch ledger entry: %v", err)
+			}
+		},
+	})
+	world.Store(w)
+	w.UserCreated("c1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if got := w.OutcomeFor("c1"); got.Outcome != events.OutcomeLink {
+		t.Fatalf("outcome = %s/%s, want link", got.Outcome, got.Reason)
+	}
+	w.Settled()
+	if touched.Load() == 0 {
+		t.Fatal("the handler never reached the published checkpoint")
+	}
+	var e consumer.LedgerEntry
+	if !w.LedgerEntry("/users", "c1", &e) {
+		t.Fatal("no ledger entry for c1")
+	}
+	if e.Pending != nil {
+		t.Errorf("ledger entry still holds the pending event (and the link's token) after the ack")
+	}
+	if n := len(w.Links()); n != 1 {
+		t.Errorf("links = %d, want exactly 1", n)
 	}
 }

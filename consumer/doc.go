@@ -1,5 +1,5 @@
 // Package consumer wires JetStream to Mangopay: it pulls trigger events,
-// applies the rules of SPEC §3, asks Mangopay for enrollment sessions and
+// applies the rules of docs/events.md, asks Mangopay for enrollment sessions and
 // ends every trigger with exactly one outcome — a send-SCA-link event, a
 // skip with its reason, a state change, or a dead-letter record.
 //
@@ -33,7 +33,7 @@
 //     here, by the worker, not by the server's MaxDeliver, so a worker
 //     killed during the last allowed delivery still dead-letters the
 //     trigger at the next one);
-//  4. applies the eligibility rules in SPEC §3's order, with only the
+//  4. applies the eligibility rules in the documented order, with only the
 //     Mangopay calls they allow;
 //  5. enrolls, with the Idempotency-Key sequence kept in the ledger, so a
 //     redelivery after a crash reads Mangopay's first answer back (409 rule).
@@ -99,6 +99,9 @@
 // does to find an outcome published long ago), bind buckets with
 // [OpsBucket] and [HooksBucket] (as [Provision] creates them), and build
 // republished triggers with [RepublishHeader] and [RewriteID].
+// `dlq purge --user` erases what the worker keeps about a user through
+// [EraseUser] (the user's ledger entries and user state; no marker keeps
+// the id), since the layout of both buckets is this package's.
 //
 // # One user, many triggers
 //

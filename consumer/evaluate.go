@@ -18,7 +18,7 @@ import (
 // unsigned, so the user is not recorded as enrolled).
 const ReasonNotConfirmed = "not_confirmed"
 
-// evaluate applies SPEC §3's rules to a valid trigger, making only the
+// evaluate applies the rules of docs/events.md to a valid trigger, making only the
 // Mangopay calls they allow, and mints a link when one is due.
 func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) verdict {
 	ev := j.ev

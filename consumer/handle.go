@@ -24,6 +24,7 @@ type job struct {
 	typ       string
 	eventID   string
 	userID    string
+	trace     events.Trace // the trigger's trace context, carried to what it publishes
 	log       *zap.Logger
 	// replay is the Sca-Replay header: a replayed copy of a stored trigger.
 	replay string
@@ -114,11 +115,19 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 	ev, decErr := c.cfg.Subjects.Decode(j.subject, msg.Data())
 	j.key, j.eventID = TriggerKey(c.cfg.Stream, j.streamSeq, ev, decErr)
 	if decErr == nil {
-		j.ev, j.typ, j.userID = ev, ev.Type, ev.UserID
+		j.ev, j.typ, j.userID, j.trace = ev, ev.Type, ev.UserID, ev.Trace
 		j.redriveOf = RedriveOf(msg.Headers(), ev.ID)
+	} else {
+		var inv *events.InvalidError
+		if errors.As(decErr, &inv) {
+			j.trace = inv.Trace // an invalid event's dead letter carries its trace too
+		}
 	}
 	j.log = c.log.With(zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
 		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
+	if j.trace.Parent != "" {
+		j.log = j.log.With(zap.String("traceparent", j.trace.Parent))
+	}
 
 	j.fresh = j.delivered == 1 && j.replay == ""
 	// A compare-and-set conflict means another replica or delivery wrote
@@ -253,7 +262,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		id, body, err := events.EncodeLinkSend(j.key, events.LinkSend{
 			UserID: ev.UserID, RedirectURL: v.link.Link, ExpiresAt: v.link.ExpiresAt,
 			Trigger: ev.Ref(),
-			Locale:  v.locale, Email: v.email,
+			Locale:  v.locale, Email: v.email, Trace: j.trace,
 		}, now)
 		if err != nil { // cannot happen for a decoded trigger; never lose it
 			j.log.Error("encode send-link event", zap.Error(err))
@@ -268,6 +277,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 			EventID: j.eventID, Reason: v.reason, Error: e.LastError, Attempts: int(max(j.delivered, 1)),
 			FirstAttemptAt: e.FirstAttemptAt, LastAttemptAt: e.LastAttemptAt, StreamSequence: j.streamSeq,
 			Original: events.Original{Subject: j.subject, Headers: j.msg.Headers(), Body: j.msg.Data()},
+			Trace:    j.trace,
 		}
 		body, err := events.EncodeDeadLetter(id, record, now)
 		if err == nil && len(body) > c.maxRecord() {
@@ -344,7 +354,14 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		}
 		e.Pending = nil // the link's token leaves the ledger with it
 		if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
-			j.log.Debug("ledger publish mark not saved; a redelivery republishes with the same id", zap.Error(err))
+			// Not acknowledged until the ledger says published: an ack here
+			// would leave the link's token in the ledger for good. The next
+			// round finds the event published (message id or stream lookup).
+			if errors.Is(err, errConflict) {
+				return settlement{verb: again}
+			}
+			j.log.Warn("ledger publish mark not saved; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry)
 		}
 	}
 	c.takeOver(ctx, j, e)

@@ -156,17 +156,12 @@ func (l ledger) markRedrive(ctx context.Context, key, from, copyID string, seed 
 		if err != nil {
 			return err
 		}
-		switch {
-		case e == nil && seed == nil:
-			return fmt.Errorf("%w: no ledger entry", ErrNotDeadLettered)
-		case e == nil:
+		done, err := redriveRule(e, from, copyID, seed != nil)
+		if err != nil || done {
+			return err
+		}
+		if e == nil {
 			e = seed
-		case e.RedrivenTo == copyID:
-			return nil
-		case e.Outcome != events.OutcomeDLQ:
-			return fmt.Errorf("%w: its ledger entry says %s", ErrNotDeadLettered, outcomeText(e))
-		case e.RedrivenTo != from:
-			return fmt.Errorf("%w: %s", ErrRedrivenElsewhere, e.RedrivenTo)
 		}
 		e.RedrivenTo = copyID
 		if _, err := l.put(ctx, key, e, rev); !errors.Is(err, errConflict) {
@@ -174,6 +169,39 @@ func (l ledger) markRedrive(ctx context.Context, key, from, copyID string, seed 
 		}
 	}
 	return fmt.Errorf("redrive mark: %w", errConflict)
+}
+
+// CheckRedrive is [Ledger.MarkRedrive] without the write, for a dry
+// run: it returns what MarkRedrive would return now.
+func (l *Ledger) CheckRedrive(ctx context.Context, source, root, from, copyID, _ string) error {
+	if l == nil {
+		return errors.New("redrive mark: no ledger bucket: is the worker provisioned?")
+	}
+	e, _, err := l.l.get(ctx, events.KeyOf(source, root))
+	if err != nil {
+		return err
+	}
+	_, err = redriveRule(e, from, copyID, true)
+	return err
+}
+
+// redriveRule is the lineage rule of a redrive mark: may the entry e
+// (nil: none; seeded: a missing entry is created) point at copyID, its
+// current copy being from? done says it already does.
+func redriveRule(e *LedgerEntry, from, copyID string, seeded bool) (done bool, err error) {
+	switch {
+	case e == nil && !seeded:
+		return false, fmt.Errorf("%w: no ledger entry", ErrNotDeadLettered)
+	case e == nil:
+		return false, nil
+	case e.RedrivenTo == copyID:
+		return true, nil
+	case e.Outcome != events.OutcomeDLQ:
+		return false, fmt.Errorf("%w: its ledger entry says %s", ErrNotDeadLettered, outcomeText(e))
+	case e.RedrivenTo != from:
+		return false, fmt.Errorf("%w: %s", ErrRedrivenElsewhere, e.RedrivenTo)
+	}
+	return false, nil
 }
 
 func outcomeText(e *LedgerEntry) string {

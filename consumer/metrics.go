@@ -1,8 +1,6 @@
 package consumer
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scaworker/scaworker/enroll"
@@ -53,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"cause"}),
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scaworker_mangopay_ratelimit_remaining",
-			Help: "Calls left in each Mangopay rate-limit window, as last reported (window 0 is the shortest).",
+			Help: "Calls left in each Mangopay rate-limit window, as last reported, by window length: 15m, 30m, 1h, 24h.",
 		}, []string{"window"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scaworker_deliveries_total",
@@ -109,7 +107,7 @@ func (m *Metrics) setRemaining(windows []enroll.Window) {
 		return
 	}
 	for i, w := range windows {
-		m.remaining.WithLabelValues(strconv.Itoa(i)).Set(float64(w.Remaining))
+		m.remaining.WithLabelValues(enroll.WindowLabel(i)).Set(float64(w.Remaining))
 	}
 }
 

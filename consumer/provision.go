@@ -22,7 +22,7 @@ const linksDuplicates = 15 * time.Minute
 // HooksTTL is how long the id of a stored Mangopay hook is remembered.
 const HooksTTL = events.HookIDRetention
 
-// Provision creates what is missing of the JetStream layout (SPEC §2) and
+// Provision creates what is missing of the JetStream layout (docs/events.md, "JetStream layout") and
 // checks what exists. It never modifies an existing stream, consumer or
 // bucket: an incompatible one is an error that says what to change.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
@@ -245,7 +245,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, cre
 		if !create {
 			return nil
 		}
-		_, err = st.CreateConsumer(ctx, consumerConfig(cfg))
+		_, err = st.CreateConsumer(ctx, consumerConfig(cfg, st.CachedInfo().Config.Subjects))
 		if err != nil {
 			return fmt.Errorf("SCA_DURABLE: create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 		}
@@ -282,7 +282,24 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, cre
 	return nil
 }
 
-func consumerConfig(cfg Config) jetstream.ConsumerConfig {
+// TriggerFilters returns the subjects the durable consumer delivers from a
+// stream with streamSubjects. On a stream that captures exactly the root
+// of the trigger subjects (the stream scaworker creates: "sca.events.>"),
+// every message is meant for scaworker, so the consumer takes the whole
+// root: a trigger on a subject scaworker does not handle (a typo such as
+// sca.events.user.create) is dead-lettered as invalid_event instead of
+// sitting unseen. On a stream shared with other events, only the four
+// trigger subjects. A durable consumer that exists is never changed: one
+// created with the four subjects keeps them (see [Consumer.Run]).
+func TriggerFilters(cfg Config, streamSubjects []string) []string {
+	triggers := cfg.Defaults().Subjects.Triggers()
+	if root := subjectRoot(triggers); root != ">" && len(streamSubjects) == 1 && streamSubjects[0] == root {
+		return []string{root}
+	}
+	return triggers
+}
+
+func consumerConfig(cfg Config, streamSubjects []string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		Description:    "scaworker: trigger events to SCA links",
@@ -291,7 +308,7 @@ func consumerConfig(cfg Config) jetstream.ConsumerConfig {
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  cfg.MaxAckPending,
-		FilterSubjects: cfg.Subjects.Triggers(),
+		FilterSubjects: TriggerFilters(cfg, streamSubjects),
 		Replicas:       cfg.Replicas,
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/scaworker/scaworker/internal/testworld"
 )
 
-// TestProvisionCreatesTheLayout: everything SPEC §2 names is created once,
+// TestProvisionCreatesTheLayout: everything docs/events.md names is created once,
 // and a second start finds it compatible and changes nothing.
 func TestProvisionCreatesTheLayout(t *testing.T) {
 	t.Parallel()

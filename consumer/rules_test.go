@@ -23,7 +23,7 @@ func callsOf(w *testworld.World, userID string) calls {
 	}
 }
 
-// TestRules holds every rule of SPEC §3 that one trigger exercises: its
+// TestRules holds every rule of docs/events.md that one trigger exercises: its
 // exact outcome and reason, and exactly the Mangopay calls it may make.
 func TestRules(t *testing.T) {
 	t.Parallel()

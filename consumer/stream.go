@@ -30,13 +30,18 @@ type ReadOptions struct {
 	StartTime time.Time
 	// HeadersOnly reads headers without bodies.
 	HeadersOnly bool
+	// EndSeq, when set, ends the read after this stream sequence (when
+	// it is before the last message stored when the read started); no
+	// message past it is fetched.
+	EndSeq uint64
 }
 
 // readBatch bounds the messages [ReadStream] holds at once.
 const readBatch = 256
 
 // ReadStream calls fn for every message of stream selected by o, in
-// stream order, up to the last message stored when it started: the read
+// stream order, up to the last message stored when it started (or
+// o.EndSeq): the read
 // is bounded, whatever is stored meanwhile. It reads with an ordered
 // consumer (ephemeral, no acks), never a durable, so it changes nothing
 // on the stream, and holds at most a batch of messages at a time. fn
@@ -53,6 +58,9 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	last := info.State.LastSeq
+	if o.EndSeq != 0 && o.EndSeq < last {
+		last = o.EndSeq
+	}
 	if info.State.Msgs == 0 || (o.StartSeq != 0 && o.StartSeq > last) {
 		return nil
 	}
@@ -75,11 +83,15 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 	// The matching messages stored when the consumer was created; those
 	// stored after last are not read.
 	left := ci.NumPending
+	next := o.StartSeq // the next sequence wanted; 0: not known yet
 	for left > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		want := min(left, readBatch)
+		if next != 0 && next <= last {
+			want = min(want, last-next+1) // nothing past last is fetched
+		}
 		batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("read stream %s: %w", stream, err)
@@ -95,6 +107,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, o Re
 			if seq > last {
 				return nil
 			}
+			next = seq + 1
 			if err := fn(StoredMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}); err != nil {
 				return err
 			}

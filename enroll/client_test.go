@@ -714,7 +714,7 @@ func TestRateLimitedIsNotARetry(t *testing.T) {
 		if limited == 0 {
 			t.Errorf("no 429 answered; the test did not exercise the limit")
 		}
-		// Each 429 spends its key (SPEC: any received failure does).
+		// Each 429 spends its key (docs/mangopay.md, "Idempotency": any received failure does).
 		if res.NextSeq != 1+limited {
 			t.Errorf("NextSeq = %d, want %d", res.NextSeq, 1+limited)
 		}

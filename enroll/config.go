@@ -46,7 +46,9 @@ type Config struct {
 	// ReadOnly makes a client for operator tools that only read (backfill):
 	// it needs no ReturnURL, builds no link, and its Enroll refuses.
 	ReadOnly bool
-	// Rate is this client's own budget of requests (SCA_MANGOPAY_RATE).
+	// Rate is this client's own budget of requests (SCA_MANGOPAY_RATE). A
+	// deployment of several processes also shares one budget between them:
+	// see [SharedBudget] and [Governor.Share].
 	// Default DefaultRate().
 	Rate Rate
 	// RequestTimeout bounds one HTTP exchange, body included. Default 10s.

@@ -2,7 +2,8 @@
 // enrollment links (POST /v2.01/{ClientId}/sca/users/{UserId}/enrollment),
 // reads users and their SCA status, reads back idempotent responses and lists
 // events. It knows nothing about NATS; the consumer package decides what to
-// do with each outcome.
+// do with each outcome. The Mangopay behaviours it relies on, each with its
+// public source, are listed in docs/mangopay.md.
 //
 // # Using it
 //
@@ -101,8 +102,10 @@
 // # Rate limits
 //
 // Every request first waits on the client's [Governor] (a local budget,
-// Config.Rate, and Mangopay's X-RateLimit windows) and every answer is
-// reported to it. No request is sent while a Mangopay window is spent. A 429
+// Config.Rate, Mangopay's X-RateLimit windows and, when installed with
+// [Governor.Share], a [SharedBudget] drawn from by every process of the
+// deployment) and every answer is reported to it; a block it sees is told
+// to the other processes through the shared budget, and theirs stop it. No request is sent while a Mangopay window is spent. A 429
 // is waited out through the governor and does not count as a retry; only ctx
 // bounds that wait. The consumer reads [Governor.BlockedUntil] to stop
 // pulling messages meanwhile.

@@ -19,7 +19,7 @@ import (
 )
 
 // Reason codes returned by [Reason] and [APIError.Reason]. They match the
-// dead-letter reasons of SPEC §3 and are stable.
+// dead-letter reasons of docs/events.md and are stable.
 const (
 	ReasonUserNotOwner         = "user_not_owner"
 	ReasonMissingLegalRepEmail = "missing_legal_representative_email"

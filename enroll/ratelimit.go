@@ -226,6 +226,10 @@ const (
 //   - The client-side budget: at most Rate.N requests in any interval of Rate.Per (a sliding
 //     window log, counted when Wait lets a request go), so the worker cannot starve the rest
 //     of the platform sharing the API account.
+//   - A [SharedBudget], when [Governor.Share] installed one: the budget of the whole
+//     deployment, drawn from together with the other processes. A request then needs a token
+//     from it too, and the blocks above are published to the other processes and theirs obeyed
+//     here.
 //
 // Waiting is never an attempt: callers count attempts after Wait returns.
 type Governor struct {
@@ -235,10 +239,11 @@ type Governor struct {
 	after func(d time.Duration) <-chan time.Time
 
 	mu           sync.Mutex
-	sent         []time.Time // send times within the last budget.Per, oldest first
-	windows      []Window    // last windows observed
-	spentUntil   time.Time   // block from spent windows / 429 with headers
-	backoffUntil time.Time   // block from headerless 429s
+	shared       SharedBudget // nil: this process's budget only
+	sent         []time.Time  // send times within the last budget.Per, oldest first
+	windows      []Window     // last windows observed
+	spentUntil   time.Time    // block from spent windows / 429 with headers
+	backoffUntil time.Time    // block from headerless 429s
 	backoff      time.Duration
 }
 
@@ -255,9 +260,34 @@ func NewGovernor(budget Rate, now func() time.Time) *Governor {
 	return &Governor{budget: budget, now: now, after: time.After}
 }
 
+// SharedBudget is a budget of Mangopay requests shared by several processes — every replica
+// of a deployment and the operator commands that call Mangopay — such as the NATS-backed one
+// of package budget. enroll knows nothing of how it is shared; it must be safe for concurrent
+// use.
+type SharedBudget interface {
+	// Take blocks until one request may be sent and takes it: the caller sends at once. It
+	// returns an error only when ctx ends; a process that cannot reach the others waits
+	// (it must not spend a budget it cannot account for).
+	Take(ctx context.Context) error
+	// Block tells the other processes that Mangopay refuses requests until until (a spent
+	// window or a 429). It must not block the caller.
+	Block(until time.Time)
+	// BlockedUntil is the latest block told by any process, or the zero time.
+	BlockedUntil() time.Time
+}
+
+// Share makes g draw every request from b as well as from its own budget, publish its blocks
+// to b and obey the blocks of the other processes. Call it before the first request.
+func (g *Governor) Share(b SharedBudget) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.shared = b
+}
+
 // Wait blocks until one request may be sent — no spent Mangopay window, no 429 backoff in
-// force, and a slot free in the client-side budget — and takes that slot. It returns
-// ctx.Err() if ctx ends first, without taking a slot. Waiting is never an attempt.
+// force (here or told by another process), a slot free in the client-side budget and a token
+// from the shared budget, if any — and takes that slot. It returns ctx.Err() if ctx ends
+// first, without taking a slot. Waiting is never an attempt.
 func (g *Governor) Wait(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -265,15 +295,36 @@ func (g *Governor) Wait(ctx context.Context) error {
 		}
 		g.mu.Lock()
 		now := g.now()
+		shared := g.shared
 		until := g.blockedUntilLocked(now)
-		if until.IsZero() {
+		if until.IsZero() && shared == nil {
 			var ok bool
 			if until, ok = g.takeLocked(now); ok {
 				g.mu.Unlock()
 				return nil
 			}
+		} else if until.IsZero() {
+			until = g.nextSlotLocked(now)
 		}
 		g.mu.Unlock()
+		if until.IsZero() {
+			// Not blocked and a local slot is free: the shared token comes first, then the
+			// slot. A block or a full local budget seen after Take leaves that token unused;
+			// it stays counted, which errs on the safe side.
+			if err := shared.Take(ctx); err != nil {
+				return err
+			}
+			g.mu.Lock()
+			now = g.now()
+			if g.blockedUntilLocked(now).IsZero() {
+				if _, ok := g.takeLocked(now); ok {
+					g.mu.Unlock()
+					return nil
+				}
+			}
+			g.mu.Unlock()
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -299,18 +350,54 @@ func (g *Governor) takeLocked(now time.Time) (time.Time, bool) {
 	return g.sent[0].Add(g.budget.Per), false
 }
 
+// nextSlotLocked reports when the client-side budget has a free slot: the zero time when it
+// has one now.
+func (g *Governor) nextSlotLocked(now time.Time) time.Time {
+	if g.budget.N == 0 {
+		return time.Time{}
+	}
+	live := 0
+	for _, t := range g.sent {
+		if now.Before(t.Add(g.budget.Per)) {
+			live++
+		}
+	}
+	if live < g.budget.N {
+		return time.Time{}
+	}
+	return g.sent[len(g.sent)-live].Add(g.budget.Per)
+}
+
 // Observe records an answer from Mangopay: its status and its rate-limit headers. A status
-// below 100 (no answer) is ignored. See [Governor] for the rules.
+// below 100 (no answer) is ignored. See [Governor] for the rules. A block it starts or
+// lengthens is told to the shared budget, if any.
 func (g *Governor) Observe(status int, h http.Header) {
 	if status < 100 {
 		return
 	}
+	g.mu.Lock()
+	before := g.ownBlockLocked()
+	g.observeLocked(status, h)
+	after, shared := g.ownBlockLocked(), g.shared
+	g.mu.Unlock()
+	if shared != nil && after.After(before) {
+		shared.Block(after)
+	}
+}
+
+// ownBlockLocked is the end of the block this process observed itself (zero when none).
+func (g *Governor) ownBlockLocked() time.Time {
+	if g.backoffUntil.After(g.spentUntil) {
+		return g.backoffUntil
+	}
+	return g.spentUntil
+}
+
+func (g *Governor) observeLocked(status int, h http.Header) {
 	windows, err := ParseRateLimit(h)
 	if err != nil {
 		windows = nil // malformed headers are as good as none
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	now := g.now()
 	if windows != nil {
 		g.windows = windows
@@ -361,9 +448,9 @@ func (g *Governor) Observe(status int, h http.Header) {
 }
 
 // BlockedUntil reports until when no request may be sent because a Mangopay window is spent
-// or a 429 backoff is in force; it returns the zero time when not blocked. The local budget
-// is not included: it delays single requests, not the consumer. A consumer stops pulling
-// messages until the returned time.
+// or a 429 backoff is in force, here or told by another process through the shared budget; it
+// returns the zero time when not blocked. The budgets are not included: they delay single
+// requests, not the consumer. A consumer stops pulling messages until the returned time.
 func (g *Governor) BlockedUntil() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -372,9 +459,14 @@ func (g *Governor) BlockedUntil() time.Time {
 
 // blockedUntilLocked returns the end of the current block, or zero when not blocked at now.
 func (g *Governor) blockedUntilLocked(now time.Time) time.Time {
-	until := g.spentUntil
-	if g.backoffUntil.After(until) {
-		until = g.backoffUntil
+	until := g.ownBlockLocked()
+	if g.shared != nil {
+		if t := g.shared.BlockedUntil(); t.After(until) {
+			until = t
+			if limit := now.Add(maxWindowBlock); until.After(limit) {
+				until = limit // a bogus far-away block is clamped too
+			}
+		}
 	}
 	if !until.After(now) {
 		return time.Time{}

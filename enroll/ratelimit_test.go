@@ -88,7 +88,7 @@ func TestDefaultRateIsAShareOfMangopayLimits(t *testing.T) {
 	if r.N != 1500 || r.Per != 15*time.Minute {
 		t.Fatalf("DefaultRate() = %v, want 1500/15m", r)
 	}
-	// The documented ceilings shared with the rest of the platform, per mangopay.md §9.
+	// The documented ceilings shared with the rest of the platform, per docs/mangopay.md, "Rate limits".
 	for _, limit := range []Rate{{2300, 15 * time.Minute}, {4500, 30 * time.Minute}, {8800, time.Hour}} {
 		if got := r.N * int(limit.Per/r.Per); got >= limit.N {
 			t.Errorf("DefaultRate() allows %d per %v, want fewer than Mangopay's %d", got, limit.Per, limit.N)
@@ -751,5 +751,96 @@ func BenchmarkParseRateLimit(b *testing.B) {
 		if _, err := ParseRateLimit(h); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// sharedRecorder is a SharedBudget that hands out tokens while it has some and records the
+// blocks told to it.
+type sharedRecorder struct {
+	mu      sync.Mutex
+	tokens  int
+	taken   int
+	blocks  []time.Time
+	blocked time.Time
+}
+
+func (s *sharedRecorder) Take(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokens == 0 {
+		return errors.New("no token")
+	}
+	s.tokens--
+	s.taken++
+	return nil
+}
+
+func (s *sharedRecorder) Block(until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocks = append(s.blocks, until)
+}
+
+func (s *sharedRecorder) BlockedUntil() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blocked
+}
+
+// TestGovernorDrawsFromTheSharedBudget: every request takes a shared token as well as a
+// local slot; without a shared token nothing is sent.
+func TestGovernorDrawsFromTheSharedBudget(t *testing.T) {
+	t.Parallel()
+	g, _ := newTestGovernor(Rate{N: 10, Per: time.Minute})
+	shared := &sharedRecorder{tokens: 2}
+	g.Share(shared)
+	for i := range 2 {
+		if err := g.Wait(t.Context()); err != nil {
+			t.Fatalf("Wait %d = %v", i, err)
+		}
+	}
+	if err := g.Wait(t.Context()); err == nil {
+		t.Fatal("Wait without a shared token = nil, want the shared budget's refusal")
+	}
+	if shared.taken != 2 {
+		t.Errorf("shared tokens taken = %d, want 2", shared.taken)
+	}
+	g.mu.Lock()
+	sent := len(g.sent)
+	g.mu.Unlock()
+	if sent != 2 {
+		t.Errorf("local slots taken = %d, want 2 (one per request sent)", sent)
+	}
+}
+
+// TestGovernorSharesBlocks: a spent window or a headerless 429 seen here is told to the
+// shared budget once, and a block told by another process stops this one.
+func TestGovernorSharesBlocks(t *testing.T) {
+	t.Parallel()
+	g, c := newTestGovernor(Rate{})
+	shared := &sharedRecorder{tokens: 100}
+	g.Share(shared)
+	t0 := c.Now()
+	reset := t0.Add(5 * time.Minute)
+	g.Observe(http.StatusOK, rateHeader(Window{Used: 10, Remaining: 0, Reset: reset}))
+	g.Observe(http.StatusOK, rateHeader(Window{Used: 10, Remaining: 0, Reset: reset})) // same block: not told again
+	g.Observe(http.StatusTooManyRequests, nil)                                         // inside the block: a 1s backoff ends earlier
+	if want := []time.Time{reset}; !slices.EqualFunc(shared.blocks, want, time.Time.Equal) {
+		t.Errorf("blocks told = %v, want %v", shared.blocks, want)
+	}
+
+	other, oc := newTestGovernor(Rate{})
+	remote := &sharedRecorder{tokens: 100, blocked: oc.Now().Add(time.Minute)}
+	other.Share(remote)
+	if got := other.BlockedUntil(); !got.Equal(remote.blocked) {
+		t.Fatalf("BlockedUntil() = %v, want the other process's block %v", got, remote.blocked)
+	}
+	done := startWait(t.Context(), other)
+	oc.waitTimers(t, 1)
+	assertPending(t, done, "during the other process's block")
+	oc.Advance(time.Minute)
+	assertDone(t, done, "after the other process's block")
+	if len(remote.blocks) != 0 {
+		t.Errorf("blocks told = %v, want none: the block came from elsewhere", remote.blocks)
 	}
 }

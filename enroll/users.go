@@ -15,7 +15,7 @@ import (
 )
 
 // freshLinkMin is how much lifetime a link recovered from GET
-// /responses/{key} must have left to be used (SPEC §3).
+// /responses/{key} must have left to be used (docs/events.md).
 const freshLinkMin = 5 * time.Minute
 
 // maxKeyStepsPerAttempt bounds how many keys one attempt walks through when

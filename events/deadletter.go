@@ -19,7 +19,7 @@ import (
 type DeadLetter struct {
 	// EventID is the original CloudEvents id when it could be read; omitted when "".
 	EventID string
-	// Reason is the DLQ reason code (SPEC §3), e.g. [ReasonInvalidEvent]. Required.
+	// Reason is the DLQ reason code (docs/events.md), e.g. [ReasonInvalidEvent]. Required.
 	Reason string
 	// Error is human text about the last error. It must carry no secret.
 	Error string
@@ -33,6 +33,9 @@ type DeadLetter struct {
 	StreamSequence uint64
 	// Original is the message as received.
 	Original Original
+	// Trace is the trigger's trace context, written as the record's traceparent and
+	// tracestate attributes; zero for none.
+	Trace Trace
 }
 
 // Original is a message as received from JetStream.
@@ -84,7 +87,8 @@ type originalHead struct {
 
 // EncodeDeadLetter returns the JSON of the DLQ record d: a CloudEvent with the given id
 // (see [DeadLetterID]), source [Source], type [TypeDeadLetter], time now (RFC 3339 UTC),
-// datacontenttype application/json and data {event_id, reason, error, attempts,
+// datacontenttype application/json, dataschema [SchemaURI] of the type, d.Trace as
+// traceparent and tracestate, and data {event_id, reason, error, attempts,
 // first_attempt_at, last_attempt_at, stream_sequence, original {subject, headers, event |
 // body_base64}}.
 //
@@ -137,7 +141,7 @@ func EncodeDeadLetter(id string, d DeadLetter, now time.Time) ([]byte, error) {
 		v    any
 		next string
 	}{
-		{newHeader(id, TypeDeadLetter, now), `,"data":`},
+		{newHeader(id, TypeDeadLetter, now, d.Trace), `,"data":`},
 		{data, `,"original":`},
 		{originalHead{Subject: d.Original.Subject, Headers: headers}, ""},
 	} {
@@ -161,7 +165,7 @@ func EncodeDeadLetter(id string, d DeadLetter, now time.Time) ([]byte, error) {
 // exact original bytes whether they were embedded as "event" or as "body_base64" (exactly
 // one of the two must be present); Original.Headers is nil when empty.
 func DecodeDeadLetter(body []byte) (*DeadLetter, error) {
-	_, data, err := decodeOwn(body, TypeDeadLetter)
+	env, data, err := decodeOwn(body, TypeDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("decode dead letter: %w", err)
 	}
@@ -188,6 +192,7 @@ func DecodeDeadLetter(body []byte) (*DeadLetter, error) {
 		Attempts:       d.Attempts,
 		StreamSequence: d.StreamSequence,
 		Original:       Original{Subject: d.Original.Subject},
+		Trace:          env.Trace,
 	}
 	if len(d.Original.Headers) > 0 {
 		dl.Original.Headers = d.Original.Headers

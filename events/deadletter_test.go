@@ -23,6 +23,7 @@ func testDeadLetter(body []byte) DeadLetter {
 			Headers: map[string][]string{"Nats-Msg-Id": {"0b9d3c1e-6f7a-4c55-9a51-2f7c1d8e4b20"}, "X-Multi": {"a", "b"}, "X-Empty": nil},
 			Body:    body,
 		},
+		Trace: testTrace,
 	}
 }
 

@@ -16,15 +16,18 @@ const typicalUserCreated = `{"specversion":"1.0","id":"0b9d3c1e-6f7a-4c55-9a51-2
 	`"datacontenttype":"application/json","data":{"user_id":"user_m_01HZX3K9Q2","category":"OWNER",` +
 	`"person_type":"NATURAL","email":"ada@example.com","locale":"fr-FR"}}`
 
-func TestDecodeValid(t *testing.T) {
-	t.Parallel()
-	s := DefaultSubjects()
-	tests := []struct {
-		name    string
-		subject string
-		body    string
-		want    Trigger
-	}{
+// validCase is an event Decode accepts, and what it gives.
+type validCase struct {
+	name    string
+	subject string
+	body    string
+	want    Trigger
+}
+
+// validDecodeCases are the accepted events of TestDecodeValid; the schema
+// tests run them through the schemas too.
+func validDecodeCases() []validCase {
+	return []validCase{
 		{
 			name:    "typical user.created",
 			subject: subjUserCreated,
@@ -105,7 +108,12 @@ func TestDecodeValid(t *testing.T) {
 			want:    Trigger{ID: "évènement 1", Source: "s", Type: TypeUserCreated, UserID: strings.Repeat("a", 128)},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeValid(t *testing.T) {
+	t.Parallel()
+	s := DefaultSubjects()
+	for _, tt := range validDecodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := s.Decode(tt.subject, []byte(tt.body))
@@ -123,21 +131,24 @@ func TestDecodeValid(t *testing.T) {
 	}
 }
 
-func TestDecodeInvalid(t *testing.T) {
-	t.Parallel()
-	s := DefaultSubjects()
+// invalidCase is an event Decode refuses, and what it must say.
+type invalidCase struct {
+	name    string
+	subject string
+	body    string
+	reason  []string // all must appear in the reason
+	eventID string   // expected EventID
+}
+
+// invalidDecodeCases are the refused events of TestDecodeInvalid; the
+// schema tests run them through the schemas too.
+func invalidDecodeCases() []invalidCase {
 	// ev builds a user.created event with the given extra top-level members and data.
 	ev := func(attrs, data string) string {
 		return `{"specversion":"1.0","type":"user.created",` + attrs + `"data":` + data + `}`
 	}
 	const idSrc = `"id":"e-1","source":"svc",`
-	tests := []struct {
-		name    string
-		subject string
-		body    string
-		reason  []string // all must appear in the reason
-		eventID string   // expected EventID
-	}{
+	return []invalidCase{
 		{"over 64 KiB", subjUserCreated, ev(idSrc+`"pad":"`+strings.Repeat("x", MaxBodySize)+`",`, `{"user_id":"u"}`), []string{"65", "limit"}, ""},
 		{"empty body", subjUserCreated, ``, []string{"empty"}, ""},
 		{"not JSON", subjUserCreated, `hello`, []string{"not valid JSON"}, ""},
@@ -170,7 +181,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"our own type on a trigger subject", subjUserCreated, `{"specversion":"1.0",` + idSrc + `"type":"sca.link.send","data":{"user_id":"u"}}`, []string{"unknown type", "sca.link.send"}, "e-1"},
 		{"type case differs", subjUserCreated, `{"specversion":"1.0",` + idSrc + `"type":"User.Created","data":{"user_id":"u"}}`, []string{"unknown type"}, "e-1"},
 		{"type does not match subject", "sca.events.session.failed", ev(idSrc, `{"user_id":"u"}`), []string{"user.created", "does not match", "sca.events.session.failed", "sca.session.failed"}, "e-1"},
-		{"not a trigger subject", "sca.links.send", ev(idSrc, `{"user_id":"u"}`), []string{"does not match", "sca.links.send", "not a trigger subject"}, "e-1"},
+		{"not a trigger subject", "sca.links.send", ev(idSrc, `{"user_id":"u"}`), []string{"unknown subject", "sca.links.send", "not a trigger subject"}, "e-1"},
+		{"mistyped subject", "sca.events.user.create", ev(idSrc, `{"user_id":"u"}`), []string{"unknown subject", "sca.events.user.create", "sca.events.user.created"}, "e-1"},
 		{"time not RFC 3339", subjUserCreated, ev(idSrc+`"time":"25/11/2025",`, `{"user_id":"u"}`), []string{"time", "RFC 3339"}, "e-1"},
 		{"time number", subjUserCreated, ev(idSrc+`"time":1732560000,`, `{"user_id":"u"}`), []string{"time", "string"}, "e-1"},
 		{"datacontenttype xml", subjUserCreated, ev(idSrc+`"datacontenttype":"application/xml",`, `{"user_id":"u"}`), []string{"datacontenttype", "application/xml"}, "e-1"},
@@ -219,7 +231,12 @@ func TestDecodeInvalid(t *testing.T) {
 		{"locale with an unknown language", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"xx-YY"}`), []string{"data.locale", `"xx-YY"`, "BCP 47", "unknown"}, "e-1"},
 		{"locale of 60 KiB", subjUserCreated, ev(idSrc, `{"user_id":"u","locale":"`+strings.Repeat("en-", 20<<10)+`"}`), []string{"data.locale", "BCP 47"}, "e-1"},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	t.Parallel()
+	s := DefaultSubjects()
+	for _, tt := range invalidDecodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := s.Decode(tt.subject, []byte(tt.body))

@@ -1,6 +1,7 @@
 // Package events defines scaworker's wire contract: the CloudEvents it consumes (triggers)
 // and publishes (send-link events and DLQ records), the NATS subjects they travel on, and
-// their validation and encoding. It does no I/O.
+// their validation and encoding. It does no I/O. The contract it implements is written
+// out in docs/events.md, with a JSON Schema per event in docs/schemas.
 //
 // # Event format
 //

@@ -20,6 +20,8 @@ type Envelope struct {
 	Time time.Time
 	// DataContentType is the datacontenttype attribute; "" when absent.
 	DataContentType string
+	// Trace is the traceparent and tracestate extension; zero when absent or malformed.
+	Trace Trace
 }
 
 // DecodeEnvelope reads the context attributes of a CloudEvent of any type (for example a
@@ -37,7 +39,7 @@ func decodeEnvelope(body []byte) (*Envelope, json.RawMessage, error) {
 	if !utf8.Valid(body) {
 		return nil, nil, &InvalidError{Reason: "body is not valid UTF-8"}
 	}
-	attrs, dup, err := readObject(body, "body", "specversion", "id", "source", "type", "time", "datacontenttype", "data")
+	attrs, dup, err := readObject(body, "body", "specversion", "id", "source", "type", "time", "datacontenttype", "data", "traceparent", "tracestate")
 	if err != nil {
 		return nil, nil, &InvalidError{Reason: err.Error()}
 	}
@@ -64,7 +66,7 @@ func decodeEnvelope(body []byte) (*Envelope, json.RawMessage, error) {
 		return fail(err)
 	}
 	ie.Key = KeyOf(source, id)
-	env := &Envelope{ID: id, Source: source}
+	env := &Envelope{ID: id, Source: source, Trace: traceOf(attrs[7], attrs[8])}
 	if isNull(attrs[3]) {
 		return fail(errorString("missing attribute type"))
 	}
@@ -123,9 +125,14 @@ type header struct {
 	Type            string `json:"type"`
 	Time            string `json:"time"`
 	DataContentType string `json:"datacontenttype"`
+	DataSchema      string `json:"dataschema"`
+	TraceParent     string `json:"traceparent,omitempty"`
+	TraceState      string `json:"tracestate,omitempty"`
 }
 
-func newHeader(id, typ string, now time.Time) header {
+// newHeader is the header of an event scaworker publishes, carrying trace (of the
+// trigger it answers; the zero Trace for none).
+func newHeader(id, typ string, now time.Time, trace Trace) header {
 	return header{
 		SpecVersion:     SpecVersion,
 		ID:              id,
@@ -133,5 +140,8 @@ func newHeader(id, typ string, now time.Time) header {
 		Type:            typ,
 		Time:            formatTime(now),
 		DataContentType: ContentTypeJSON,
+		DataSchema:      SchemaURI(typ),
+		TraceParent:     trace.Parent,
+		TraceState:      trace.State,
 	}
 }

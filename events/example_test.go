@@ -54,5 +54,5 @@ func ExampleEncodeLinkSend() {
 	fmt.Println(string(body))
 	// Output:
 	// link-7ff13d4201e174dba129b4658c6614b61bffb92d4063b88d58c3344564fd3287
-	// {"specversion":"1.0","id":"link-7ff13d4201e174dba129b4658c6614b61bffb92d4063b88d58c3344564fd3287","source":"scaworker","type":"sca.link.send","time":"2025-11-25T20:26:00Z","datacontenttype":"application/json","data":{"user_id":"user_42","redirect_url":"https://sca.mangopay.com/?token=T&returnUrl=https%3A%2F%2Fapp.example.com&lang=se","expires_at":"2025-11-25T20:36:00Z","trigger":{"type":"sca.session.expired","source":"mangopay","id":"abc"}}}
+	// {"specversion":"1.0","id":"link-7ff13d4201e174dba129b4658c6614b61bffb92d4063b88d58c3344564fd3287","source":"scaworker","type":"sca.link.send","time":"2025-11-25T20:26:00Z","datacontenttype":"application/json","dataschema":"https://raw.githubusercontent.com/scaworker/scaworker/main/docs/schemas/sca.link.send.json","data":{"user_id":"user_42","redirect_url":"https://sca.mangopay.com/?token=T&returnUrl=https%3A%2F%2Fapp.example.com&lang=se","expires_at":"2025-11-25T20:36:00Z","trigger":{"type":"sca.session.expired","source":"mangopay","id":"abc"}}}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Mangopay webhook event types that scaworker stores as triggers (mangopay.md §4).
+// Mangopay webhook event types that scaworker stores as triggers (docs/mangopay.md, "Webhooks and events").
 const (
 	// HookEnrollmentExpired is Mangopay's SCA_ENROLLMENT_EXPIRED, stored as [TypeSessionExpired].
 	HookEnrollmentExpired = "SCA_ENROLLMENT_EXPIRED"
@@ -90,7 +90,7 @@ func EncodeHookEvent(eventType, resourceID string, date time.Time, now time.Time
 	}
 	date = date.UTC().Truncate(time.Second)
 	id = HookID(eventType, resourceID, strconv.FormatInt(date.Unix(), 10))
-	h := newHeader(id, typ, now)
+	h := newHeader(id, typ, now, Trace{})
 	h.Source = HookSource
 	body, err = appendJSON(nil, hookEvent{
 		header: h,

@@ -34,6 +34,9 @@ type LinkSend struct {
 	Locale string
 	// Email is the user's e-mail when known; omitted when "".
 	Email string
+	// Trace is the trigger's trace context, written as the event's traceparent and
+	// tracestate attributes (not in data); zero for none.
+	Trace Trace
 }
 
 // LinkSendID returns the CloudEvents id (and Nats-Msg-Id) of the send-link event of the
@@ -66,7 +69,8 @@ type linkSendEvent struct {
 
 // EncodeLinkSend returns the id ([LinkSendID] of key) and the JSON of the send-link event for
 // l: a CloudEvent with source [Source], type [TypeLinkSend], time now (RFC 3339 UTC),
-// datacontenttype application/json and data {user_id, redirect_url, expires_at, trigger
+// datacontenttype application/json, dataschema [SchemaURI] of the type, l.Trace as
+// traceparent and tracestate, and data {user_id, redirect_url, expires_at, trigger
 // {type, source, id}, locale, email}, locale and email omitted when empty. Characters such
 // as "&" are not HTML-escaped. It fails when key is not a [KeyOf] result, the user id is not
 // valid, the link or a trigger field is empty, or ExpiresAt or now is zero.
@@ -87,7 +91,7 @@ func EncodeLinkSend(key string, l LinkSend, now time.Time) (id string, body []by
 	}
 	id = LinkSendID(key)
 	ev := linkSendEvent{
-		header: newHeader(id, TypeLinkSend, now),
+		header: newHeader(id, TypeLinkSend, now, l.Trace),
 		Data: linkSendData{
 			UserID:      l.UserID,
 			RedirectURL: l.RedirectURL,
@@ -109,7 +113,7 @@ func EncodeLinkSend(key string, l LinkSend, now time.Time) (id string, body []by
 // user_id, a redirect_url, an RFC 3339 expires_at and a complete trigger. Unknown members
 // are ignored. Use [DecodeEnvelope] for the id and time.
 func DecodeLinkSend(body []byte) (*LinkSend, error) {
-	_, data, err := decodeOwn(body, TypeLinkSend)
+	env, data, err := decodeOwn(body, TypeLinkSend)
 	if err != nil {
 		return nil, fmt.Errorf("decode send-link event: %w", err)
 	}
@@ -123,6 +127,7 @@ func DecodeLinkSend(body []byte) (*LinkSend, error) {
 		Trigger:     Ref(d.Trigger),
 		Locale:      d.Locale,
 		Email:       d.Email,
+		Trace:       env.Trace,
 	}
 	switch {
 	case !ValidUserID(d.UserID):

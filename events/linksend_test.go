@@ -21,8 +21,12 @@ func testLinkSend() LinkSend {
 		Trigger:     Ref{Type: TypeUserCreated, Source: "https://users.example.com/v1", ID: "0b9d3c1e-6f7a-4c55-9a51-2f7c1d8e4b20"},
 		Locale:      "fr-FR",
 		Email:       "ada@example.com",
+		Trace:       testTrace,
 	}
 }
+
+// testTrace is the W3C specification's example trace context.
+var testTrace = Trace{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", State: "congo=t61rcWkgMzE"}
 
 func TestEncodeLinkSendGolden(t *testing.T) {
 	t.Parallel()
@@ -63,7 +67,7 @@ func TestEncodeLinkSendRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DecodeEnvelope() error = %v", err)
 	}
-	wantEnv := Envelope{ID: id, Source: Source, Type: TypeLinkSend, Time: testNow.UTC(), DataContentType: ContentTypeJSON}
+	wantEnv := Envelope{ID: id, Source: Source, Type: TypeLinkSend, Time: testNow.UTC(), DataContentType: ContentTypeJSON, Trace: l.Trace}
 	if *env != wantEnv {
 		t.Errorf("DecodeEnvelope() = %+v, want %+v", *env, wantEnv)
 	}

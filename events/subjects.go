@@ -25,7 +25,7 @@ type Subjects struct {
 	DLQPrefix string
 }
 
-// DefaultSubjects returns the default subjects of SPEC §2.
+// DefaultSubjects returns the default subjects (docs/events.md).
 func DefaultSubjects() Subjects {
 	return Subjects{
 		UserCreated:         "sca.events.user.created",

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -38,6 +39,9 @@ type Trigger struct {
 	Locale string
 	// OccurredAt is data.occurred_at, in UTC; zero when absent.
 	OccurredAt time.Time
+	// Trace is the traceparent and tracestate extension ([Trace]); zero when absent or
+	// malformed (a malformed one does not make the event invalid).
+	Trace Trace
 }
 
 // Key returns the trigger's identity, [KeyOf](t.Source, t.ID): everything that must be
@@ -117,6 +121,8 @@ type InvalidError struct {
 	// Key is KeyOf(source, id) when both could be read (even when one is too long), else "".
 	// Use it with [DeadLetterID].
 	Key string
+	// Trace is the event's trace context when it could be read, for its dead-letter record.
+	Trace Trace
 }
 
 // Error returns "invalid event: " followed by the reason.
@@ -134,6 +140,8 @@ const (
 	attrDataContentType
 	attrData
 	attrDataBase64
+	attrTraceParent
+	attrTraceState
 )
 
 // Members of data Decode reads, in this order.
@@ -152,8 +160,8 @@ const (
 // Refused: bodies over [MaxBodySize] bytes, not UTF-8, not exactly one JSON object, or with
 // a member that Decode reads given twice; specversion other than the string "1.0"; id or
 // source missing, not a string, empty, over [MaxIdentityLen] bytes, or holding a control
-// character or U+FFFD; type
-// missing, not a trigger type, or not the type of subject ([Subjects.TypeFor]); time not an
+// character or U+FFFD; type missing, not a trigger type, or not the type of subject
+// ([Subjects.TypeFor]); subject not a trigger subject ("unknown subject"); time not an
 // RFC 3339 string; datacontenttype other than application/json (parameters allowed);
 // data_base64; data missing or not an object; data.user_id missing or not valid
 // ([ValidUserID]); data.category not OWNER, PAYER or PLATFORM (ASCII case-insensitive);
@@ -173,11 +181,12 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 		return nil, &InvalidError{Reason: "body is not valid UTF-8"}
 	}
 	attrs, dup, err := readObject(body, "body",
-		"specversion", "id", "source", "type", "time", "datacontenttype", "data", "data_base64")
+		"specversion", "id", "source", "type", "time", "datacontenttype", "data", "data_base64",
+		"traceparent", "tracestate")
 	if err != nil {
 		return nil, &InvalidError{Reason: err.Error()}
 	}
-	ie := &InvalidError{}
+	ie := &InvalidError{Trace: traceOf(attrs[attrTraceParent], attrs[attrTraceState])}
 	invalid := func(format string, args ...any) (*Trigger, error) {
 		ie.Reason = fmt.Sprintf(format, args...)
 		return nil, ie
@@ -192,6 +201,10 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	}
 	if dup != "" {
 		return invalid("body has member %q twice", dup)
+	}
+	want, ok := s.TypeFor(subject)
+	if !ok {
+		return invalid("unknown subject %s: not a trigger subject (triggers go on %s)", quote(subject), strings.Join(s.Triggers(), ", "))
 	}
 
 	if err := checkSpecVersion(attrs[attrSpecVersion]); err != nil {
@@ -209,7 +222,7 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if err := checkIdentityLen(source, "source"); err != nil {
 		return invalid("%v", err)
 	}
-	t := &Trigger{ID: id, Source: source}
+	t := &Trigger{ID: id, Source: source, Trace: ie.Trace}
 
 	if isNull(attrs[attrType]) {
 		return invalid("missing attribute type")
@@ -220,10 +233,6 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	}
 	if !isTriggerType(typ) {
 		return invalid("unknown type %s: not a trigger type", quote(typ))
-	}
-	want, ok := s.TypeFor(subject)
-	if !ok {
-		return invalid("type %s does not match subject %s: not a trigger subject", quote(typ), quote(subject))
 	}
 	if typ != want {
 		return invalid("type %s does not match subject %s (which carries %q)", quote(typ), quote(subject), want)

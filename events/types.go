@@ -20,7 +20,7 @@ const (
 	TypeDeadLetter = "sca.dead_letter"
 )
 
-// Outcomes of a trigger (SPEC §3). Every trigger ends with exactly one of them; a redelivered
+// Outcomes of a trigger (docs/events.md). Every trigger ends with exactly one of them; a redelivered
 // or replayed trigger that already has one is counted as [OutcomeDuplicate].
 const (
 	// OutcomeLink means a send-link event was published.
@@ -35,7 +35,7 @@ const (
 	OutcomeDuplicate = "duplicate"
 )
 
-// Reasons attached to [OutcomeSkip] and [OutcomeDLQ] (SPEC §3). They are stable metric
+// Reasons attached to [OutcomeSkip] and [OutcomeDLQ] (docs/events.md). They are stable metric
 // label values.
 const (
 	// ReasonNotOwner (skip): the user is a PAYER or PLATFORM user.

@@ -1,6 +1,6 @@
 // Package hooks is scaworker's Mangopay webhook ingress: it receives Mangopay's hooks for
 // the three SCA enrollment event types and stores each one, once, as a trigger in the
-// trigger stream (SPEC §5). It runs inside `scaworker run`, on the public listener
+// trigger stream (docs/events.md). It runs inside `scaworker run`, on the public listener
 // (SCA_HTTP_ADDR).
 //
 // # The request

@@ -69,7 +69,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // Bind makes the handler store hooks with s; until then it answers 503.
 func (h *Handler) Bind(s *Store) { h.store.Store(s) }
 
-// ServeHTTP checks a hook in SPEC §5's order and stores it. See the package
+// ServeHTTP checks a hook in the documented order (README, Mangopay webhooks) and stores it. See the package
 // documentation for every status code.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -113,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, rej.Status, rej.Reason)
 		return
 	}
-	// The ingress's own rate limit sits after every check of SPEC §5 (so none of their
+	// The ingress's own rate limit sits after every documented check (so none of their
 	// status codes depends on the load) and before any JetStream work: a flood of forged
 	// hooks cannot write the stream faster than the limit, hence cannot spend the
 	// Mangopay quota faster either. Ignored and malformed requests cost no token.

@@ -374,7 +374,7 @@ func TestParseCIDRs(t *testing.T) {
 }
 
 // TestRateLimit: past the burst, hooks that would be stored get 429 with Retry-After; the
-// SPEC's checks keep their status codes.
+// The documented checks keep their status codes.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{cfg: hooks.Config{Rate: enroll.Rate{N: 3, Per: time.Hour}, Burst: 3}})

@@ -9,7 +9,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 )
 
-// Bounds of a hook's Date, relative to the receiver's clock (SPEC §5).
+// Bounds of a hook's Date, relative to the receiver's clock (docs/events.md, "From Mangopay's webhooks").
 const (
 	// MaxAge is how old a hook's Date may be: Mangopay's events API keeps 45 days, so
 	// webhook and backfill accept the same window.
@@ -64,7 +64,7 @@ func reject(reason string) *Rejection {
 	return &Rejection{Status: http.StatusBadRequest, Reason: reason}
 }
 
-// ParseHook validates the query parameters of a Mangopay hook at time now, in SPEC §5's
+// ParseHook validates the query parameters of a Mangopay hook at time now, in the documented
 // order: EventType missing (absent or empty) → 400; EventType not one of the three
 // SCA_ENROLLMENT_* types → 200, ignored (the other parameters are not looked at);
 // RessourceId not a valid user id → 400; Date not a Unix time in whole seconds within

@@ -4,8 +4,9 @@
 // with [Start] (an httptest server on 127.0.0.1) and point a client's base URL at
 // [Server].URL; cmd/mangosim serves it on a fixed port for manual runs and benchmarks.
 //
-// Facts and their sources are in /work/shared/mangopay.md; choices the simulator makes where
-// Mangopay's documentation is silent are marked "sim choice" below.
+// The Mangopay behaviours it reproduces, with their sources, are in docs/mangopay.md of this
+// repository; choices the simulator makes where Mangopay's documentation is silent are marked
+// "sim choice" below.
 //
 // # Endpoints
 //
@@ -95,7 +96,10 @@
 //	user_m_owner_legal_accept      OWNER     LEGAL   ACTIVE               BUSINESS, rep email rep+accept@example.com: Enroll → 200, no RedirectUrl
 //
 // Tests add their own users with [Sim.AddUser] (or [Options].Users) and finish a session
-// with [Sim.CompleteEnrollment].
+// with [Sim.CompleteEnrollment]. A running simulator (cmd/mangosim) takes users and events
+// over HTTP at POST /_sim/users and POST /_sim/events ([AdminPrefix]); the default
+// credentials are ClientId "sim-client" and API key "sim-api-key" ([DefaultClientID],
+// [DefaultAPIKey]).
 //
 // # Faults
 //

@@ -226,6 +226,10 @@ func (s *Sim) shutdown() { s.once.Do(func() { close(s.stop) }) }
 
 // ServeHTTP answers like Mangopay's API (see the package documentation).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.serveAdmin(w, r)
+		return
+	}
 	s.mu.Lock()
 	s.inflight[r] = struct{}{}
 	s.mu.Unlock()

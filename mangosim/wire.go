@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Messages of Mangopay's error reports (mangopay.md §7).
+// Messages of Mangopay's error reports (docs/mangopay.md, "Errors").
 const (
 	msgParamError   = "One or several required parameters are missing or incorrect. An incorrect resource ID also raises this kind of error."
 	msgNotFound     = "The ressource does not exist"

@@ -1,7 +1,9 @@
 // Package ops holds what the operator tools of scaworker share; the tools
 // themselves are its subpackages, one per command: ops/replay (`scaworker
 // replay`), ops/dlq (`scaworker dlq list|show|redrive|purge`) and
-// ops/backfill (`scaworker backfill`). Each takes one Config (its Layout
+// ops/backfill (`scaworker backfill`); ops/audit owns the audit records
+// every command that changes state writes (`scaworker audit` reads them).
+// Each takes one Config (its Layout
 // names the deployment's streams, buckets and subjects) and returns data;
 // the commands in cmd/scaworker parse flags and print (tables, prompts,
 // progress bars). The tools work against a JetStream connection to a

@@ -1,6 +1,8 @@
 // Command mangosim serves the Mangopay simulator (package mangosim) on a TCP address until
-// SIGINT or SIGTERM. It prints one line "mangosim listening addr=<host:port>" on stdout once
-// it accepts connections (use -addr 127.0.0.1:0 to get a free port and read it from there).
+// SIGINT or SIGTERM. It prints "mangosim listening addr=<host:port>" on stdout once it
+// accepts connections (use -addr 127.0.0.1:0 to get a free port and read it from there),
+// then the settings that point scaworker at it and its admin endpoints (POST /_sim/users,
+// POST /_sim/events: see mangosim.AdminPrefix).
 //
 //	mangosim -addr 127.0.0.1:8099 -client-id sim-client -api-key sim-api-key -token-ttl 1199s
 package main
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	fmt.Printf("mangosim listening addr=%s\n", ln.Addr())
+	fmt.Printf("for scaworker: MANGOPAY_BASE_URL=http://%s MANGOPAY_CLIENT_ID=%s MANGOPAY_API_KEY=%s\n", ln.Addr(), *clientID, *apiKey)
+	fmt.Printf("users: GET http://%[1]s%[2]susers; add users: POST http://%[1]s%[2]susers; add events for backfill: POST http://%[1]s%[2]sevents\n", ln.Addr(), mangosim.AdminPrefix)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

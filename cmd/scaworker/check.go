@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,7 +28,9 @@ const checkUserID = "scaworker-check"
 type checkResult struct {
 	name         string
 	err          error
-	inconclusive bool // Mangopay unreachable or unavailable: neither ok nor refused
+	inconclusive bool     // Mangopay unreachable or unavailable: neither ok nor refused
+	refused      bool     // Mangopay refused the credentials (401): a configuration error
+	warnings     []string // not failures: printed instead of "ok"
 }
 
 // checksFailed reports that `check` printed at least one failure.
@@ -70,7 +73,7 @@ func expect404(name, scope string, err error) checkResult {
 		r.err = fmt.Errorf("forbidden: the API key lacks the %s scope or this host is not on the IP allowlist: %w", scope, err)
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized,
 		errors.As(err, &fault) && fault.Kind == "unauthorized":
-		r.err = fmt.Errorf("unauthorized: check MANGOPAY_CLIENT_ID and MANGOPAY_API_KEY (and MANGOPAY_BASE_URL: sandbox keys do not work in production): %w", err)
+		r.err, r.refused = fmt.Errorf("MANGOPAY_CLIENT_ID, MANGOPAY_API_KEY: Mangopay refused the credentials (unauthorized): check both, and MANGOPAY_BASE_URL (sandbox keys do not work in production): %w", err), true
 	case errors.As(err, &fault):
 		r.err = err // TLS
 	case enroll.IsRetryable(err):
@@ -93,6 +96,10 @@ func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdo
 	failed := 0
 	report := func(r checkResult) {
 		switch {
+		case r.err == nil && len(r.warnings) > 0:
+			for _, w := range r.warnings {
+				fmt.Fprintf(stdout, "%s: WARNING: %s\n", r.name, w)
+			}
 		case r.err == nil:
 			fmt.Fprintf(stdout, "%s: ok\n", r.name)
 		case r.inconclusive:
@@ -114,8 +121,9 @@ func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdo
 
 	if cfg.nats.URL == "" {
 		fmt.Fprintln(stdout, "streams: skipped (NATS_URL is empty: the embedded server's streams are checked at start-up of run)")
+		report(durabilityResult(c.Durable.Require, []string{embeddedSingleReplica}, nil, stdout))
 	} else {
-		report(checkStreams(ctx, cfg, log))
+		report(checkStreams(ctx, cfg, log, c.Durable.Require, stdout))
 	}
 	if failed > 0 {
 		return &checksFailed{n: failed}
@@ -139,13 +147,18 @@ func printConfigFailure(stdout io.Writer, err error) error {
 	return cfgErr
 }
 
+// checkNATSWait bounds the wait of `check` for NATS_URL.
+const checkNATSWait = 10 * time.Second
+
 // checkStreams connects to NATS_URL and checks the JetStream layout
 // without creating anything.
-func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger) checkResult {
+// With NATS reachable, it also prints the durability check's findings:
+// warnings, or failures with SCA_REQUIRE_DURABLE (see durabilityResult).
+func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger, requireDurable bool, stdout io.Writer) checkResult {
 	r := checkResult{name: "nats and streams"}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := connectNATS(ctx, cfg.nats.URL, cfg.nats, log)
+	nc, err := dialNATS(ctx, cfg.nats.URL, cfg.nats, dialOptions{setting: "NATS_URL", wait: checkNATSWait, every: waitReportEvery}, log)
 	if err != nil {
 		r.err = err
 		return r
@@ -156,6 +169,30 @@ func checkStreams(ctx context.Context, cfg serviceConfig, log *zap.Logger) check
 		r.err = err
 		return r
 	}
+	if r.err = checkJetStream(ctx, js, "NATS_URL", settings.RedactURLs(cfg.nats.URL)); r.err != nil {
+		return r
+	}
 	r.err = consumer.Check(ctx, js, cfg.consumer)
+	if r.err == nil {
+		fmt.Fprintf(stdout, "%s: ok\n", r.name)
+		problems, notes := durabilityProblems(ctx, nc, js, cfg.consumer)
+		return durabilityResult(requireDurable, problems, notes, stdout)
+	}
+	return r
+}
+
+// durabilityResult prints the durability findings of `check`: notes and
+// warnings as lines of their own; with SCA_REQUIRE_DURABLE the problems are
+// the check's failure.
+func durabilityResult(require bool, problems, notes []string, stdout io.Writer) checkResult {
+	r := checkResult{name: "durability"}
+	for _, n := range notes {
+		fmt.Fprintf(stdout, "durability: note: %s\n", n)
+	}
+	if require && len(problems) > 0 {
+		r.err = fmt.Errorf("SCA_REQUIRE_DURABLE: %s", strings.Join(problems, "; "))
+		return r
+	}
+	r.warnings = problems
 	return r
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
@@ -72,6 +73,7 @@ func consumerConfig(c settings.Consumer) consumer.Config {
 		UsersBucket:  c.UsersBucket,
 		HooksBucket:  c.HooksBucket,
 		OpsBucket:    c.OpsBucket,
+		BudgetBucket: c.BudgetBucket,
 		Subjects: events.Subjects{
 			UserCreated:         c.SubjectUserCreated,
 			SessionExpired:      c.SubjectSessionExpired,
@@ -108,6 +110,11 @@ type serviceConfig struct {
 	embedded settings.Embedded // run only
 	http     settings.HTTP     // run only
 	hooks    hooks.Config      // run only
+	// startupTimeout bounds the wait for NATS at start-up (run only; 0: forever).
+	startupTimeout time.Duration
+	// requireDurable refuses what the durability check would warn about
+	// (SCA_REQUIRE_DURABLE).
+	requireDurable bool
 	// checkpoint is the crash tests' fault injection (see crashEnv).
 	checkpoint func(point string)
 }
@@ -172,11 +179,17 @@ func checkNATS(n settings.NATS) []error {
 // runConfig validates the settings of `run`.
 func runConfig(r settings.Run) (serviceConfig, error) {
 	cfg, errs := checkServiceConfig(r.Mangopay, r.NATS, r.Consumer)
-	cfg.embedded, cfg.http = r.Embedded, r.HTTP
+	cfg.embedded, cfg.http, cfg.requireDurable, cfg.startupTimeout = r.Embedded, r.HTTP, r.Durable.Require, r.StartupTimeout
+	if r.StartupTimeout < 0 {
+		errs = append(errs, fmt.Errorf("SCA_STARTUP_TIMEOUT: must be 0 (wait forever) or positive, got %s", r.StartupTimeout))
+	}
 	var hookErrs []error
 	cfg.hooks, hookErrs = hooksConfig(r.Hooks, cfg.consumer)
 	errs = append(errs, hookErrs...)
 	if r.NATS.URL == "" {
+		if r.Durable.Require {
+			errs = append(errs, errors.New("SCA_REQUIRE_DURABLE: "+embeddedSingleReplica))
+		}
 		if err := natsembed.ValidateListen(r.Embedded.Listen); err != nil {
 			errs = append(errs, err)
 		}

@@ -147,6 +147,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		if step.note != "" {
 			fmt.Fprintf(out, "   %s\n", strings.ReplaceAll(step.note, "\n", "\n   "))
 		}
+		printUsers(out, sim, step)
 		if step.setup != nil {
 			step.setup(sim)
 		}
@@ -169,6 +170,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	fmt.Fprintf(out, "\nSummary (%d triggers in %.1fs)\n", total(counts), time.Since(start).Seconds())
 	printSummary(out, counts)
 	printCalls(out, sim)
+	fmt.Fprint(out, demoNext)
 	if len(failures) > 0 {
 		return fmt.Errorf("demo outcomes differ from the script: %s", strings.Join(failures, "; "))
 	}
@@ -333,7 +335,7 @@ func printCalls(out io.Writer, sim *mangosim.Server) {
 	fmt.Fprintf(out, "Mangopay calls: %d (%s), tokens issued: %d\n", len(calls), strings.Join(parts, ", "), sim.Tokens())
 }
 
-// triggerEvent is a structured-mode CloudEvent (SPEC §2).
+// triggerEvent is a structured-mode CloudEvent (docs/events.md).
 func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	b, err := json.Marshal(map[string]any{
 		"specversion":     "1.0",
@@ -350,7 +352,7 @@ func triggerEvent(id, typ string, data map[string]any, now time.Time) []byte {
 	return b
 }
 
-// demoSteps is the script. Every trigger's expected outcome follows SPEC §3.
+// demoSteps is the script. Every trigger's expected outcome follows docs/events.md.
 func demoSteps(now time.Time) []demoStep {
 	s := events.DefaultSubjects()
 	n := 0
@@ -427,3 +429,64 @@ func demoSteps(now time.Time) []demoStep {
 			want: map[string]int{"duplicate": 1}},
 	}
 }
+
+// printUsers says who the step's users are at the (simulated) Mangopay
+// before the step: what the worker will find when it asks.
+func printUsers(out io.Writer, sim *mangosim.Server, step demoStep) {
+	seen := map[string]bool{}
+	for _, t := range step.triggers {
+		var ev struct {
+			Data struct {
+				UserID string `json:"user_id"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(t.body, &ev) != nil || ev.Data.UserID == "" || seen[ev.Data.UserID] {
+			continue
+		}
+		seen[ev.Data.UserID] = true
+		if u, ok := sim.User(ev.Data.UserID); ok {
+			fmt.Fprintf(out, "   user %s at Mangopay: %s\n", u.ID, userText(u))
+		} else {
+			fmt.Fprintf(out, "   user %s: unknown to Mangopay\n", ev.Data.UserID)
+		}
+	}
+}
+
+// userText describes a simulated Mangopay user.
+func userText(u mangosim.User) string {
+	parts := []string{u.Category, u.PersonType}
+	if u.LegalPersonType != "" {
+		parts = append(parts, u.LegalPersonType)
+	}
+	parts = append(parts, u.Status)
+	switch {
+	case u.Enrolled:
+		parts = append(parts, "enrolled in SCA")
+	case u.Triggered:
+		parts = append(parts, "enrollment started, not finished")
+	default:
+		parts = append(parts, "not enrolled")
+	}
+	if u.PersonType == mangosim.PersonLegal {
+		if u.LegalRepresentativeEmail == "" {
+			parts = append(parts, "no legal representative e-mail")
+		} else {
+			parts = append(parts, "legal representative "+u.LegalRepresentativeEmail)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// demoNext ends the demo: what to run next, for real.
+const demoNext = `
+What next
+  That was the real worker, on an embedded NATS, against a simulated Mangopay.
+  Try the same by hand against the simulator: README.md, "Trying it by hand against the simulator".
+  In production, with your Mangopay credentials and your NATS:
+    go build -o scaworker ./cmd/scaworker
+    export MANGOPAY_BASE_URL=https://api.mangopay.com MANGOPAY_CLIENT_ID=... MANGOPAY_API_KEY_FILE=/run/secrets/mangopay
+    export SCA_RETURN_URL=https://app.example.com/sca/done NATS_URL=nats://nats:4222
+    ./scaworker check     # configuration, credentials, API-key scopes, streams
+    ./scaworker run       # the worker and the webhook ingress
+  Settings: ./scaworker run -h. The event contract: docs/events.md. Deployment: deploy/README.md.
+`

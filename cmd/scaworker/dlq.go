@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,6 +17,7 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/audit"
 	"github.com/scaworker/scaworker/ops/dlq"
 )
 
@@ -78,6 +81,9 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	now := time.Now()
 	var f dlq.Filter
 	var purge dlq.PurgeOptions
+	var redrive dlq.RedriveOptions
+	var chg *change
+	acfg := auditConfig(d.Audit, cfg.Defaults().Replicas)
 	timeFlag := func(flag, v string) time.Time {
 		if v == "" {
 			return time.Time{}
@@ -99,12 +105,25 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		if l.Limit < 0 {
 			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", l.Limit))
 		}
+		if l.Audit {
+			errs = append(errs, acfg.Validate())
+			if !f.Empty() {
+				errs = append(errs, errors.New("--audit: shows the audit records; drop the record filters (--reason, --user, --since, --until)"))
+			}
+		}
 	case "dlq redrive":
 		r := d.Redrive
 		f = dlq.Filter{Reason: r.Reason, User: userFlag(r.User), Seqs: r.Seq, All: r.All}
 		if f.Empty() {
 			errs = append(errs, errors.New("dlq redrive: select records with --reason, --user, --seq or --all"))
 		}
+		if r.Limit < 0 {
+			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", r.Limit))
+		}
+		redrive = dlq.RedriveOptions{Limit: r.Limit, DryRun: r.DryRun}
+		var cerrs []error
+		chg, cerrs = newChange(audit.CommandDLQRedrive, r.Change, env, stdin, stderr)
+		errs = append(append(errs, cerrs...), acfg.Validate())
 	case "dlq purge":
 		pg := d.Purge
 		f = dlq.Filter{Reason: pg.Reason, User: userFlag(pg.User), All: pg.All}
@@ -118,10 +137,16 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		if f.Empty() {
 			errs = append(errs, errors.New("dlq purge: select records with --user, --reason, --older-than or --all"))
 		}
-		purge.Secure = pg.Secure
-		if !pg.Yes {
-			purge.Confirm = confirmPurge(stdin, stderr)
+		purge.Secure, purge.Limit, purge.DryRun = pg.Secure, pg.Limit, pg.DryRun
+		switch {
+		case pg.Limit < 0:
+			errs = append(errs, fmt.Errorf("--limit: must not be negative, got %d", pg.Limit))
+		case pg.Limit > 0 && pg.User != "":
+			errs = append(errs, errors.New("--limit: an erasure (--user) takes all the user's records; drop --limit"))
 		}
+		var cerrs []error
+		chg, cerrs = newChange(audit.CommandDLQPurge, pg.Change, env, stdin, stderr)
+		errs = append(append(errs, cerrs...), acfg.Validate())
 	}
 	if err := newConfigError(errs...); err != nil {
 		return err
@@ -132,16 +157,39 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		return err
 	}
 	defer closeOperatorConn(nc)
-	operator, _ := env("USER")
+	operator := ""
+	if chg != nil {
+		if err := chg.open(ctx, js, acfg); err != nil {
+			return err
+		}
+		operator = chg.operator
+		purge.Confirm = func(p dlq.PurgeResult) error { return chg.confirm(purgeQuestion(p)) }
+		redrive.Confirm = func(n int) error { return chg.confirm("redrive " + plural(n, "record") + "?") }
+	}
 	tools := dlq.New(js, dlq.Config{Layout: cfg, Log: log.Named("audit"), Operator: operator})
 
 	switch p.Command {
 	case "dlq list":
-		recs, total, err := tools.ListN(ctx, f, d.List.Limit)
+		if d.List.Audit {
+			l, err := audit.New(js, acfg)
+			if err != nil {
+				return newConfigError(err)
+			}
+			limit := d.List.Limit
+			if limit <= 0 {
+				limit = 1000
+			}
+			page, err := l.Read(ctx, audit.Query{Limit: limit})
+			if err != nil {
+				return err
+			}
+			return writeAudit(stdout, page)
+		}
+		recs, more, err := tools.Newest(ctx, f, d.List.Limit)
 		if err != nil {
 			return err
 		}
-		return writeRecords(stdout, recs, total)
+		return writeRecords(stdout, recs, more)
 	case "dlq show <seq>":
 		rec, ledger, err := tools.Show(ctx, d.Show.Seq)
 		if errors.Is(err, dlq.ErrNoRecord) {
@@ -153,11 +201,21 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		}
 		return writeRecord(stdout, rec, ledger)
 	case "dlq redrive":
-		results, err := tools.Redrive(ctx, f)
-		if werr := writeRedriveResults(stdout, results); err == nil {
+		results, err := tools.RedriveWith(ctx, f, redrive)
+		if errors.Is(err, errCancelled) {
+			return chg.cancelled(stdout)
+		}
+		if errors.As(err, new(*configError)) {
+			return err
+		}
+		if werr := writeRedriveResults(stdout, results, redrive.DryRun); err == nil {
 			err = werr
 		}
-		if err != nil {
+		counts := map[string]int{"selected": len(results)}
+		for _, r := range results {
+			counts[r.Result]++
+		}
+		if err := chg.record(ctx, dlqSelection(f, 0, d.Redrive.Limit), counts, err); err != nil {
 			return err
 		}
 		refused := 0
@@ -173,20 +231,58 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 	case "dlq purge":
 		res, err := tools.Purge(ctx, f, purge)
 		switch {
-		case errors.Is(err, errNoAnswer):
-			return newConfigError(errors.New("--yes: no answer on stdin (as in CI): pass --yes to purge without asking"))
-		case errors.Is(err, errNotConfirmed):
-			fmt.Fprintln(stdout, "purge cancelled: nothing deleted")
-			return &shownError{msg: "purge cancelled"}
-		case err != nil:
+		case errors.Is(err, errCancelled):
+			return chg.cancelled(stdout)
+		case errors.As(err, new(*configError)):
 			return err
 		}
-		how := ""
-		if res.Secure {
-			how = " (erased securely)"
+		if err := chg.record(ctx, dlqSelection(f, purge.OlderThan, purge.Limit), purgeCounts(res), err); err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "purged %d of %d selected records%s\n", res.Deleted, res.Selected, how)
-		return nil
+		return writePurge(stdout, res)
 	}
 	return fmt.Errorf("unknown command %q", p.Command)
+}
+
+// dlqSelection is the selection of a redrive or purge for its audit
+// record: the user by hash.
+func dlqSelection(f dlq.Filter, olderThan time.Duration, limit int) map[string]string {
+	sel := map[string]string{}
+	if f.Reason != "" {
+		sel["reason"] = f.Reason
+	}
+	if f.User != "" {
+		sel["user_sha256"] = audit.UserHash(f.User)
+	}
+	if len(f.Seqs) > 0 {
+		seqs := make([]string, len(f.Seqs))
+		for i, s := range f.Seqs {
+			seqs[i] = strconv.FormatUint(s, 10)
+		}
+		sel["seq"] = strings.Join(seqs, ",")
+	}
+	if f.All {
+		sel["all"] = "true"
+	}
+	if olderThan > 0 {
+		sel["older_than"] = olderThan.String()
+	}
+	if limit > 0 {
+		sel["limit"] = strconv.Itoa(limit)
+	}
+	return sel
+}
+
+// purgeCounts are the counts of a purge for its audit record.
+func purgeCounts(res dlq.PurgeResult) map[string]int {
+	c := map[string]int{"selected": res.Selected, "deleted": res.Deleted, "gone": res.Gone}
+	if e := res.Erasure; e != nil {
+		c["triggers"], c["links"], c["ledger_entries"], c["ops_entries"] = e.Triggers, e.Links, e.LedgerEntries, e.OpsEntries
+		if e.UserState {
+			c["user_state"] = 1
+		} else {
+			c["user_state"] = 0
+		}
+	}
+	return c
 }

@@ -191,7 +191,7 @@ func TestDLQCommands(t *testing.T) {
 
 	o.sim.AddUser(mangosim.User{ID: mangosim.UserOwnerLegalNoRep, Category: mangosim.CategoryOwner, PersonType: mangosim.PersonLegal,
 		LegalPersonType: "BUSINESS", Status: mangosim.StatusActive, Email: "company@example.com", LegalRepresentativeEmail: "rep@example.com"})
-	code, out, errOut = runSync(t, []string{"dlq", "redrive", "--reason", events.ReasonMissingLegalRepEmail}, o.env)
+	code, out, errOut = runSync(t, []string{"dlq", "redrive", "--reason", events.ReasonMissingLegalRepEmail, "--yes"}, o.env)
 	if code != exitOK || !hasRow(out, []string{"1", "evt-42", "evt-42.redrive-1", "redriven"}) {
 		t.Fatalf("dlq redrive = %d:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -219,7 +219,7 @@ func TestDLQCommands(t *testing.T) {
 		_, out, _ := runSync(t, []string{"dlq", "show", "1"}, o.env)
 		return strings.Contains(out, "ledger:           link (redriven to evt-42.redrive-1)")
 	})
-	code, out, _ = runSync(t, []string{"dlq", "redrive", "--all"}, o.env)
+	code, out, _ = runSync(t, []string{"dlq", "redrive", "--all", "-y"}, o.env)
 	if code != exitOK || !strings.Contains(out, "0 redriven, 1 skipped, 0 refused, 0 conflicts") {
 		t.Errorf("second dlq redrive = %d:\n%s", code, out)
 	}
@@ -234,7 +234,7 @@ func TestDLQCommands(t *testing.T) {
 		t.Errorf("dlq purge without stdin = %d, %q, %q; want 2 naming --yes", code, out, errOut)
 	}
 	var sout, serr syncBuffer
-	if code := runWithInput(t.Context(), []string{"dlq", "purge", "--all"}, envOf(o.env), strings.NewReader("n\n"), &sout, &serr); code != exitFailure ||
+	if code := runWithInput(t.Context(), []string{"dlq", "purge", "--all"}, envOf(o.env), typed("n\n"), &sout, &serr); code != exitFailure ||
 		!strings.Contains(serr.String(), "purge 1 record? [y/N] ") || !strings.Contains(sout.String(), "purge cancelled") {
 		t.Errorf("dlq purge answered n = %d, %q, %q", code, sout.String(), serr.String())
 	}
@@ -242,7 +242,7 @@ func TestDLQCommands(t *testing.T) {
 		t.Fatalf("records after refusals = %d, want 1", n)
 	}
 	sout, serr = syncBuffer{}, syncBuffer{}
-	if code := runWithInput(t.Context(), []string{"dlq", "purge", "--user", mangosim.UserOwnerLegalNoRep}, envOf(o.env), strings.NewReader("y\n"), &sout, &serr); code != exitOK ||
+	if code := runWithInput(t.Context(), []string{"dlq", "purge", "--user", mangosim.UserOwnerLegalNoRep}, envOf(o.env), typed("y\n"), &sout, &serr); code != exitOK ||
 		!strings.Contains(sout.String(), "purged 1 of 1 selected records (erased securely)") {
 		t.Errorf("dlq purge --user answered y = %d, %q, %q", code, sout.String(), serr.String())
 	}

@@ -26,7 +26,7 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes (SPEC §6).
+// Exit codes (README, "Running it").
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -128,7 +128,7 @@ func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, st
 	case "check":
 		err = checkCommand(ctx, p, log, stdout)
 	case "replay":
-		err = replayCommand(ctx, p, log, stdout, stderr)
+		err = replayCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "demo":
 		err = demoCommand(ctx, log, stdout)
 	case "bench":
@@ -136,7 +136,9 @@ func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, st
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
 		err = dlqCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "backfill":
-		err = backfillCommand(ctx, p, log, stdout, stderr)
+		err = backfillCommand(ctx, p, env, log, stdin, stdout, stderr)
+	case "audit":
+		err = auditCommand(ctx, p, log, stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", p.Command)
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -28,42 +26,6 @@ import (
 // What the operator commands show on a terminal: tables, prompts and
 // progress bars. The tools themselves (package ops and below) return data.
 
-// Confirmation errors of [confirmPurge].
-var (
-	// errNotConfirmed means the operator did not answer yes.
-	errNotConfirmed = errors.New("not confirmed")
-	// errNoAnswer means there was nothing to read the answer from (no
-	// stdin, as in CI): pass --yes to proceed without a question.
-	errNoAnswer = errors.New("no answer on stdin: pass --yes to purge without asking")
-)
-
-// confirmPurge returns a [dlq.PurgeOptions.Confirm] that asks "purge N records?
-// [y/N] " on out and reads one line from in: "y" or "yes" (any case)
-// proceeds, anything else is [errNotConfirmed]; a nil in, or one at its
-// end before any answer, is [errNoAnswer].
-func confirmPurge(in io.Reader, out io.Writer) func(n int) error {
-	return func(n int) error {
-		if in == nil {
-			return errNoAnswer
-		}
-		noun := "records"
-		if n == 1 {
-			noun = "record"
-		}
-		fmt.Fprintf(out, "purge %d %s? [y/N] ", n, noun)
-		line, err := bufio.NewReader(in).ReadString('\n')
-		if err != nil && line == "" {
-			fmt.Fprintln(out)
-			return errNoAnswer
-		}
-		switch strings.ToLower(strings.TrimSpace(line)) {
-		case "y", "yes":
-			return nil
-		}
-		return errNotConfirmed
-	}
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -72,9 +34,9 @@ func dash(s string) string {
 }
 
 // writeRecords prints records as a table: TIME SEQ SUBJECT REASON USER
-// ATTEMPTS STATE (SUBJECT is the original subject), then a count; total is
-// the number of matching records when recs holds only the newest of them.
-func writeRecords(w io.Writer, recs []dlq.Record, total int) error {
+// ATTEMPTS STATE (SUBJECT is the original subject), then a count; more
+// says recs are only the newest of the matching records.
+func writeRecords(w io.Writer, recs []dlq.Record, more bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSEQ\tSUBJECT\tREASON\tUSER\tATTEMPTS\tSTATE")
 	for _, r := range recs {
@@ -90,15 +52,11 @@ func writeRecords(w io.Writer, recs []dlq.Record, total int) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	noun := "records"
-	if total == 1 {
-		noun = "record"
-	}
 	var err error
-	if total > len(recs) {
-		_, err = fmt.Fprintf(w, "%d of %d %s (the newest; --limit 0 shows all)\n", len(recs), total, noun)
+	if more {
+		_, err = fmt.Fprintf(w, "%s (the newest; more match: --limit 0 shows all)\n", plural(len(recs), "record"))
 	} else {
-		_, err = fmt.Fprintf(w, "%d %s\n", len(recs), noun)
+		_, err = fmt.Fprintf(w, "%s\n", plural(len(recs), "record"))
 	}
 	return err
 }
@@ -176,7 +134,7 @@ func writeRecord(w io.Writer, r *dlq.Record, ledger *consumer.LedgerEntry) error
 }
 
 // writeRedriveResults prints one line per record and a summary.
-func writeRedriveResults(w io.Writer, results []dlq.RedriveResult) error {
+func writeRedriveResults(w io.Writer, results []dlq.RedriveResult, dryRun bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tEVENT\tREDRIVE ID\tRESULT")
 	counts := map[string]int{}
@@ -191,9 +149,69 @@ func writeRedriveResults(w io.Writer, results []dlq.RedriveResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if n := counts[dlq.RedriveWould]; n > 0 || len(results) == 0 && dryRun {
+		_, err := fmt.Fprintf(w, "%d would be redriven, %d skipped, %d refused (dry run: nothing was written)\n",
+			n, counts[dlq.RedriveSkipped], counts[dlq.RedriveRefused])
+		return err
+	}
 	_, err := fmt.Fprintf(w, "%d redriven, %d skipped, %d refused, %d conflicts\n",
 		counts[dlq.RedriveDone], counts[dlq.RedriveSkipped], counts[dlq.RedriveRefused], counts[dlq.RedriveConflict])
 	return err
+}
+
+// plural is "1 record", "3 records"; nouns ending in "y" take "ies".
+func plural(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return strconv.Itoa(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// writePurge prints what a purge did, or in a dry run would do.
+func writePurge(w io.Writer, res dlq.PurgeResult) error {
+	how := ""
+	if res.Secure {
+		how = " (erased securely)"
+	}
+	if res.DryRun {
+		fmt.Fprintf(w, "would purge %d selected records%s\n", res.Selected, how)
+	} else {
+		fmt.Fprintf(w, "purged %d of %d selected records%s\n", res.Deleted, res.Selected, how)
+	}
+	if e := res.Erasure; e != nil {
+		verb := "erased"
+		if res.DryRun {
+			verb = "would erase"
+		}
+		fmt.Fprintf(w, "%s the user's data: %s\n", verb, erasureText(*e))
+	}
+	if res.DryRun {
+		_, err := fmt.Fprintln(w, "dry run: nothing was deleted")
+		return err
+	}
+	return nil
+}
+
+// erasureText lists what a purge by user erases beyond the dead letters.
+func erasureText(e dlq.Erasure) string {
+	state := "no user state"
+	if e.UserState {
+		state = "the user state"
+	}
+	return fmt.Sprintf("%s in the trigger stream, %s, %s, %s, %s",
+		plural(e.Triggers, "trigger"), plural(e.Links, "link event"), plural(e.LedgerEntries, "ledger entry"), state, plural(e.OpsEntries, "operator entry"))
+}
+
+// purgeQuestion is the confirmation question of a purge.
+func purgeQuestion(p dlq.PurgeResult) string {
+	q := "purge " + plural(p.Selected, "record")
+	if p.Erasure != nil {
+		q += " and erase the user's data (" + erasureText(*p.Erasure) + ")"
+	}
+	return q + "?"
 }
 
 // writeReplaySummary prints a replay's report: a status line, then a
@@ -270,36 +288,68 @@ func replayTypeRank(typ string) int {
 	return 4
 }
 
-// replayLineFormat is the layout of a dry-run line.
-const replayLineFormat = "%10s  %-24s  %-28s  %-40s  %s\n"
+// replayTableBlock is how many dry-run lines are held to size the columns
+// before they are printed: enough to align a screenful, bounded for a
+// replay of millions.
+const replayTableBlock = 256
 
-// replayDryRunLines returns a replay.Config.AfterTrigger that prints one
-// dry-run line per trigger (a header first): seq, type, user, the
-// ledger's outcome/reason before the replay, action. Triggers filtered
-// out by --user are not printed.
-func replayDryRunLines(out io.Writer) func(replay.Step) {
-	header := false
-	return func(s replay.Step) {
-		if s.Action == replay.Filtered {
-			return
-		}
-		if !header {
-			fmt.Fprintf(out, replayLineFormat, "SEQ", "TYPE", "USER", "LEDGER", "ACTION")
-			header = true
-		}
-		ledger := "-"
-		switch {
-		case s.Outcome != "" && s.Reason != "":
-			ledger = s.Outcome + "/" + s.Reason
-		case s.Outcome != "":
-			ledger = s.Outcome
-		}
-		action := s.Action
-		if s.NewID != "" {
-			action += " as " + s.NewID
-		}
-		fmt.Fprintf(out, replayLineFormat, strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), ledger, action)
+// replayTable prints a dry run's lines — seq, type, user, the ledger's
+// outcome/reason before the replay, action — in columns as wide as their
+// content, so that a user id of any length (up to 128 characters) keeps the
+// table aligned. Lines are sized and printed a block at a time; a column
+// only widens. Triggers filtered out by --user are not printed. Call Flush
+// after the last trigger.
+type replayTable struct {
+	out    io.Writer
+	widths [5]int
+	rows   [][5]string
+}
+
+func newReplayTable(out io.Writer) *replayTable {
+	t := &replayTable{out: out}
+	t.rows = append(t.rows, [5]string{"SEQ", "TYPE", "USER", "LEDGER", "ACTION"})
+	return t
+}
+
+// Add is a replay.Config.AfterTrigger.
+func (t *replayTable) Add(s replay.Step) {
+	if s.Action == replay.Filtered {
+		return
 	}
+	ledger := "-"
+	switch {
+	case s.Outcome != "" && s.Reason != "":
+		ledger = s.Outcome + "/" + s.Reason
+	case s.Outcome != "":
+		ledger = s.Outcome
+	}
+	action := s.Action
+	if s.NewID != "" {
+		action += " as " + s.NewID
+	}
+	t.rows = append(t.rows, [5]string{strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), ledger, action})
+	if len(t.rows) >= replayTableBlock {
+		_ = t.Flush()
+	}
+}
+
+// Flush prints the lines held. With no trigger at all it prints nothing.
+func (t *replayTable) Flush() error {
+	if len(t.rows) == 0 || len(t.rows) == 1 && t.rows[0][0] == "SEQ" {
+		return nil
+	}
+	for _, r := range t.rows {
+		for i, c := range r {
+			t.widths[i] = max(t.widths[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		fmt.Fprintf(&b, "%*s  %-*s  %-*s  %-*s  %s\n", t.widths[0], r[0], t.widths[1], r[1], t.widths[2], r[2], t.widths[3], r[3], r[4])
+	}
+	t.rows = t.rows[:0]
+	_, err := io.WriteString(t.out, b.String())
+	return err
 }
 
 // replayBar draws a replay's progress on a terminal: a bar with count,
@@ -377,10 +427,16 @@ func (p *barProgress) Done(backfill.Result) { _ = p.bar.Finish() }
 
 // writeBackfillSummary prints the range, then a table of counts by type
 // with a total.
-func writeBackfillSummary(w io.Writer, r backfill.Result) error {
-	fmt.Fprintf(w, "backfill %s .. %s: %d pages\n", ops.FormatTime(r.From), ops.FormatTime(r.To), r.Pages)
+func writeBackfillSummary(w io.Writer, r backfill.Result, dryRun bool) error {
+	stored := "STORED"
+	if dryRun {
+		fmt.Fprintf(w, "backfill %s .. %s: %d pages (dry run: nothing was stored)\n", ops.FormatTime(r.From), ops.FormatTime(r.To), r.Pages)
+		stored = "WOULD STORE"
+	} else {
+		fmt.Fprintf(w, "backfill %s .. %s: %d pages\n", ops.FormatTime(r.From), ops.FormatTime(r.To), r.Pages)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tFOUND\tSTORED\tALREADY DELIVERED\tINVALID")
+	fmt.Fprintln(tw, "TYPE\tFOUND\t"+stored+"\tALREADY DELIVERED\tINVALID")
 	row := func(name string, c backfill.Counts) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, strconv.Itoa(c.Found), strconv.Itoa(c.Stored), strconv.Itoa(c.Delivered), strconv.Itoa(c.Invalid))
 	}

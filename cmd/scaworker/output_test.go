@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestDLQTables(t *testing.T) {
 	t.Parallel()
 	recs := outputRecords()
 	var out bytes.Buffer
-	if err := writeRecords(&out, recs, len(recs)); err != nil {
+	if err := writeRecords(&out, recs, false); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
@@ -58,10 +57,10 @@ func TestDLQTables(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := writeRecords(&out, recs[2:], 3); err != nil {
+	if err := writeRecords(&out, recs[2:], true); err != nil {
 		t.Fatal(err)
 	}
-	if want := "\n1 of 3 records (the newest; --limit 0 shows all)\n"; !strings.HasSuffix(out.String(), want) {
+	if want := "\n1 record (the newest; more match: --limit 0 shows all)\n"; !strings.HasSuffix(out.String(), want) {
 		t.Errorf("limited table = %q, want suffix %q", out.String(), want)
 	}
 
@@ -100,44 +99,12 @@ func TestDLQTables(t *testing.T) {
 		{Seq: 2, EventID: "e2", RedriveID: "e2.redrive-1", Result: dlq.RedriveSkipped, Note: "already redriven"},
 		{Seq: 3, EventID: "e3", Result: dlq.RedriveRefused, Note: "redriven 5 times"},
 	}
-	if err := writeRedriveResults(&out, res); err != nil {
+	if err := writeRedriveResults(&out, res, false); err != nil {
 		t.Fatal(err)
 	}
 	if !hasRow(out.String(), []string{"3", "e3", "-", "refused:", "redriven", "5", "times"}) ||
 		!strings.HasSuffix(out.String(), "1 redriven, 1 skipped, 1 refused, 0 conflicts\n") {
 		t.Errorf("redrive results =\n%s", out.String())
-	}
-}
-
-func TestConfirmPurge(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		in   *strings.Reader
-		n    int
-		want error
-	}{
-		{"no stdin", nil, 3, errNoAnswer},
-		{"empty stdin", strings.NewReader(""), 3, errNoAnswer},
-		{"no", strings.NewReader("n\n"), 3, errNotConfirmed},
-		{"anything else", strings.NewReader("sure\n"), 3, errNotConfirmed},
-		{"yes", strings.NewReader("YES\n"), 1, nil},
-	} {
-		var prompt bytes.Buffer
-		confirm := confirmPurge(nil, &prompt)
-		if tc.in != nil {
-			confirm = confirmPurge(tc.in, &prompt)
-		}
-		if err := confirm(tc.n); !errors.Is(err, tc.want) {
-			t.Errorf("%s: error = %v, want %v", tc.name, err, tc.want)
-		}
-		want := "purge 3 records? [y/N] "
-		if tc.n == 1 {
-			want = "purge 1 record? [y/N] "
-		}
-		if tc.in != nil && strings.TrimSuffix(prompt.String(), "\n") != want {
-			t.Errorf("%s: prompt = %q, want %q", tc.name, prompt.String(), want)
-		}
 	}
 }
 
@@ -157,15 +124,35 @@ func TestReplayOutput(t *testing.T) {
 	}
 
 	out.Reset()
-	print := replayDryRunLines(&out)
-	print(replay.Step{Seq: 7, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeLink, Action: replay.Forced, NewID: "e.replay-1"})
-	print(replay.Step{Seq: 8, Type: events.TypeUserCreated, Action: replay.Filtered})
-	print(replay.Step{Seq: 9, Type: events.TypeUserCreated, Outcome: events.OutcomeDLQ, Reason: events.ReasonInvalidEvent, Action: replay.Invalid})
+	table := newReplayTable(&out)
+	table.Add(replay.Step{Seq: 7, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeLink, Action: replay.Forced, NewID: "e.replay-1"})
+	table.Add(replay.Step{Seq: 8, Type: events.TypeUserCreated, Action: replay.Filtered})
+	table.Add(replay.Step{Seq: 9, Type: events.TypeUserCreated, Outcome: events.OutcomeDLQ, Reason: events.ReasonInvalidEvent, Action: replay.Invalid})
+	if err := table.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != 3 || !hasRow(lines[0], []string{"SEQ", "TYPE", "USER", "LEDGER", "ACTION"}) ||
 		!strings.Contains(lines[1], "link") || !strings.HasSuffix(lines[1], "forced as e.replay-1") ||
 		!strings.Contains(lines[2], " - ") || !strings.Contains(lines[2], "dlq/invalid_event") {
 		t.Errorf("dry-run lines =\n%s", out.String())
+	}
+
+	// A long user id keeps the columns aligned: ACTION starts at the same
+	// place on every line.
+	out.Reset()
+	table = newReplayTable(&out)
+	long := "user_m_" + strings.Repeat("0123456789", 12)
+	table.Add(replay.Step{Seq: 1, Type: events.TypeUserCreated, UserID: "u1", Outcome: events.OutcomeSkip, Reason: events.ReasonNotOwner, Action: replay.Reevaluated})
+	table.Add(replay.Step{Seq: 2, Type: events.TypeSessionExpired, UserID: long, Outcome: events.OutcomeSkip, Reason: events.ReasonUserCap, Action: replay.Reevaluated})
+	_ = table.Flush()
+	lines = strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	col := strings.Index(lines[0], "ACTION")
+	for _, l := range lines[1:] {
+		if strings.Index(l, replay.Reevaluated) != col {
+			t.Errorf("dry-run lines not aligned with a %d-character user id:\n%s", len(long), out.String())
+			break
+		}
 	}
 
 	out.Reset()
@@ -189,7 +176,7 @@ func TestBackfillSummary(t *testing.T) {
 		res.Total.Found, res.Total.Delivered = res.Total.Found+5, res.Total.Delivered+5
 	}
 	var out bytes.Buffer
-	if err := writeBackfillSummary(&out, res); err != nil {
+	if err := writeBackfillSummary(&out, res, false); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")

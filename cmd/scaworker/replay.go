@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/ops/audit"
 	"github.com/scaworker/scaworker/ops/replay"
 )
 
@@ -39,34 +38,56 @@ func replayConfig(r settings.Replay) (replay.Config, error) {
 
 // replayCommand is `scaworker replay`: the dry-run lines and the summary
 // on stdout; the progress bar (on a terminal) or progress log lines on stderr.
-func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdout, stderr io.Writer) error {
+func replayCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv, log *zap.Logger, stdin io.Reader, stdout, stderr io.Writer) error {
 	r := p.CLI.Replay
 	cfg, err := replayConfig(r)
-	if err != nil {
+	chg, errs := newChange(audit.CommandReplay, r.Change, env, stdin, stderr)
+	acfg := auditConfig(r.Audit, cfg.Layout.Defaults().Replicas)
+	errs = append(errs, acfg.Validate())
+	if cfgErr := (*configError)(nil); errors.As(err, &cfgErr) {
+		errs = append(cfgErr.errs, errs...)
+	}
+	if err := newConfigError(errs...); err != nil {
 		return err
 	}
 	log.Debug("config", p.LogFields()...)
-	connectCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	nc, err := connectNATS(connectCtx, r.NATS.URL, r.NATS, log)
-	cancel()
+	nc, js, err := operatorConnect(ctx, r.NATS, log)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+	defer closeOperatorConn(nc)
+	if err := chg.open(ctx, js, acfg); err != nil {
+		return err
 	}
 	cfg.Log = log.Named("replay")
+	table := newReplayTable(stdout)
+	cfg.Confirm = func(rep *replay.Report) error {
+		q := fmt.Sprintf("replay %s: stream seq %d..%d of %s?", rep.ReplayID, rep.FromSeq, rep.ToSeq, rep.Stream)
+		if rep.Resumed {
+			q = fmt.Sprintf("resume replay %s: stream seq %d..%d of %s?", rep.ReplayID, rep.NextSeq, rep.ToSeq, rep.Stream)
+		}
+		return chg.confirm(q)
+	}
 	if cfg.DryRun {
-		cfg.AfterTrigger = replayDryRunLines(stdout)
+		cfg.AfterTrigger = table.Add
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = &replayBar{w: stderr}
 	}
 	rep, err := replay.Run(ctx, js, cfg)
+	if errors.Is(err, errCancelled) {
+		return chg.cancelled(stdout)
+	}
+	var cfgErr *configError
+	if errors.As(err, &cfgErr) {
+		return err
+	}
+	if rep != nil || err != nil {
+		err = chg.record(ctx, replaySelection(r), replayCounts(rep), err)
+	}
 	if rep != nil {
 		if cfg.DryRun {
+			_ = table.Flush()
 			fmt.Fprintln(stdout) // after the per-trigger lines
 		}
 		if werr := writeReplaySummary(stdout, rep); werr != nil && err == nil {
@@ -74,7 +95,7 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 		}
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		// SIGINT/SIGTERM: the cursor holds the progress; exit 0 (SPEC §6).
+		// SIGINT/SIGTERM: the cursor holds the progress; exit 0.
 		if rep != nil {
 			log.Warn("replay interrupted; run the same command again to resume",
 				zap.String("replay", rep.ReplayID), zap.Uint64("next_seq", rep.NextSeq))
@@ -82,4 +103,48 @@ func replayCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, std
 		return nil
 	}
 	return err
+}
+
+// replaySelection is the selection of a replay for its audit record:
+// users by hash.
+func replaySelection(r settings.Replay) map[string]string {
+	sel := map[string]string{"from": r.From}
+	if r.To != "" {
+		sel["to"] = r.To
+	}
+	if len(r.Types) > 0 {
+		sel["type"] = strings.Join(r.Types, ",")
+	}
+	if len(r.Users) > 0 {
+		hashes := make([]string, len(r.Users))
+		for i, u := range r.Users {
+			hashes[i] = audit.UserHash(u)
+		}
+		sel["user_sha256"] = strings.Join(hashes, ",")
+	}
+	if r.Force {
+		sel["force"] = "true"
+	}
+	if r.Restart {
+		sel["restart"] = "true"
+	}
+	if r.Name != "" {
+		sel["name"] = r.Name
+	}
+	return sel
+}
+
+// replayCounts are the counts of a replay for its audit record: per
+// action, and what this session published.
+func replayCounts(rep *replay.Report) map[string]int {
+	if rep == nil {
+		return nil
+	}
+	counts := map[string]int{"published": rep.Published, "from_seq": int(rep.FromSeq), "to_seq": int(rep.ToSeq)}
+	for _, a := range replay.Actions() {
+		if n := rep.Count(a); n > 0 {
+			counts[a] = n
+		}
+	}
+	return counts
 }

@@ -99,7 +99,7 @@ func TestReplayCommand(t *testing.T) {
 		info, err := c.Info(t.Context())
 		return err == nil && info.AckFloor.Stream == 3 && info.NumAckPending == 0
 	})
-	env := map[string]string{"NATS_URL": o.env["NATS_URL"]}
+	env := map[string]string{"NATS_URL": o.env["NATS_URL"], "USER": "carol"}
 
 	code, out, errOut := runSync(t, []string{"replay", "--from", "1", "--dry-run"}, env)
 	if code != exitOK {
@@ -112,7 +112,7 @@ func TestReplayCommand(t *testing.T) {
 	}
 	t.Logf("dry run:\n%s", out)
 
-	code, out, errOut = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test"}, env)
+	code, out, errOut = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test", "--yes", "--operator", "ops-bot"}, env)
 	if code != exitOK {
 		t.Fatalf("replay = %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -125,7 +125,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("output contains the API key")
 	}
 
-	code, out, _ = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test"}, env)
+	code, out, _ = runSync(t, []string{"replay", "--from", "1", "--name", "cmd-test", "--yes", "--operator", "ops-bot"}, env)
 	if code != exitOK || !strings.Contains(out, "already finished") {
 		t.Errorf("replay again = %d, want 0 and already finished:\n%s", code, out)
 	}

@@ -155,8 +155,25 @@ func TestCheck(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("check = %d, want 0; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		if n := strings.Count(out, ": ok\n"); n != 4 || strings.Contains(out, "FAILED") {
-			t.Errorf("check printed %d ok lines, want 4:\n%s", n, out)
+		if n := strings.Count(out, ": ok\n"); n != 5 || strings.Contains(out, "FAILED") || !strings.Contains(out, "durability: ok\n") {
+			t.Errorf("check printed %d ok lines, want 5 with durability's:\n%s", n, out)
+		}
+	})
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		env := workerEnv(t, startSim(t))
+		code, out, _ := runSync(t, []string{"check"}, env)
+		if code != exitOK || !strings.Contains(out, "durability: WARNING: the embedded NATS server is a single replica") {
+			t.Errorf("check without NATS_URL = %d, want 0 with the single-replica warning:\n%s", code, out)
+		}
+		code, out, _ = runSync(t, []string{"check", "--require-durable"}, env)
+		if code != exitFailure || !strings.Contains(out, "durability: FAILED: SCA_REQUIRE_DURABLE: the embedded NATS server is a single replica") {
+			t.Errorf("check --require-durable without NATS_URL = %d, want 1 with the refusal:\n%s", code, out)
+		}
+		env["SCA_REQUIRE_DURABLE"] = "true"
+		code, _, errOut := runSync(t, []string{"run"}, env)
+		if code != exitUsage || !strings.Contains(errOut, "SCA_REQUIRE_DURABLE: the embedded NATS server is a single replica") {
+			t.Errorf("run with SCA_REQUIRE_DURABLE and the embedded server = %d, want 2 naming the setting:\n%s", code, errOut)
 		}
 	})
 	t.Run("wrong key", func(t *testing.T) {
@@ -204,6 +221,15 @@ func TestDemo(t *testing.T) {
 	} {
 		if !hasRow(summary, row) {
 			t.Errorf("summary lacks row %v:\n%s", row, summary)
+		}
+	}
+	for _, want := range []string{
+		"user user_m_owner_natural at Mangopay: OWNER, NATURAL, ACTIVE, not enrolled",
+		"user user_m_owner_legal_norep at Mangopay: OWNER, LEGAL, BUSINESS, ACTIVE, not enrolled, no legal representative e-mail",
+		"What next", "./scaworker check", "./scaworker run",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo does not say %q", want)
 		}
 	}
 	t.Logf("demo took %s", time.Since(start))

@@ -2,24 +2,35 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
-// buildInfo is what `scaworker version` prints, all from the binary's
-// build information (the Go toolchain stamps the module version and the
-// VCS revision; nothing is set with -ldflags).
+// buildTime is when the binary was built, RFC 3339, when the build sets it:
+//
+//	go build -ldflags "-X main.buildTime=$(date -u +%Y-%m-%dT%H:%M:%SZ)" ./cmd/scaworker
+//
+// Without it, the build time is the binary file's modification time (what
+// `go build` and `go install` leave).
+var buildTime string
+
+// buildInfo is what `scaworker version` prints: the binary's build
+// information (the Go toolchain stamps the module version and the VCS
+// revision and its commit time) and when the binary was built.
 type buildInfo struct {
-	Version  string // module version, e.g. v1.2.0 or a pseudo-version; "(devel)" when unknown
-	Commit   string // vcs.revision, "+dirty" when vcs.modified
-	Time     string // vcs.time
-	Go       string
-	Platform string
+	Version    string // module version, e.g. v1.2.0 or a pseudo-version; "(devel)" when unknown
+	Commit     string // vcs.revision, "+dirty" when vcs.modified
+	CommitTime string // vcs.time: when the commit was made
+	Built      string // when the binary was built (buildTime, else the executable's modification time)
+	Go         string
+	Platform   string
 }
 
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: "(devel)", Commit: "unknown", Time: "unknown", Go: runtime.Version(),
+	b := buildInfo{Version: "(devel)", Commit: "unknown", Built: builtAt(), Go: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -37,7 +48,7 @@ func readBuildInfo() buildInfo {
 		case "vcs.revision":
 			b.Commit = s.Value
 		case "vcs.time":
-			b.Time = s.Value
+			b.CommitTime = s.Value
 		case "vcs.modified":
 			modified = s.Value == "true"
 		}
@@ -51,11 +62,32 @@ func readBuildInfo() buildInfo {
 func (b buildInfo) String() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "scaworker %s\n", b.Version)
-	fmt.Fprintf(&s, "commit:   %s\n", b.Commit)
-	fmt.Fprintf(&s, "built:    %s\n", b.Time)
+	if b.CommitTime != "" {
+		fmt.Fprintf(&s, "commit:   %s (committed %s)\n", b.Commit, b.CommitTime)
+	} else {
+		fmt.Fprintf(&s, "commit:   %s\n", b.Commit)
+	}
+	fmt.Fprintf(&s, "built:    %s\n", b.Built)
 	fmt.Fprintf(&s, "go:       %s\n", b.Go)
 	fmt.Fprintf(&s, "platform: %s\n", b.Platform)
 	return s.String()
+}
+
+// builtAt is when this binary was built: buildTime when the build set
+// it, else the modification time of the executable file.
+func builtAt() string {
+	if buildTime != "" {
+		return buildTime
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "unknown"
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return "unknown"
+	}
+	return fi.ModTime().UTC().Format(time.RFC3339)
 }
 
 // userAgent is the User-Agent of Mangopay calls.

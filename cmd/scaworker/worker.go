@@ -129,9 +129,12 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 // work is the NATS side of the worker; it returns after the consumer has
 // drained, then closes the connection and stops the embedded server.
 func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness, hk *hooks.Handler) error {
-	url := cfg.nats.URL
+	url, setting := cfg.nats.URL, "NATS_URL"
 	if url == "" {
 		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
+		if errors.Is(err, natsembed.ErrListen) {
+			return newConfigError(err) // the port is taken: SCA_NATS_LISTEN must change
+		}
 		if err != nil {
 			return err
 		}
@@ -140,9 +143,15 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			log.Info("nats stopped")
 		}()
 		log.Info("nats listening", zap.String("addr", emb.Addr()), zap.String("data_dir", cfg.embedded.DataDir))
-		url = emb.ClientURL()
+		log.Info("durability", zap.String("note", embeddedSingleReplica))
+		if p := openListenProblem(emb.Addr()); p != "" {
+			log.Warn("embedded nats open to the network", zap.String("problem", p))
+		}
+		url, setting = emb.ClientURL(), "SCA_NATS_LISTEN"
 	}
-	nc, err := connectNATS(ctx, url, cfg.nats, log)
+	// The start-up deadline (SCA_STARTUP_TIMEOUT) bounds the wait for the
+	// server; later outages are waited out.
+	nc, err := dialNATS(ctx, url, cfg.nats, dialOptions{setting: setting, wait: cfg.startupTimeout, waitSetting: "SCA_STARTUP_TIMEOUT", every: waitReportEvery}, log)
 	if err != nil {
 		return err
 	}
@@ -152,16 +161,29 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	if err := checkJetStream(ctx, js, setting, settings.RedactURLs(url)); err != nil {
+		return err
+	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = consumer.Provision(pctx, js, cfg.consumer)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("jetstream layout: %w", err)
 	}
+	if cfg.nats.URL != "" {
+		if err := checkDurability(ctx, nc, js, cfg.consumer, cfg.requireDurable, log); err != nil {
+			return err
+		}
+	}
 	if err := bindHooks(ctx, js, hk, cfg); err != nil {
 		return err
 	}
 	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
 
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {
@@ -171,6 +193,9 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			// Mangopay unreachable or down: the events wait in the stream
 			// and the consumer retries them; not a reason to refuse to start.
 			log.Warn("check inconclusive", zap.String("check", r.name), zap.Error(r.err))
+		case r.refused:
+			// Credentials Mangopay refuses will not work after a restart either.
+			return newConfigError(r.err)
 		default:
 			return fmt.Errorf("check %s: %w", r.name, r.err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -261,4 +262,18 @@ func (w *World) LedgerEntry(source, id string, v any) bool {
 		w.T.Fatalf("ledger entry %s: %v", id, err)
 	}
 	return true
+}
+
+// MaxInWindow returns the most of times that fall in any span of length per (a sliding
+// window, the way Mangopay counts calls). It sorts times.
+func MaxInWindow(times []time.Time, per time.Duration) int {
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	most, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= per {
+			j++
+		}
+		most = max(most, i-j+1)
+	}
+	return most
 }

@@ -106,6 +106,10 @@ type Config struct {
 	Log *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DryRun stores nothing and creates nothing: it lists the events and
+	// counts as Stored those whose id is not in the hooks bucket (they
+	// would be stored), as Delivered the others.
+	DryRun bool
 }
 
 // Counts counts events.
@@ -189,11 +193,23 @@ func Run(ctx context.Context, js jetstream.JetStream, mp EventLister, o Config) 
 		o.From = edge
 		res.From = edge.UTC()
 	}
-	kv, err := consumer.HooksBucket(ctx, js, cfg)
+	var kv jetstream.KeyValue
+	var store *hooks.Store // nil in a dry run
+	var err error
+	if o.DryRun {
+		kv, err = js.KeyValue(ctx, cfg.HooksBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = nil, nil // nothing delivered yet; a dry run creates nothing
+		}
+	} else {
+		kv, err = consumer.HooksBucket(ctx, js, cfg)
+	}
 	if err != nil {
 		return res, err
 	}
-	store := hooks.NewStore(js, kv, cfg.Subjects, cfg.Stream, now)
+	if !o.DryRun {
+		store = hooks.NewStore(js, kv, cfg.Subjects, cfg.Stream, now)
+	}
 	for _, typ := range o.Types {
 		if _, ok := events.HookType(typ); !ok {
 			return res, fmt.Errorf("backfill: %q is not an SCA enrollment event type", typ)
@@ -210,7 +226,7 @@ func Run(ctx context.Context, js jetstream.JetStream, mp EventLister, o Config) 
 			}
 			res.Pages++
 			for _, ev := range list {
-				c, err := storeHook(ctx, store, typ, ev, log)
+				c, err := storeHook(ctx, store, kv, typ, ev, log)
 				tc.add(c)
 				if err != nil {
 					res.add(tc)
@@ -245,8 +261,9 @@ const storeHookTimeout = 30 * time.Second
 
 // storeHook stores one listed event through the webhook ingress's own
 // store: skipped when its marker is in the hooks bucket, else published
-// with Nats-Msg-Id = its id and marked by "backfill".
-func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Event, log *zap.Logger) (Counts, error) {
+// with Nats-Msg-Id = its id and marked by "backfill". Without a store (a
+// dry run) it only looks its marker up in kv (nil: no bucket).
+func storeHook(ctx context.Context, store *hooks.Store, kv jetstream.KeyValue, typ string, ev enroll.Event, log *zap.Logger) (Counts, error) {
 	if ev.EventType != "" && ev.EventType != typ {
 		// Not what was asked for: its own type's pass finds it.
 		return Counts{}, nil
@@ -262,6 +279,24 @@ func storeHook(ctx context.Context, store *hooks.Store, typ string, ev enroll.Ev
 	h := hooks.Hook{EventType: typ, UserID: ev.ResourceID, Date: date, RawDate: strconv.FormatInt(date.Unix(), 10)}
 	ctx, cancel := context.WithTimeout(ctx, storeHookTimeout)
 	defer cancel()
+	if store == nil {
+		known := false
+		if kv != nil {
+			_, err := kv.Get(ctx, h.ID())
+			switch {
+			case err == nil:
+				known = true
+			case !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted):
+				return c, fmt.Errorf("look up event %s: %w", h.ID(), err)
+			}
+		}
+		if known {
+			c.Delivered++
+		} else {
+			c.Stored++
+		}
+		return c, nil
+	}
 	st, err := store.Put(ctx, h, hooks.ByBackfill)
 	if err != nil {
 		return c, fmt.Errorf("store event %s: %w", h.ID(), err)

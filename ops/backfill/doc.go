@@ -17,4 +17,8 @@
 // call waits for the client's rate governor; `scaworker backfill` gives
 // it half of SCA_MANGOPAY_RATE unless --rate says otherwise, leaving the
 // rest to the running worker.
+//
+// With [Config.DryRun] it lists the same events and looks each id up in
+// the hooks bucket, counting as Stored those it would store, and writes
+// nothing (no publish, no marker, no bucket).
 package backfill

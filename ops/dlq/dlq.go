@@ -3,14 +3,11 @@ package dlq
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +17,7 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/ops"
+	"github.com/scaworker/scaworker/ops/audit"
 )
 
 // MaxRedrives is the most redrives of one dead-lettered trigger (one
@@ -232,36 +230,88 @@ func New(js jetstream.JetStream, cfg Config) *Tools {
 // List returns the dead letters selected by f (an empty filter selects
 // all), oldest first; with limit > 0 only the newest limit of them.
 func (d *Tools) List(ctx context.Context, f Filter, limit int) ([]Record, error) {
-	recs, _, err := d.ListN(ctx, f, limit)
+	recs, _, err := d.Newest(ctx, f, limit)
 	return recs, err
 }
 
-// ListN is [Tools.List] that also returns how many records matched.
-func (d *Tools) ListN(ctx context.Context, f Filter, limit int) ([]Record, int, error) {
-	states, err := d.states(ctx, false)
+// Newest returns the newest limit dead letters selected by f (an empty
+// filter selects all; limit 0 means all of them), oldest first, and
+// whether more records match. With a limit it reads the stream backwards
+// in windows from its end and stops once it has limit+1 matches, so it
+// decodes about limit records, not the whole stream, and holds at most a
+// window of them.
+func (d *Tools) Newest(ctx context.Context, f Filter, limit int) ([]Record, bool, error) {
+	kv, err := d.opsKV(ctx, false)
 	if err != nil {
-		return nil, 0, err
+		return nil, false, err
 	}
 	var out []Record
-	ro := consumer.ReadOptions{StartTime: f.Since}
-	err = consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, ro, func(m consumer.StoredMsg) error {
-		r := decodeRecord(m)
-		if st, ok := states[r.Seq]; ok {
-			r.State = &st.state
+	keep := func(r *Record) error {
+		if err := d.attachState(ctx, kv, r); err != nil {
+			return err
 		}
-		if f.match(&r) {
-			out = append(out, r)
-		}
+		out = append(out, *r)
 		return nil
-	})
+	}
+	if limit <= 0 {
+		_, err := d.each(ctx, f, 0, keep)
+		if err != nil {
+			return nil, false, fmt.Errorf("list dead letters: %w", err)
+		}
+		return out, false, nil
+	}
+	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list dead letters: %w", err)
+		return nil, false, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
 	}
-	total := len(out)
-	if limit > 0 && len(out) > limit {
-		out = out[len(out)-limit:]
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
 	}
-	return out, total, nil
+	if info.State.Msgs == 0 {
+		return nil, false, nil
+	}
+	first, hi := info.State.FirstSeq, info.State.LastSeq
+	window := uint64(min(max(limit+1, 16), 256))
+	var newest []Record // newest first
+	for len(newest) <= limit {
+		lo := first
+		if hi-first+1 > window {
+			lo = hi - window + 1
+		}
+		var batch []Record
+		older := false // a record of the window is older than f.Since: nothing before it matches
+		err := consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, consumer.ReadOptions{StartSeq: lo, EndSeq: hi}, func(m consumer.StoredMsg) error {
+			r := decodeRecord(m)
+			if !f.Since.IsZero() && r.Stored.Before(f.Since) {
+				older = true
+			}
+			if f.match(&r) {
+				batch = append(batch, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("list dead letters: %w", err)
+		}
+		for i := len(batch) - 1; i >= 0 && len(newest) <= limit; i-- {
+			newest = append(newest, batch[i])
+		}
+		if lo == first || older {
+			break
+		}
+		hi = lo - 1
+	}
+	more := len(newest) > limit
+	if more {
+		newest = newest[:limit]
+	}
+	for i := len(newest) - 1; i >= 0; i-- {
+		if err := keep(&newest[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, more, nil
 }
 
 // ErrNoRecord means there is no dead letter at the sequence asked for
@@ -275,12 +325,12 @@ func (d *Tools) Show(ctx context.Context, seq uint64) (*Record, *consumer.Ledger
 	if err != nil {
 		return nil, nil, err
 	}
-	states, err := d.states(ctx, false)
+	marks, err := d.opsKV(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st, ok := states[seq]; ok {
-		r.State = &st.state
+	if err := d.attachState(ctx, marks, r); err != nil {
+		return nil, nil, err
 	}
 	if r.Event.Source == "" {
 		return r, nil, nil
@@ -313,72 +363,72 @@ func (d *Tools) get(ctx context.Context, seq uint64) (*Record, error) {
 	return &r, nil
 }
 
-// selectRecords returns the records f selects: by direct get when f names
-// sequences, else by reading the stream.
-func (d *Tools) selectRecords(ctx context.Context, f Filter) ([]Record, error) {
-	if len(f.Seqs) == 0 {
-		return d.List(ctx, f, 0)
-	}
-	states, err := d.states(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	seqs := slices.Clone(f.Seqs)
-	slices.Sort(seqs)
-	seqs = slices.Compact(seqs)
-	var out []Record
-	for _, seq := range seqs {
-		r, err := d.get(ctx, seq)
-		if err != nil {
-			return nil, err
-		}
-		if st, ok := states[seq]; ok {
-			r.State = &st.state
-		}
-		if f.match(r) {
-			out = append(out, *r)
-		}
-	}
-	return out, nil
-}
+// errStop ends a read early.
+var errStop = errors.New("stop")
 
-type stateRev struct {
-	state RedriveState
-	rev   uint64
-}
-
-// states reads every redrive mark. create binds (and creates) the ops
-// bucket; without it a missing bucket means no marks.
-func (d *Tools) states(ctx context.Context, create bool) (map[uint64]stateRev, error) {
-	kv, err := d.opsKV(ctx, create)
-	if err != nil || kv == nil {
-		return map[uint64]stateRev{}, err
-	}
-	w, err := kv.Watch(ctx, "dlq.*", jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read redrive marks: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	out := map[uint64]stateRev{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e := <-w.Updates():
-			if e == nil {
-				return out, nil
+// each calls fn with every record f selects, oldest first, decoding one
+// record at a time: by direct get when f names sequences, else by reading
+// the stream up to upTo (0: the last record stored when it started). It
+// returns the last sequence it considered. fn may return errStop to end
+// early.
+func (d *Tools) each(ctx context.Context, f Filter, upTo uint64, fn func(*Record) error) (uint64, error) {
+	var last uint64
+	if len(f.Seqs) > 0 {
+		seqs := slices.Clone(f.Seqs)
+		slices.Sort(seqs)
+		for _, seq := range slices.Compact(seqs) {
+			if upTo != 0 && seq > upTo {
+				break
 			}
-			seq, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), "dlq."), 10, 64)
+			r, err := d.get(ctx, seq)
 			if err != nil {
+				return last, err
+			}
+			last = seq
+			if !f.match(r) {
 				continue
 			}
-			var st RedriveState
-			if err := json.Unmarshal(e.Value(), &st); err != nil {
-				return nil, fmt.Errorf("decode redrive mark %s: %w", e.Key(), err)
+			if err := fn(r); err != nil {
+				if errors.Is(err, errStop) {
+					return last, nil
+				}
+				return last, err
 			}
-			out[seq] = stateRev{state: st, rev: e.Revision()}
 		}
+		return last, nil
 	}
+	err := consumer.ReadStream(ctx, d.js, d.cfg.DLQStream, consumer.ReadOptions{StartTime: f.Since, EndSeq: upTo}, func(m consumer.StoredMsg) error {
+		last = m.Seq
+		r := decodeRecord(m)
+		if !f.match(&r) {
+			return nil
+		}
+		return fn(&r)
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return last, err
+}
+
+// attachState reads the record's redrive mark from kv (nil: no bucket).
+func (d *Tools) attachState(ctx context.Context, kv jetstream.KeyValue, r *Record) error {
+	if kv == nil {
+		return nil
+	}
+	e, err := kv.Get(ctx, StateKey(r.Seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read redrive mark %s: %w", StateKey(r.Seq), err)
+	}
+	var st RedriveState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return fmt.Errorf("decode redrive mark %s: %w", StateKey(r.Seq), err)
+	}
+	r.State = &st
+	return nil
 }
 
 func (d *Tools) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, error) {
@@ -393,6 +443,39 @@ func (d *Tools) opsKV(ctx context.Context, create bool) (jetstream.KeyValue, err
 		return nil, fmt.Errorf("SCA_OPS_BUCKET: look up bucket %s: %w", d.cfg.OpsBucket, err)
 	}
 	return kv, nil
+}
+
+// count returns how many records f selects (at most limit when limit >
+// 0) and the last stream sequence considered, which bounds the pass that
+// acts on them: records stored later are not part of the selection.
+func (d *Tools) count(ctx context.Context, f Filter, limit int) (int, uint64, error) {
+	upTo := uint64(0)
+	if len(f.Seqs) == 0 {
+		st, err := d.js.Stream(ctx, d.cfg.DLQStream)
+		if err != nil {
+			return 0, 0, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("SCA_DLQ_STREAM: stream %s: %w", d.cfg.DLQStream, err)
+		}
+		if info.State.Msgs == 0 {
+			return 0, 0, nil
+		}
+		upTo = info.State.LastSeq
+	}
+	n := 0
+	last, err := d.each(ctx, f, upTo, func(*Record) error {
+		n++
+		if limit > 0 && n >= limit {
+			return errStop
+		}
+		return nil
+	})
+	if len(f.Seqs) == 0 && (limit <= 0 || n < limit) {
+		last = upTo
+	}
+	return n, last, err
 }
 
 // decodeRecord reads a DLQ message; what cannot be decoded is kept as text.
@@ -476,6 +559,8 @@ const (
 	RedriveSkipped  = "skipped"
 	RedriveRefused  = "refused"
 	RedriveConflict = "conflict"
+	// RedriveWould is the result of a record a dry run would redrive.
+	RedriveWould = "would redrive"
 )
 
 // RedriveResult is what became of one selected record.
@@ -493,39 +578,80 @@ type RedriveResult struct {
 	AsIs bool
 }
 
-// Redrive publishes the original events of the records f selects (f must
-// not be empty) back to their original subjects as new triggers; see the
-// package documentation. A record already redriven is skipped; one whose
-// root was redriven [MaxRedrives] times is refused. It returns one result
-// per selected record, in stream order; the error is for failures that
-// stop it (the results so far are returned too).
+// RedriveOptions tune [Tools.RedriveWith].
+type RedriveOptions struct {
+	// Limit, when positive, redrives at most the first Limit selected
+	// records (oldest first).
+	Limit int
+	// DryRun writes nothing (no mark, no publish): each result says what
+	// would happen (RedriveWould instead of RedriveDone).
+	DryRun bool
+	// Confirm, when set, is asked with the number of selected records
+	// before anything is written (not when none is selected, nor in a dry
+	// run); an error stops the redrive with that error.
+	Confirm func(n int) error
+}
+
+// Redrive is [Tools.RedriveWith] without options.
 func (d *Tools) Redrive(ctx context.Context, f Filter) ([]RedriveResult, error) {
+	return d.RedriveWith(ctx, f, RedriveOptions{})
+}
+
+// RedriveWith publishes the original events of the records f selects (f
+// must not be empty) back to their original subjects as new triggers; see
+// the package documentation. A record already redriven is skipped; one
+// whose root was redriven [MaxRedrives] times is refused. It returns one
+// result per selected record, in stream order; the error is for failures
+// that stop it (the results so far are returned too). It reads the
+// stream twice, one record at a time (to count for o.Confirm, then to
+// redrive), never holding the selection's bodies.
+func (d *Tools) RedriveWith(ctx context.Context, f Filter, o RedriveOptions) ([]RedriveResult, error) {
 	if f.Empty() {
 		return nil, errors.New("redrive: select records by reason, user, sequence, or all")
 	}
-	kv, err := consumer.OpsBucket(ctx, d.js, d.cfg)
+	n, upTo, err := d.count(ctx, f, o.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("redrive: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if o.Confirm != nil && !o.DryRun {
+		if err := o.Confirm(n); err != nil {
+			return nil, err
+		}
+	}
+	var kv jetstream.KeyValue
+	if o.DryRun {
+		kv, err = d.opsKV(ctx, false) // a dry run creates nothing
+	} else {
+		kv, err = consumer.OpsBucket(ctx, d.js, d.cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if d.ledger, err = consumer.OpenLedger(ctx, d.js, d.cfg); err != nil {
 		return nil, err
 	}
-	recs, err := d.selectRecords(ctx, f)
-	if err != nil {
-		return nil, fmt.Errorf("redrive: %w", err)
-	}
 	var out []RedriveResult
-	for i := range recs {
-		res, err := d.redriveOne(ctx, kv, &recs[i])
+	_, err = d.each(ctx, f, upTo, func(r *Record) error {
+		res, err := d.redriveOne(ctx, kv, r, o.DryRun)
 		out = append(out, res)
 		if err != nil {
-			return out, fmt.Errorf("redrive dead letter %d: %w", recs[i].Seq, err)
+			return fmt.Errorf("redrive dead letter %d: %w", r.Seq, err)
 		}
-	}
-	return out, nil
+		if o.Limit > 0 && len(out) >= o.Limit {
+			return errStop
+		}
+		return nil
+	})
+	return out, err
 }
 
-func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record) (RedriveResult, error) {
+// redriveOne redrives one record; with dryRun it decides the same way
+// and stops before the first write. kv is nil in a dry run without the
+// ops bucket.
+func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record, dryRun bool) (RedriveResult, error) {
 	res := RedriveResult{Seq: r.Seq, EventID: r.EventID()}
 	if r.DeadLetter == nil {
 		res.Result, res.Note = RedriveRefused, "record cannot be decoded ("+r.DecodeError+"); purge it"
@@ -538,7 +664,11 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 	key := StateKey(r.Seq)
 	var rev uint64
 	var st RedriveState
-	e, err := kv.Get(ctx, key)
+	var e jetstream.KeyValueEntry
+	var err error = jetstream.ErrKeyNotFound
+	if kv != nil {
+		e, err = kv.Get(ctx, key)
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 	case err != nil:
@@ -567,12 +697,17 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 	// The original's ledger entry names the copy that may decide the
 	// lineage before the copy exists (an event that is not a CloudEvent
 	// has no identity to mark: its copy dead-letters as invalid again).
+	// A dry run asks the same question without writing the answer.
 	if r.Event.CloudEvent {
 		from := ""
 		if prev > 0 {
 			from = r.EventID()
 		}
-		err := d.ledger.MarkRedrive(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
+		mark := d.ledger.MarkRedrive
+		if dryRun {
+			mark = d.ledger.CheckRedrive
+		}
+		err := mark(ctx, r.Event.Source, root, from, st.RedriveID, r.Reason())
 		if errors.Is(err, consumer.ErrNotDeadLettered) || errors.Is(err, consumer.ErrRedrivenElsewhere) {
 			res.Result = RedriveRefused
 			res.Note = fmt.Sprintf("event %s is %v; its lineage has its outcome (see `dlq show %d`)", root, err, r.Seq)
@@ -581,6 +716,10 @@ func (d *Tools) redriveOne(ctx context.Context, kv jetstream.KeyValue, r *Record
 		if err != nil {
 			return res, fmt.Errorf("mark %s in the ledger: %w", root, err)
 		}
+	}
+	if dryRun {
+		res.Result, res.RedriveID, res.Count = RedriveWould, st.RedriveID, st.Redriven
+		return res, nil
 	}
 	if rev == 0 {
 		b, _ := json.Marshal(st)
@@ -642,46 +781,84 @@ func redriveHeaders(orig map[string][]string, root string, n int) nats.Header {
 
 // PurgeOptions tune [Tools.Purge].
 type PurgeOptions struct {
-	// Confirm is asked with the number of selected records before anything
-	// is deleted (nil: no question); an error stops the purge.
-	Confirm func(n int) error
+	// Confirm is asked with what the purge would do (the counts of a dry
+	// run) before anything is deleted (nil: no question; not asked when
+	// nothing is selected, nor in a dry run); an error stops the purge.
+	Confirm func(preview PurgeResult) error
 	// Secure erases with SecureDeleteMsg (overwritten on disk). Always on
 	// when the filter selects by user (personal-data erasure).
 	Secure bool
 	// OlderThan is shown in the audit line when the selection is by age.
 	OlderThan time.Duration
+	// Limit, when positive, purges at most the first Limit selected
+	// records (oldest first). It does not apply to what a purge by user
+	// erases beyond the dead letters.
+	Limit int
+	// DryRun deletes nothing: the result counts what would be.
+	DryRun bool
 }
 
-// PurgeResult counts what a purge did.
+// PurgeResult counts what a purge did (or, in a dry run, would do).
 type PurgeResult struct {
 	Selected int
 	Deleted  int
 	Gone     int // already deleted when their turn came
 	Secure   bool
+	DryRun   bool
+	// Erasure is what a purge by user erased beyond the dead letters; nil
+	// for other purges.
+	Erasure *Erasure
+}
+
+// Empty reports whether the purge selected nothing at all.
+func (r PurgeResult) Empty() bool {
+	return r.Selected == 0 && (r.Erasure == nil || *r.Erasure == Erasure{})
 }
 
 // Purge deletes the dead letters f selects (f must not be empty) after
-// o.Confirm agreed (it is not asked when nothing is selected), and purges
-// their redrive marks. Selecting by user erases securely. Unless the
-// confirmation was refused, it logs one audit line with the counts.
+// o.Confirm agreed, and purges their redrive marks; a purge by user also
+// erases the user's data elsewhere (see [Erasure]). Selecting by user
+// erases securely. It reads the stream twice, one record at a time (to
+// count, then to delete). Unless the confirmation was refused, it logs
+// one audit line with the counts.
 func (d *Tools) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResult, error) {
 	if f.Empty() {
 		return PurgeResult{}, errors.New("purge: select records by user, reason, age, or all")
 	}
-	res := PurgeResult{Secure: o.Secure || f.User != ""}
-	recs, err := d.selectRecords(ctx, f)
+	res := PurgeResult{Secure: o.Secure || f.User != "", DryRun: o.DryRun}
+	n, upTo, err := d.count(ctx, f, o.Limit)
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
-	res.Selected = len(recs)
-	if len(recs) == 0 {
+	res.Selected = n
+	var plan *erasurePlan
+	if f.User != "" {
+		if plan, err = d.planErasure(ctx, f.User); err != nil {
+			return res, fmt.Errorf("purge: %w", err)
+		}
+		res.Erasure = &plan.counts
+	}
+	if res.Empty() || o.DryRun {
 		d.auditPurge(f, o, res)
 		return res, nil
 	}
 	if o.Confirm != nil {
-		if err := o.Confirm(len(recs)); err != nil {
+		if err := o.Confirm(res); err != nil {
 			return res, err
 		}
+	}
+	defer func() { d.auditPurge(f, o, res) }()
+	if plan != nil {
+		// The triggers first: the worker then cannot decide them again
+		// (and write their ledger entries) while the rest is erased.
+		erased, err := d.erase(ctx, f.User, plan)
+		res.Erasure = &erased
+		if err != nil {
+			return res, fmt.Errorf("purge: erase user data: %w", err)
+		}
+	}
+	if n == 0 {
+		return res, nil
 	}
 	st, err := d.js.Stream(ctx, d.cfg.DLQStream)
 	if err != nil {
@@ -691,39 +868,47 @@ func (d *Tools) Purge(ctx context.Context, f Filter, o PurgeOptions) (PurgeResul
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
-	defer func() { d.auditPurge(f, o, res) }()
-	for _, r := range recs {
-		del := st.DeleteMsg
-		if res.Secure {
-			del = st.SecureDeleteMsg
-		}
+	del := st.DeleteMsg
+	if res.Secure {
+		del = st.SecureDeleteMsg
+	}
+	done := 0
+	_, err = d.each(ctx, f, upTo, func(r *Record) error {
 		switch err := del(ctx, r.Seq); {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			res.Gone++
 		case err != nil:
-			return res, fmt.Errorf("purge dead letter %d: %w", r.Seq, err)
+			return fmt.Errorf("purge dead letter %d: %w", r.Seq, err)
 		default:
 			res.Deleted++
 		}
 		if kv != nil {
 			if err := kv.Purge(ctx, StateKey(r.Seq)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return res, fmt.Errorf("purge redrive mark of %d: %w", r.Seq, err)
+				return fmt.Errorf("purge redrive mark of %d: %w", r.Seq, err)
 			}
 		}
-	}
-	return res, nil
+		if done++; o.Limit > 0 && done >= o.Limit {
+			return errStop
+		}
+		return nil
+	})
+	return res, err
 }
 
 func (d *Tools) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 	fields := []zap.Field{
 		zap.Int("selected", res.Selected), zap.Int("deleted", res.Deleted), zap.Int("gone", res.Gone),
-		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.String("operator", d.operator),
+		zap.Bool("secure", res.Secure), zap.Bool("all", f.All), zap.Bool("dry_run", res.DryRun), zap.String("operator", d.operator),
 	}
 	if f.Reason != "" {
 		fields = append(fields, zap.String("reason", f.Reason))
 	}
 	if f.User != "" {
-		fields = append(fields, zap.String("user_sha256", UserHash(f.User)))
+		fields = append(fields, zap.String("user_sha256", audit.UserHash(f.User)))
+	}
+	if e := res.Erasure; e != nil {
+		fields = append(fields, zap.Int("triggers", e.Triggers), zap.Int("links", e.Links),
+			zap.Int("ledger_entries", e.LedgerEntries), zap.Bool("user_state", e.UserState), zap.Int("ops_entries", e.OpsEntries))
 	}
 	if o.OlderThan > 0 {
 		fields = append(fields, zap.Duration("older_than", o.OlderThan))
@@ -732,12 +917,4 @@ func (d *Tools) auditPurge(f Filter, o PurgeOptions, res PurgeResult) {
 		fields = append(fields, zap.String("until", ops.FormatTime(f.Until)))
 	}
 	d.log.Info("dlq purge", fields...)
-}
-
-// UserHash is how audit lines name a user whose data is erased: the first
-// 16 hex digits of SHA-256 of the id, enough to match a known erasure
-// request, without keeping the id.
-func UserHash(user string) string {
-	sum := sha256.Sum256([]byte(user))
-	return hex.EncodeToString(sum[:8])
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
+	"github.com/scaworker/scaworker/ops/audit"
 	"github.com/scaworker/scaworker/ops/dlq"
 )
 
@@ -408,7 +409,7 @@ func TestPurge(t *testing.T) {
 	// A refused confirmation deletes nothing; it is asked with the count.
 	refused := errors.New("refused")
 	asked := 0
-	if _, err := d.Purge(w.Context(), dlq.Filter{All: true}, dlq.PurgeOptions{Confirm: func(n int) error { asked = n; return refused }}); !errors.Is(err, refused) || asked != 3 {
+	if _, err := d.Purge(w.Context(), dlq.Filter{All: true}, dlq.PurgeOptions{Confirm: func(p dlq.PurgeResult) error { asked = p.Selected; return refused }}); !errors.Is(err, refused) || asked != 3 {
 		t.Errorf("Purge() refused = %v, asked for %d; want the refusal, asked for 3", err, asked)
 	}
 	if n := len(w.records()); n != 3 {
@@ -416,7 +417,7 @@ func TestPurge(t *testing.T) {
 	}
 
 	// Personal-data erasure: the user of record 3 is only in its raw body.
-	res, err := d.Purge(w.Context(), dlq.Filter{User: "user_m_secret"}, dlq.PurgeOptions{Confirm: func(n int) error { asked = n; return nil }})
+	res, err := d.Purge(w.Context(), dlq.Filter{User: "user_m_secret"}, dlq.PurgeOptions{Confirm: func(p dlq.PurgeResult) error { asked = p.Selected; return nil }})
 	if err != nil || res.Deleted != 1 || !res.Secure || asked != 1 {
 		t.Fatalf("Purge(user) = %+v, %v, asked for %d; want 1 deleted securely, asked for 1", res, err, asked)
 	}
@@ -434,7 +435,7 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("records left = %+v, want only seq 1", recs)
 	}
 	// Nothing selected: no question.
-	res, err = d.Purge(w.Context(), dlq.Filter{User: "user_m_nobody"}, dlq.PurgeOptions{Confirm: func(int) error { return errors.New("asked") }})
+	res, err = d.Purge(w.Context(), dlq.Filter{User: "user_m_nobody"}, dlq.PurgeOptions{Confirm: func(dlq.PurgeResult) error { return errors.New("asked") }})
 	if err != nil || res.Selected != 0 {
 		t.Errorf("Purge(nobody) = %+v, %v; want nothing selected, no question", res, err)
 	}
@@ -444,7 +445,7 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("purge audit lines = %d, want 3 (erasure, reason, empty)", len(audits))
 	}
 	m := audits[0].ContextMap()
-	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != dlq.UserHash("user_m_secret") || m["operator"] != "alice" {
+	if m["deleted"] != int64(1) || m["secure"] != true || m["user_sha256"] != audit.UserHash("user_m_secret") || m["operator"] != "alice" {
 		t.Errorf("erasure audit fields = %v", m)
 	}
 	for _, a := range w.Logs.All() {

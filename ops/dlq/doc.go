@@ -38,7 +38,22 @@
 // token anywhere in the original body or headers, which finds invalid
 // events whose user could only be read from the raw body; such records
 // are erased with SecureDeleteMsg (overwritten on disk), and their marks
-// in SCA_OPS_BUCKET are purged. Each redrive and each purge logs one audit
+// in SCA_OPS_BUCKET are purged. A purge by user erases the user's data
+// beyond the dead letters too: triggers, links, ledger entries, user
+// state and operator state that names the user ([Erasure] says what is
+// erased and what is kept). Each redrive and each purge logs one audit
 // line ("dlq redrive", "dlq purge") with the operator's name; a purge by
-// user logs a hash of the user id, never the id.
+// user logs a hash of the user id, never the id. (The audit record in
+// the audit stream is written by the command, through ops/audit.)
+//
+// # Bounded reads, dry runs, confirmation
+//
+// No tool loads the dead-letter stream: [Tools.Newest] reads it backwards
+// from its end in small windows and stops once it has the newest limit
+// records; [Tools.RedriveWith] and [Tools.Purge] read it one record at a
+// time, once to count the selection (for the confirmation question) and
+// once, up to the same last sequence, to act, stopping at their Limit.
+// With DryRun they decide each record exactly as they would (the redrive
+// asks the ledger's lineage rule through consumer.Ledger.CheckRedrive)
+// and write nothing: no mark, no ledger, no publish, no delete, no bucket.
 package dlq

@@ -115,6 +115,14 @@ type Config struct {
 	LogEvery int
 	// Log receives progress and per-trigger debug lines; nil: none.
 	Log *zap.Logger
+	// Confirm, when set, is asked once the range is known (the report
+	// names the stream, FromSeq..ToSeq and whether the replay resumes) and
+	// before anything is written; an error stops the replay with that
+	// error. A dry run and an already finished replay do not ask.
+	Confirm func(*Report) error
+	// SeenMax bounds the triggers remembered to recognise repeats in the
+	// range (default [DefaultSeenMax]).
+	SeenMax int
 	// AfterTrigger, when set, is called after each message is settled
 	// (after its republish was acknowledged and the cursor written).
 	AfterTrigger func(Step)
@@ -302,6 +310,9 @@ func planReplay(cfg Config) (*replayPlan, error) {
 	if p.cfg.Rate == (enroll.Rate{}) {
 		p.cfg.Rate = DefaultRate()
 	}
+	if p.cfg.SeenMax <= 0 {
+		p.cfg.SeenMax = DefaultSeenMax
+	}
 	if p.cfg.LogEvery <= 0 {
 		p.cfg.LogEvery = 1000
 	}
@@ -363,7 +374,7 @@ type replayer struct {
 	rev    uint64 // cursor revision; 0: not stored
 	report *Report
 	floor  uint64 // the durable consumer's ack floor at start
-	seen   map[[16]byte]struct{}
+	seen   *seenSet
 	pace   *rate.Limiter // spaces republishes evenly
 	prog   *replayProgress
 	// unsaved counts messages considered since the cursor was last written.
@@ -410,7 +421,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &replayer{replayPlan: plan, js: js, seen: map[[16]byte]struct{}{}}
+	r := &replayer{replayPlan: plan, js: js, seen: newSeenSet(plan.cfg.SeenMax)}
 	r.key = "replay." + r.cfg.Name
 	r.pace = rate.NewLimiter(rate.Every(r.cfg.Rate.Per/time.Duration(r.cfg.Rate.N)), 1)
 	r.report = &Report{Name: r.cfg.Name, Stream: r.layout.Stream, DryRun: r.cfg.DryRun}
@@ -504,6 +515,9 @@ func (r *replayer) start(ctx context.Context) error {
 			return nil
 		}
 		rep.Resumed = true
+		if err := r.confirm(); err != nil {
+			return err
+		}
 		r.cfg.Log.Info("replay resumed", zap.String("replay", rep.ReplayID), zap.Uint64("next_seq", r.cur.NextSeq), zap.Uint64("to_seq", r.cur.ToSeq))
 		return nil
 	}
@@ -549,7 +563,18 @@ func (r *replayer) start(ctx context.Context) error {
 	if r.cfg.DryRun {
 		return nil
 	}
+	if err := r.confirm(); err != nil {
+		return err
+	}
 	return r.save(ctx)
+}
+
+// confirm asks cfg.Confirm, if any, before the first write.
+func (r *replayer) confirm() error {
+	if r.cfg.Confirm == nil || r.cfg.DryRun {
+		return nil
+	}
+	return r.cfg.Confirm(r.report)
 }
 
 // replayID is the Sca-Replay value: the name, then name.<run> once
@@ -730,12 +755,11 @@ func (r *replayer) decide(ctx context.Context, msg consumer.StoredMsg, seq uint6
 	}
 	// A repeat: seen in this session, or its entry was created by an
 	// earlier message of the range (considered before an interruption).
-	_, seen := r.seen[short]
-	if seen || (e != nil && e.StreamSeq != seq && e.StreamSeq >= r.cur.FromSeq && e.StreamSeq < seq) {
+	if r.seen.has(short) || (e != nil && e.StreamSeq != seq && e.StreamSeq >= r.cur.FromSeq && e.StreamSeq < seq) {
 		step.Action = Repeat
 		return step, nil, nil
 	}
-	r.seen[short] = struct{}{}
+	r.seen.add(short)
 	redriveOf := consumer.RedriveOf(msg.Header, tr.ID)
 	switch {
 	case consumer.Redriven(redriveOf, e) && !(r.cfg.Force && redriveOf == "" && e.Outcome == events.OutcomeLink):

@@ -1,6 +1,6 @@
 // check.js drives the official Mangopay Node SDK (mangopay4-nodejs-sdk) against the
 // simulator (cmd/mangosim) and fails (exit 1) on any difference from what the SDK and
-// mangopay.md expect. Run it through run.sh, which starts the simulator.
+// docs/mangopay.md expect. Run it through run.sh, which starts the simulator.
 //
 // Environment: MANGOSIM_URL (base URL, no /v2.01), MANGOSIM_CLIENT_ID, MANGOSIM_API_KEY.
 'use strict';

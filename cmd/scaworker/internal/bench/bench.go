@@ -21,8 +21,8 @@
 //   - bare: consume → one POST to the simulator → publish with a
 //     Nats-Msg-Id → ack, no rules (the floor of any worker);
 //   - worker: the real worker — package consumer with the enroll client,
-//     its governor and its metrics, exactly as `scaworker run` builds them
-//     (without the HTTP listeners).
+//     its governor drawing from the shared budget, and its metrics, as
+//     `scaworker run` builds them (without the HTTP listeners).
 //
 // With a prefilled backlog (the default) the triggers are stored before
 // the first phase; with --rate each phase publishes triggers of its own
@@ -77,6 +77,9 @@ type Options struct {
 	Profile   string        // directory for the worker phase's profiles
 	Exe       string        // this executable, for the children
 	Log       *zap.Logger   // the worker's logger, as `scaworker run` builds it
+	// ShareBudget makes the worker's governor draw from the deployment's
+	// shared budget, as `scaworker run` does; nil: the governor alone.
+	ShareBudget func(ctx context.Context, js jetstream.JetStream, c consumer.Config, rate enroll.Rate, requestTimeout time.Duration, gov *enroll.Governor) (func(), error)
 	Progress  io.Writer     // progress bars; nil: none
 }
 
@@ -727,6 +730,12 @@ func (r *phaseRun) worker(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	closeBudget := func() {}
+	if r.e.o.ShareBudget != nil {
+		if closeBudget, err = r.e.o.ShareBudget(ctx, r.js, r.e.ccfg, r.e.rate, enroll.DefaultRequestTimeout, mp.Governor()); err != nil {
+			return nil, err
+		}
+	}
 	c, err := consumer.New(r.e.ccfg, consumer.Deps{
 		JS: r.js, Mangopay: mp, Pacer: mp.Governor(), Metrics: consumer.NewMetrics(prometheus.NewRegistry()), Log: r.e.o.Log,
 		OnOutcome: func(o consumer.Outcome) {
@@ -749,6 +758,7 @@ func (r *phaseRun) worker(ctx context.Context) (func(), error) {
 		if err := <-done; err != nil {
 			fmt.Fprintf(os.Stderr, "bench: worker: %v\n", err)
 		}
+		closeBudget()
 	}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -46,7 +47,13 @@ type Server struct {
 // ErrLocked reports a data directory in use by another server.
 var ErrLocked = errors.New("data directory is in use by another scaworker")
 
-// Start starts the server and waits until it accepts connections.
+// ErrListen reports that the server cannot listen on SCA_NATS_LISTEN
+// (typically: the port is taken by another program). The error names the
+// setting and the system's reason, e.g. "address already in use".
+var ErrListen = errors.New("the embedded NATS server cannot listen")
+
+// Start starts the server and waits until it accepts connections. An
+// address it cannot listen on (e.g. a port in use) is [ErrListen], at once.
 func Start(opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
@@ -77,6 +84,16 @@ func Start(opts Options) (*Server, error) {
 	if !locked {
 		return nil, fmt.Errorf("SCA_DATA_DIR %s: %w (lock %s held); stop it or use another directory", dir, ErrLocked, lock.Path())
 	}
+	if port != server.RANDOM_PORT {
+		// Bind once ourselves: a taken port is then reported at once, with
+		// the system's reason, instead of after ReadyTimeout.
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			_ = lock.Unlock()
+			return nil, listenError(opts.Listen, err.Error())
+		}
+		_ = ln.Close()
+	}
 	srv, err := server.NewServer(&server.Options{
 		ServerName: "scaworker",
 		Host:       host,
@@ -90,19 +107,41 @@ func Start(opts Options) (*Server, error) {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	srv.SetLoggerV2(zapLogger{log.Named("nats-server").WithOptions(zap.AddCallerSkip(1))}, false, false, false)
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(zapLogger{log: log.Named("nats-server").WithOptions(zap.AddCallerSkip(1)), fatal: fatal}, false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(opts.ReadyTimeout) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		_ = lock.Unlock()
-		return nil, fmt.Errorf("embedded nats: not ready after %s (SCA_NATS_LISTEN %s)", opts.ReadyTimeout, opts.Listen)
+	deadline := time.Now().Add(opts.ReadyTimeout)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		var err error
+		select {
+		case msg := <-fatal: // the server gave up, e.g. it could not listen
+			if strings.Contains(msg, "listen") {
+				err = listenError(opts.Listen, msg)
+			} else {
+				err = fmt.Errorf("embedded nats: %s", msg)
+			}
+		default:
+			if time.Now().After(deadline) {
+				err = fmt.Errorf("embedded nats: not ready after %s (SCA_NATS_LISTEN %s)", opts.ReadyTimeout, opts.Listen)
+			}
+		}
+		if err != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			_ = lock.Unlock()
+			return nil, err
+		}
 	}
 	addr := ""
 	if a := srv.Addr(); a != nil {
 		addr = a.String()
 	}
 	return &Server{srv: srv, lock: lock, addr: addr}, nil
+}
+
+// listenError is [ErrListen] for listen, with the system's reason.
+func listenError(listen, reason string) error {
+	return fmt.Errorf("SCA_NATS_LISTEN %s: %w: %s; stop what uses that address, choose another SCA_NATS_LISTEN (port 0 picks a free one), or set NATS_URL to use a NATS server of your own", listen, ErrListen, reason)
 }
 
 // splitListen turns host:port into nats-server options; port 0 means a
@@ -155,11 +194,23 @@ func (s *Server) Shutdown() {
 
 // zapLogger adapts zap to nats-server's logger. Its notices are chatty
 // (banner, JetStream layout) and go to debug.
-type zapLogger struct{ log *zap.Logger }
+// Its fatal errors (the server gave up) are also sent on fatal, so that
+// Start reports them at once.
+type zapLogger struct {
+	log   *zap.Logger
+	fatal chan<- string
+}
 
 func (l zapLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l zapLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l zapLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l zapLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l zapLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l zapLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l zapLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	select {
+	case l.fatal <- msg:
+	default: // one is enough
+	}
+}
+func (l zapLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l zapLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l zapLogger) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }

@@ -48,12 +48,13 @@ func New(cli *CLI, env LookupEnv, stdout, stderr io.Writer) (*kong.Kong, error) 
 		kong.Resolvers(envResolver(env)),
 		kong.ValueFormatter(helpValue),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Help(printHelp),
 	)
 }
 
 // Parse parses args (without the program name) and the environment. Help
-// (-h) is written to stdout and reported as [HelpShown]; any other error is
-// a [*UsageError].
+// (-h, `help [command]`, or no arguments) is written to stdout and reported
+// as [HelpShown]; any other error is a [*UsageError].
 func Parse(args []string, env LookupEnv, stdout, stderr io.Writer) (p *Parsed, err error) {
 	cli := &CLI{}
 	k, err := New(cli, env, stdout, stderr)
@@ -74,11 +75,23 @@ func Parse(args []string, env LookupEnv, stdout, stderr io.Writer) (p *Parsed, e
 			}
 		}
 	}()
-	kctx, err := k.Parse(args)
+	kctx, err := k.Parse(helpArgs(args))
 	if err != nil {
 		return nil, &UsageError{Err: err}
 	}
 	return &Parsed{CLI: cli, Command: kctx.Command(), ctx: kctx}, nil
+}
+
+// helpArgs turns the ways of asking for help into -h: no arguments at all
+// (bare `scaworker`) and `scaworker help [command...]`.
+func helpArgs(args []string) []string {
+	switch {
+	case len(args) == 0:
+		return []string{"--help"}
+	case args[0] == "help":
+		return append(append([]string(nil), args[1:]...), "--help")
+	}
+	return args
 }
 
 // EnvName returns the environment variable of flag, "" when it has none.

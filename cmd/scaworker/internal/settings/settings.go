@@ -12,6 +12,7 @@ type CLI struct {
 	Replay        Replay        `cmd:"" help:"Re-process stored triggers through the live worker (skips and dead letters re-evaluated; links left alone unless --force)."`
 	Dlq           Dlq           `cmd:"" name:"dlq" help:"Dead letters: list, show, redrive, purge."`
 	Backfill      Backfill      `cmd:"" help:"Store Mangopay's SCA enrollment events of the last hours or days that no webhook delivered (at most 45 days back)."`
+	Audit         Audit         `cmd:"" help:"Show the audit records of the operator commands that change state, newest first."`
 	Bench         Bench         `cmd:"" help:"Measure the worker against the bare pipeline and raw JetStream, side by side, on embedded NATS and a simulated Mangopay."`
 	Version       Version       `cmd:"" help:"Print version and build information."`
 	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
@@ -19,21 +20,26 @@ type CLI struct {
 
 // Run holds the settings of `scaworker run`.
 type Run struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Embedded Embedded `embed:"" group:"Embedded NATS"`
-	HTTP     HTTP     `embed:"" group:"HTTP"`
-	Hooks    Hooks    `embed:"" group:"Webhooks"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Embedded Embedded   `embed:"" group:"Embedded NATS"`
+	HTTP     HTTP       `embed:"" group:"HTTP"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
+
+	// StartupTimeout bounds the wait for NATS at start-up.
+	StartupTimeout time.Duration `name:"startup-timeout" default:"1m" group:"NATS" help:"How long run waits at start-up for the NATS server (NATS_URL, or the embedded one) before it exits 1, saying why every few seconds meanwhile; 0 waits forever."`
 }
 
 // Check holds the settings of `scaworker check`.
 type Check struct {
-	Mangopay Mangopay `embed:"" group:"Mangopay"`
-	NATS     NATS     `embed:"" group:"NATS"`
-	Consumer Consumer `embed:"" group:"Consumer"`
-	Log      Log      `embed:"" group:"Logging"`
+	Mangopay Mangopay   `embed:"" group:"Mangopay"`
+	NATS     NATS       `embed:"" group:"NATS"`
+	Durable  Durability `embed:"" group:"NATS"`
+	Consumer Consumer   `embed:"" group:"Consumer"`
+	Log      Log        `embed:"" group:"Logging"`
 }
 
 // Replay holds the settings of `scaworker replay`. Its own flags have no
@@ -43,15 +49,24 @@ type Replay struct {
 	To      string   `name:"to" envvar:"-" placeholder:"TIME|SEQ" help:"End of the replay, inclusive, in the same forms; default: the last message stored when the replay started."`
 	Types   []string `name:"type" envvar:"-" placeholder:"TYPE" help:"Only triggers of this CloudEvents type (repeatable): user.created, sca.session.expired, sca.session.failed, sca.enrollment.succeeded."`
 	Users   []string `name:"user" envvar:"-" placeholder:"USER_ID" help:"Only triggers of this user (data.user_id; repeatable)."`
-	DryRun  bool     `name:"dry-run" envvar:"-" help:"Write nothing anywhere (no publish, no cursor); print what would happen to each trigger."`
 	Force   bool     `name:"force" envvar:"-" help:"Also replay triggers that produced a link, as new triggers <id>.replay-<n> that the per-user rules judge."`
 	Restart bool     `name:"restart" envvar:"-" help:"Start the replay over instead of resuming its stored cursor."`
 	Name    string   `name:"name" envvar:"-" help:"Name of the replay and its cursor (default: a hash of the filters, so the same command resumes)."`
 	Rate    string   `name:"rate" envvar:"-" default:"50/1s" help:"Most triggers republished per duration, N/duration (the workers' Mangopay budget applies anyway)."`
+	Change
 
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Change are the flags shared by the commands that change state (replay,
+// dlq redrive, dlq purge, backfill).
+type Change struct {
+	DryRun   bool   `name:"dry-run" envvar:"-" help:"Write nothing (no publish, delete, cursor or mark); print exactly what would be done."`
+	Yes      bool   `name:"yes" short:"y" envvar:"-" help:"Do not ask for confirmation (needed without a terminal, as in CI)."`
+	Operator string `name:"operator" envvar:"-" placeholder:"NAME" help:"Who runs the command, for its audit record (default: $USER; one of them is required)."`
 }
 
 // Dlq holds the dead-letter commands. Like every operator command they
@@ -65,6 +80,7 @@ type Dlq struct {
 
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
 }
 
@@ -75,6 +91,7 @@ type DlqList struct {
 	Since  string `name:"since" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered at or after this RFC 3339 time, or this long ago (24h, 7d)."`
 	Until  string `name:"until" envvar:"-" placeholder:"TIME|DURATION" help:"Only records dead-lettered before this RFC 3339 time, or this long ago."`
 	Limit  int    `name:"limit" envvar:"-" default:"100" help:"Show at most the newest N matching records (0: all)."`
+	Audit  bool   `name:"audit" envvar:"-" help:"Show the audit records of the commands that change state instead, newest first (the newest --limit; like scaworker audit)."`
 }
 
 // DlqShow holds the argument of `scaworker dlq show`.
@@ -88,6 +105,8 @@ type DlqRedrive struct {
 	User   string   `name:"user" envvar:"-" placeholder:"USER_ID" help:"Redrive the records about this user."`
 	Seq    []uint64 `name:"seq" envvar:"-" placeholder:"SEQ" help:"Redrive the record with this sequence (repeatable)."`
 	All    bool     `name:"all" envvar:"-" help:"Redrive every record not redriven yet."`
+	Limit  int      `name:"limit" envvar:"-" help:"Redrive at most the first N selected records, oldest first (0: all)."`
+	Change
 }
 
 // DlqPurge holds the flags of `scaworker dlq purge`.
@@ -97,7 +116,8 @@ type DlqPurge struct {
 	OlderThan string `name:"older-than" envvar:"-" placeholder:"DURATION" help:"Purge the records dead-lettered longer ago than this (e.g. 720h, 30d)."`
 	All       bool   `name:"all" envvar:"-" help:"Purge every record."`
 	Secure    bool   `name:"secure" envvar:"-" help:"Erase securely (overwrite on disk) also when not purging by --user."`
-	Yes       bool   `name:"yes" short:"y" envvar:"-" help:"Do not ask for confirmation (needed without a terminal, as in CI)."`
+	Limit     int    `name:"limit" envvar:"-" help:"Purge at most the first N selected records, oldest first (0: all)."`
+	Change
 }
 
 // Backfill holds the settings of `scaworker backfill`. Its own flags have
@@ -107,11 +127,34 @@ type Backfill struct {
 	From  string `name:"from" envvar:"-" placeholder:"TIME" help:"Backfill from this RFC 3339 time (at most 45 days ago); excludes --since."`
 	To    string `name:"to" envvar:"-" placeholder:"TIME" help:"Backfill until this RFC 3339 time (default: now)."`
 	Rate  string `name:"rate" envvar:"-" placeholder:"N/DURATION" help:"Mangopay requests per duration for this backfill (default: half of SCA_MANGOPAY_RATE, leaving the rest to the running worker)."`
+	Change
 
 	Mangopay Mangopay `embed:"" group:"Mangopay"`
 	NATS     NATS     `embed:"" group:"NATS"`
 	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
 	Log      Log      `embed:"" group:"Logging"`
+}
+
+// Audit holds the settings of `scaworker audit`.
+type Audit struct {
+	Limit    int    `name:"limit" envvar:"-" default:"20" help:"Show at most N records (one page), newest first."`
+	Before   uint64 `name:"before" envvar:"-" placeholder:"SEQ" help:"Show the records older than this sequence (the next page: the value the previous page printed)."`
+	Command  string `name:"command" envvar:"-" placeholder:"COMMAND" help:"Only records of this command: replay, \"dlq redrive\", \"dlq purge\" or backfill."`
+	Operator string `name:"operator" envvar:"-" placeholder:"NAME" help:"Only records of this operator."`
+
+	NATS     NATS     `embed:"" group:"NATS"`
+	Consumer Consumer `embed:"" group:"Consumer"`
+	Audit    AuditLog `embed:"" group:"Audit"`
+	Log      Log      `embed:"" group:"Logging"`
+}
+
+// AuditLog are the settings of the audit stream (audit.Config), where
+// every command that changes state records who ran it and what it did.
+type AuditLog struct {
+	Stream        string        `name:"audit-stream" default:"SCA_AUDIT" help:"Stream of the audit records of operator commands (created when missing)."`
+	SubjectPrefix string        `name:"subject-audit-prefix" default:"sca.audit." help:"Prefix of the audit records' subjects (the stream captures it followed by >)."`
+	MaxAge        time.Duration `name:"audit-max-age" default:"8760h" help:"How long a created SCA_AUDIT_STREAM keeps records (1 year)."`
 }
 
 // Demo holds the settings of `scaworker demo`: everything else is chosen
@@ -155,7 +198,7 @@ type Mangopay struct {
 	APIKeyFile string        `name:"mangopay-api-key-file" envvar:"MANGOPAY_API_KEY_FILE" help:"File holding the Mangopay API key (surrounding whitespace trimmed); excludes MANGOPAY_API_KEY."`
 	TLSCert    string        `name:"mangopay-tls-cert" envvar:"MANGOPAY_TLS_CERT" help:"Client certificate for Mangopay mTLS: file path or base64 PEM."`
 	TLSKey     string        `name:"mangopay-tls-key" envvar:"MANGOPAY_TLS_KEY" secret:"" help:"Private key of MANGOPAY_TLS_CERT: file path or base64 PEM (never printed)."`
-	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"This deployment's share of the Mangopay quota, N/duration (Mangopay's smallest window is 2300/15m)."`
+	Rate       string        `name:"mangopay-rate" default:"1500/15m" help:"The Mangopay budget of the whole deployment, N/duration: every replica and backfill draw from it together through SCA_BUDGET_BUCKET (Mangopay's smallest window is 2300/15m for the whole API account)."`
 	Timeout    time.Duration `name:"mangopay-timeout" default:"10s" help:"Timeout of one Mangopay HTTP request."`
 	Retries    int           `name:"mangopay-retries" default:"3" help:"In-process retries of one Mangopay call (within SCA_ATTEMPT_TIMEOUT); longer outages are retried through JetStream."`
 	ReturnURL  string        `name:"return-url" help:"Where Mangopay sends the user back after enrollment (https, appended to every link); required by run and check."`
@@ -169,6 +212,11 @@ type NATS struct {
 	TLSCA   string `name:"nats-tls-ca" envvar:"NATS_TLS_CA" help:"CA certificate file to verify the NATS server."`
 	TLSCert string `name:"nats-tls-cert" envvar:"NATS_TLS_CERT" help:"Client certificate file for NATS TLS."`
 	TLSKey  string `name:"nats-tls-key" envvar:"NATS_TLS_KEY" help:"Private key file of NATS_TLS_CERT."`
+}
+
+// Durability is the durability self-check's setting, for run and check.
+type Durability struct {
+	Require bool `name:"require-durable" envvar:"SCA_REQUIRE_DURABLE" help:"Refuse to run (exit 2; check: fail) instead of warning when NATS could lose acknowledged triggers or outcomes: streams with fewer than 3 replicas on a cluster, a server older than 2.12.3, a default 2-minute sync_interval, or the single-replica embedded server."`
 }
 
 // Embedded are the settings of the embedded NATS server (NATS_URL empty).
@@ -204,6 +252,7 @@ type Consumer struct {
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
 	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
 	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
+	BudgetBucket string `name:"budget-bucket" default:"sca_budget" help:"KV bucket of the deployment's shared Mangopay budget (SCA_MANGOPAY_RATE), drawn from by every replica and by backfill."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
 	SubjectSessionExpired      string `name:"subject-session-expired" default:"sca.events.session.expired" help:"Subject of sca.session.expired triggers."`
@@ -262,6 +311,8 @@ func (c *CLI) LogSettings(command string) (level, format string) {
 		return c.Backfill.Log.Level, c.Backfill.Log.Format
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
 		return c.Dlq.Log.Level, c.Dlq.Log.Format
+	case "audit":
+		return c.Audit.Log.Level, c.Audit.Log.Format
 	}
 	return "info", "json"
 }

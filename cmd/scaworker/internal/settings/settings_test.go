@@ -87,11 +87,23 @@ func TestBadEnvNamesVariable(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{}, {"nope"}, {"run", "--no-such-flag"}, {"run", "--concurrency=x"}} {
+	for _, args := range [][]string{{"nope"}, {"help", "nope"}, {"run", "--no-such-flag"}, {"run", "--concurrency=x"}} {
 		_, err := Parse(args, nil, &bytes.Buffer{}, &bytes.Buffer{})
 		var usage *UsageError
 		if !errors.As(err, &usage) {
 			t.Errorf("Parse(%q) error = %v, want *UsageError", args, err)
+		}
+	}
+}
+
+// No arguments, and `help [command]`, ask for help: usage, not an error.
+func TestNoArgumentsAndHelpShowUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{}, {"help"}, {"help", "run"}, {"help", "dlq", "list"}} {
+		var out bytes.Buffer
+		_, err := Parse(args, nil, &out, &bytes.Buffer{})
+		if !errors.As(err, new(HelpShown)) || !strings.Contains(out.String(), "Usage: scaworker") {
+			t.Errorf("Parse(%q) error = %v, want HelpShown and the usage", args, err)
 		}
 	}
 }
@@ -111,7 +123,7 @@ func TestHelpListsVariablesAndDefaults(t *testing.T) {
 }
 
 // TestVariableNames pins the naming rule: --some-setting is
-// SCA_SOME_SETTING, except the Mangopay, NATS and log names of SPEC §6.
+// SCA_SOME_SETTING, except the Mangopay, NATS and log names of docs/settings.md.
 func TestVariableNames(t *testing.T) {
 	t.Parallel()
 	special := map[string]bool{"NATS_URL": true, "NATS_CREDS": true, "NATS_TLS_CA": true, "NATS_TLS_CERT": true,
