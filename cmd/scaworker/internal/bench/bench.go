@@ -80,7 +80,7 @@ type Options struct {
 	// ShareBudget makes the worker's governor draw from the deployment's
 	// shared budget, as `scaworker run` does; nil: the governor alone.
 	ShareBudget func(ctx context.Context, js jetstream.JetStream, c consumer.Config, rate enroll.Rate, requestTimeout time.Duration, gov *enroll.Governor) (func(), error)
-	Progress  io.Writer     // progress bars; nil: none
+	Progress    io.Writer // progress bars; nil: none
 }
 
 // Report is what a run measured.
