@@ -12,7 +12,8 @@
 // with explicit acks and unlimited deliveries, and two KV buckets: the
 // ledger of outcomes and the per-user state. An existing links stream must
 // hold every link until it expires: limits retention, a MaxAge of at least
-// a link's life, no message, byte or per-subject limit. An existing stream, consumer
+// a link's life, no message, byte or per-subject limit; and no stream is
+// kept in memory (a NATS restart would empty it). An existing stream, consumer
 // or bucket is never modified; one that cannot work stops start-up with
 // an error that says what to change. [Check] does the same checks without
 // creating anything.

@@ -23,6 +23,16 @@ const ReasonNotConfirmed = "not_confirmed"
 func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) verdict {
 	ev := j.ev
 	now := c.now()
+	if !j.newEntry && ev.Type != events.TypeEnrollmentSucceeded {
+		// An earlier delivery may have taken this trigger's mark: know it, so
+		// a trigger that ends without a link drops it (see dropMark). A new
+		// entry means no earlier delivery got as far as a mark.
+		us, err := c.userState(work, j)
+		if err != nil {
+			return verdict{kind: retry, err: err}
+		}
+		j.marked = j.marked || us.holds(j.key)
+	}
 	switch ev.Type {
 	case events.TypeEnrollmentSucceeded:
 		st, err := c.scaStatus(stop, work, j)
@@ -169,19 +179,11 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 		return c.perUser(denied.d)
 	case errors.Is(err, errUsers) && work.Err() == nil:
 		return verdict{kind: retry, err: err}
-	case err != nil: // a failed call, or shutdown
-		v := c.failed(work, err)
-		if v.kind == final {
-			if err := c.users.release(work, userID, j.key); err != nil {
-				j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
-			}
-		}
-		return v
+	case err != nil: // a failed call (a final one drops the mark: see conclude), or shutdown
+		return c.failed(work, err)
 	}
 	if res.NotRequired { // a 200 without a link: the user needs no SCA session
-		if err := c.users.release(work, userID, j.key); err != nil {
-			j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
-		}
+		c.dropMark(work, j)
 		if err := c.users.setSCANotRequired(work, userID); err != nil {
 			return verdict{kind: retry, err: err}
 		}
@@ -243,7 +245,21 @@ func (c *Consumer) claim(ctx context.Context, j *job, linked time.Time) error {
 	if d != granted {
 		return &deniedError{d: d}
 	}
+	j.marked = linked.IsZero() // a granted link is published: never dropped
 	return nil
+}
+
+// dropMark releases trigger j's mark of a call in flight, if it may hold
+// one, when j ends without a link.
+func (c *Consumer) dropMark(ctx context.Context, j *job) {
+	if !j.marked {
+		return
+	}
+	if err := c.users.release(ctx, j.ev.UserID, j.key); err != nil {
+		j.log.Warn("link mark not released; it lapses with its lease", zap.Error(err))
+		return
+	}
+	j.marked = false
 }
 
 // perUser is the verdict of a refused claim.

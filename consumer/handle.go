@@ -46,6 +46,12 @@ type job struct {
 	// instead of reading it again.
 	us    *userState
 	usRev uint64
+	// newEntry: the ledger had no entry for the trigger when this pass
+	// began, so no earlier delivery reached a Mangopay call or took a mark.
+	newEntry bool
+	// marked: the user's entry may hold this trigger's mark of a call in
+	// flight (taken by this delivery or an earlier one); see dropMark.
+	marked bool
 }
 
 // typeUnknown is the type of a trigger whose event could not be decoded.
@@ -189,7 +195,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	// The attempt is recorded before the first Mangopay call (see
 	// recordAttempt); a verdict reached without one is recorded by the
 	// write that decides it.
-	j.entry, j.rev, j.recorded = e, rev, false
+	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0
 	v := c.evaluate(stop, work, j, e)
 	if v.kind == restart {
 		return settlement{verb: again}
@@ -223,6 +229,9 @@ func (c *Consumer) conclude(ctx context.Context, j *job, e *LedgerEntry, rev uin
 	var s settlement
 	switch v.kind {
 	case final:
+		if v.outcome != events.OutcomeLink {
+			c.dropMark(ctx, j) // a trigger that ends without a link drops its mark
+		}
 		return c.decide(ctx, j, e, rev, v)
 	case retry:
 		e.LastError, e.LastFault = errText(v.err), false

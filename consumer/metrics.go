@@ -74,7 +74,7 @@ func (m *Metrics) outcome(typ, outcome, reason string, attempts int) {
 	if outcome == events.OutcomeDLQ {
 		m.dlq.WithLabelValues(reason).Inc()
 	}
-	if outcome != "duplicate" && attempts > 0 {
+	if outcome != events.OutcomeDuplicate && attempts > 0 {
 		m.attempts.WithLabelValues(outcome).Observe(float64(attempts))
 	}
 }

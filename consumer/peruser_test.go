@@ -1,9 +1,14 @@
 package consumer_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/events"
@@ -130,5 +135,77 @@ func TestDeadHolderDoesNotBlockTheUser(t *testing.T) {
 	}
 	if now := time.Now(); now.Before(leaseEnd) {
 		t.Errorf("link settled at %s, before the lease ended at %s", now, leaseEnd)
+	}
+}
+
+// TestRecentLinkOutlivesAShortCapWindow: a cap window shorter than the
+// recent-link window (SCA_USER_CAP_WINDOW < SCA_RECENT_LINK) must not
+// forget a link that still counts as recent: a second user.created for
+// the owner right after the first one's link is a recent_link skip.
+func TestRecentLinkOutlivesAShortCapWindow(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) {
+		c.RecentLink, c.UserCapWindow = time.Hour, time.Nanosecond
+	}})
+	w.UserCreated("short-1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if o := w.OutcomeFor("short-1"); o.Outcome != events.OutcomeLink {
+		t.Fatalf("short-1: %s/%s, want link", o.Outcome, o.Reason)
+	}
+	w.UserCreated("short-2", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	if o := w.OutcomeFor("short-2"); o.Outcome != events.OutcomeSkip || o.Reason != events.ReasonRecentLink {
+		t.Errorf("short-2 right after short-1's link: %s/%s, want skip/%s", o.Outcome, o.Reason, events.ReasonRecentLink)
+	}
+	w.Settled()
+	if n := len(w.Links()); n != 1 {
+		t.Errorf("links = %d, want 1", n)
+	}
+}
+
+// TestMarkDroppedWhenALaterDeliveryEndsWithoutALink: a delivery takes a
+// mark for its POST and fails (the call is cut by the attempt timeout);
+// the next delivery ends without a link before it calls again (the data
+// changed: dead-lettered). The mark of the first call must go with that
+// outcome, not linger until its lease ends, holding up the user's other
+// triggers (handed back as in flight) and counting against the cap.
+func TestMarkDroppedWhenALaterDeliveryEndsWithoutALink(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{})
+	legal := func(rep string) mangosim.User {
+		return mangosim.User{ID: "user_m_mark_legal", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonLegal,
+			LegalPersonType: "BUSINESS", Status: mangosim.StatusActive, Email: "company@example.com", LegalRepresentativeEmail: rep}
+	}
+	w.Sim.AddUser(legal("rep@example.com"))
+	w.Sim.SetFaults(mangosim.Faults{HoldEnrollments: true})
+	w.UserCreated("mark-1", "user_m_mark_legal", nil) // no category: GET user, then the POST
+	testworld.WaitFor(t, "mark-1's first delivery to fail", testworld.Timeout, func() bool {
+		var le consumer.LedgerEntry
+		return w.LedgerEntry("/users", "mark-1", &le) && le.LastError != ""
+	})
+	w.Sim.AddUser(legal("")) // the representative's e-mail is gone
+	w.Sim.SetFaults(mangosim.Faults{})
+	if o := w.OutcomeFor("mark-1"); o.Outcome != events.OutcomeDLQ || o.Reason != events.ReasonMissingLegalRepEmail {
+		t.Fatalf("mark-1: %s/%s, want dlq/%s", o.Outcome, o.Reason, events.ReasonMissingLegalRepEmail)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := w.JS.KeyValue(ctx, w.Config.Defaults().UsersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, "user_m_mark_legal")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatal("no user state: the first delivery took no mark")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Links []struct{ Key string } `json:"links"`
+	}
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Links) != 0 {
+		t.Errorf("user state after mark-1 was dead-lettered: %s; want no mark left", e.Value())
 	}
 }

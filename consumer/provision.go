@@ -202,6 +202,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want streamWant, 
 			problems = append(problems, fmt.Sprintf("does not capture subject %s (its subjects: %s): add it, or point %s at a stream that does", subj, strings.Join(info.Config.Subjects, ", "), want.Setting))
 		}
 	}
+	if info.Config.Storage != jetstream.FileStorage {
+		// A restart of NATS empties it: triggers not yet decided, dead
+		// letters, links not yet sent and the copies the worker looks up
+		// so as not to publish a link twice.
+		problems = append(problems, fmt.Sprintf("keeps its messages in memory, so a NATS restart loses them; it needs file storage (create a new stream with --storage file and point %s at it)", want.Setting))
+	}
 	problems = append(problems, want.Check(info.Config)...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s: existing stream %s cannot be used; scaworker never modifies it: it %s", want.Setting, want.Name, strings.Join(problems, "; it "))

@@ -23,7 +23,8 @@ type userState struct {
 	// SCANotRequired is set when Enroll answered 200 without a link (no SCA
 	// session needed); replays then skip the user without a call.
 	SCANotRequired bool `json:"sca_not_required,omitempty"`
-	// Links are the links of the cap window, by trigger: a mark is taken
+	// Links are the links of the cap window (and of the recent-link
+	// window, when that is longer), by trigger: a mark is taken
 	// before a session is requested (so replicas cannot overrun the cap
 	// together), confirmed when the link is published, and dropped when
 	// the trigger ends without a link.
@@ -51,6 +52,11 @@ func (s *userState) lastPublished() time.Time {
 		}
 	}
 	return last
+}
+
+// holds reports whether s has trigger key's mark of a call in flight.
+func (s *userState) holds(key string) bool {
+	return slices.ContainsFunc(s.Links, func(m linkMark) bool { return m.Key == key && !m.Published })
 }
 
 // claim is what one trigger asks of the per-user rules.
@@ -84,7 +90,7 @@ const (
 // decide applies the per-user rules to s for c, in one step, and takes or
 // renews c's mark when it is granted. It reports whether s changed.
 func (s *userState) decide(c claim) (decision, bool) {
-	changed := s.prune(c.Now, c.Window, c.Key)
+	changed := s.prune(c)
 	i := slices.IndexFunc(s.Links, func(m linkMark) bool { return m.Key == c.Key })
 	if i < 0 {
 		if !c.ProvesDead {
@@ -95,7 +101,7 @@ func (s *userState) decide(c claim) (decision, bool) {
 				return inFlight, changed
 			}
 		}
-		if len(s.Links) >= c.Cap {
+		if s.inWindow(c.Now, c.Window) >= c.Cap {
 			return userCap, changed
 		}
 		s.Links = append(s.Links, linkMark{Key: c.Key, At: c.Now})
@@ -226,14 +232,31 @@ func (u users) release(ctx context.Context, userID, key string) error {
 	return err
 }
 
-// prune drops marks older than the window and calls in flight whose lease
-// ended, except keep's (its holder is back); it reports a change.
-func (s *userState) prune(now time.Time, window time.Duration, keep string) bool {
+// prune drops what no rule needs any more: a link once it counts neither
+// for the cap (c.Window) nor as recent (c.RecentLink, which may be the
+// longer), a call in flight older than the window or whose lease ended,
+// except the claimant's own (its holder is back); it reports a change.
+func (s *userState) prune(c claim) bool {
 	n := len(s.Links)
+	links := max(c.Window, c.RecentLink)
 	s.Links = slices.DeleteFunc(s.Links, func(m linkMark) bool {
-		return now.Sub(m.At) >= window || (!m.Published && m.Key != keep && !now.Before(m.Lease))
+		if m.Published {
+			return c.Now.Sub(m.At) >= links
+		}
+		return c.Now.Sub(m.At) >= c.Window || (m.Key != c.Key && !c.Now.Before(m.Lease))
 	})
 	return len(s.Links) != n
+}
+
+// inWindow counts the marks of the cap window ending at now.
+func (s *userState) inWindow(now time.Time, window time.Duration) int {
+	n := 0
+	for _, m := range s.Links {
+		if now.Sub(m.At) < window {
+			n++
+		}
+	}
+	return n
 }
 
 func (u users) setEnrolled(ctx context.Context, userID string, at time.Time) error {

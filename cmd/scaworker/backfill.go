@@ -64,7 +64,7 @@ func backfillCommand(ctx context.Context, p *settings.Parsed, env settings.Looku
 	}
 	// The deployment's budget is drawn from with the workers; --rate caps this
 	// backfill's part of it.
-	closeBudget, err := shareBudget(ctx, js, cfg, deployment, mcfg.RequestTimeout, mp.Governor(), log)
+	closeBudget, err := shareBudget(ctx, js, cfg, deployment, mcfg.RequestTimeout, mp.Governor(), log, !b.DryRun)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/budget"
 	"github.com/scaworker/scaworker/consumer"
@@ -110,5 +113,29 @@ func TestBackfillDrawsFromTheDeploymentBudget(t *testing.T) {
 		if c.At.Before(spent.Add(rate.Per)) {
 			t.Errorf("backfill called %s %s %s after the workers spent the budget, want no call within its %s window", c.Method, c.Path, c.At.Sub(spent), rate.Per)
 		}
+	}
+}
+
+// TestBackfillDryRunCreatesNoBudgetBucket: a dry run creates nothing, not
+// even the deployment's budget bucket when no worker made it yet.
+func TestBackfillDryRunCreatesNoBudgetBucket(t *testing.T) {
+	t.Parallel()
+	srv, js := testworld.Server(t)
+	sim := startSim(t)
+	sim.AddEvent(mangosim.Event{ResourceID: mangosim.UserOwnerTriggered, EventType: events.HookEnrollmentExpired, Date: time.Now().Add(-time.Hour).Truncate(time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := consumer.Provision(ctx, js, consumer.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runSync(t, []string{"backfill", "--since", "2h", "--dry-run"}, map[string]string{
+		"NATS_URL": srv.ClientURL(), "USER": "alice",
+		"MANGOPAY_BASE_URL": sim.URL, "MANGOPAY_CLIENT_ID": sim.ClientID(), "MANGOPAY_API_KEY": sim.APIKey(),
+	})
+	if code != exitOK || !hasRow(out, []string{"total", "1", "1", "0", "0"}) {
+		t.Fatalf("backfill --dry-run = %d:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if _, err := js.KeyValue(ctx, consumer.Config{}.Defaults().BudgetBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Errorf("budget bucket after a dry run: %v, want none", err)
 	}
 }

@@ -32,7 +32,7 @@ func benchCommand(ctx context.Context, p *settings.Parsed, stdout, stderr io.Wri
 		Budget: b.Budget, Mix: b.Mix, Rate: b.Rate, Phases: b.Phases, Duration: b.Duration,
 		Profile: b.Profile, Exe: exe, Log: workerLog,
 		ShareBudget: func(ctx context.Context, js jetstream.JetStream, c consumer.Config, rate enroll.Rate, requestTimeout time.Duration, gov *enroll.Governor) (func(), error) {
-			return shareBudget(ctx, js, c, rate, requestTimeout, gov, workerLog)
+			return shareBudget(ctx, js, c, rate, requestTimeout, gov, workerLog, true)
 		},
 	}
 	if b.Progress {

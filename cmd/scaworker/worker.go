@@ -179,7 +179,7 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 		return err
 	}
 	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
-	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log)
+	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log, true)
 	if err != nil {
 		return err
 	}

@@ -124,13 +124,16 @@ func (r *Record) MentionsUser(user string) bool {
 	if r.Event.UserID == user {
 		return true
 	}
-	if r.DeadLetter == nil {
-		return false
-	}
-	if containsToken(r.DeadLetter.Original.Body, user) {
+	return r.DeadLetter != nil && namesToken(r.DeadLetter.Original, user)
+}
+
+// namesToken reports whether user appears as a whole token in the body or
+// the headers of o.
+func namesToken(o events.Original, user string) bool {
+	if containsToken(o.Body, user) {
 		return true
 	}
-	for _, vs := range r.DeadLetter.Original.Headers {
+	for _, vs := range o.Headers {
 		for _, v := range vs {
 			if containsToken([]byte(v), user) {
 				return true

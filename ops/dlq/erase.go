@@ -15,7 +15,9 @@ import (
 // for a personal-data erasure:
 //
 //   - Triggers: the user's trigger messages in SCA_STREAM (data.user_id is
-//     the user), erased with SecureDeleteMsg, so a later replay cannot
+//     the user; or, for an invalid one without a readable data.user_id,
+//     the user appears in it as a whole token, as a dead letter is
+//     matched), erased with SecureDeleteMsg, so a later replay cannot
 //     republish them (they are gone) and the worker cannot decide them
 //     again;
 //   - Links: the user's send-link events in SCA_LINKS_STREAM (they hold
@@ -53,10 +55,10 @@ type erasurePlan struct {
 func (d *Tools) planErasure(ctx context.Context, user string) (*erasurePlan, error) {
 	p := &erasurePlan{upTo: map[string]uint64{}}
 	var err error
-	if p.triggers, p.upTo[d.cfg.Stream], err = d.userMessages(ctx, d.cfg.Stream, user, 0); err != nil {
+	if p.triggers, p.upTo[d.cfg.Stream], err = d.userMessages(ctx, d.cfg.Stream, user, 0, true); err != nil {
 		return nil, err
 	}
-	if p.links, p.upTo[d.cfg.LinksStream], err = d.userMessages(ctx, d.cfg.LinksStream, user, 0); err != nil {
+	if p.links, p.upTo[d.cfg.LinksStream], err = d.userMessages(ctx, d.cfg.LinksStream, user, 0, false); err != nil {
 		return nil, err
 	}
 	p.counts.Triggers, p.counts.Links = len(p.triggers), len(p.links)
@@ -80,8 +82,9 @@ func (d *Tools) erase(ctx context.Context, user string, p *erasurePlan) (Erasure
 		stream string
 		seqs   []uint64
 		n      *int
-	}{{d.cfg.Stream, p.triggers, &out.Triggers}, {d.cfg.LinksStream, p.links, &out.Links}} {
-		later, _, err := d.userMessages(ctx, s.stream, user, p.upTo[s.stream]+1)
+		raw    bool
+	}{{d.cfg.Stream, p.triggers, &out.Triggers, true}, {d.cfg.LinksStream, p.links, &out.Links, false}} {
+		later, _, err := d.userMessages(ctx, s.stream, user, p.upTo[s.stream]+1, s.raw)
 		if err != nil {
 			return out, err
 		}
@@ -112,9 +115,11 @@ func (d *Tools) erase(ctx context.Context, user string, p *erasurePlan) (Erasure
 }
 
 // userMessages returns the sequences of the messages of stream, from
-// startSeq on (0: the first), whose data.user_id is user, and the last
-// sequence it read. A missing stream has none.
-func (d *Tools) userMessages(ctx context.Context, stream, user string, startSeq uint64) ([]uint64, uint64, error) {
+// startSeq on (0: the first), whose data.user_id is user — with raw, also
+// those without a readable data.user_id that name user as a whole token
+// (invalid triggers) —, and the last sequence it read. A missing stream
+// has none.
+func (d *Tools) userMessages(ctx context.Context, stream, user string, startSeq uint64, raw bool) ([]uint64, uint64, error) {
 	if _, err := d.js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, 0, nil
 	}
@@ -122,7 +127,9 @@ func (d *Tools) userMessages(ctx context.Context, stream, user string, startSeq 
 	last := startSeq
 	err := consumer.ReadStream(ctx, d.js, stream, consumer.ReadOptions{StartSeq: startSeq}, func(m consumer.StoredMsg) error {
 		last = m.Seq
-		if readOriginal(events.Original{Body: m.Data}).UserID == user {
+		o := events.Original{Body: m.Data, Headers: m.Header}
+		switch owner := readOriginal(o).UserID; {
+		case owner == user, raw && owner == "" && namesToken(o, user):
 			seqs = append(seqs, m.Seq)
 		}
 		return nil

@@ -119,3 +119,49 @@ func TestPurgeUserErases(t *testing.T) {
 		t.Errorf("another user's ledger entry is gone")
 	}
 }
+
+// TestPurgeUserErasesRawTriggers: an invalid trigger whose user can only
+// be read from its raw body is the user's dead letter (it names the user
+// as a whole token), and so its copy in the trigger stream is the user's
+// trigger too: a purge by user erases both, not the record alone.
+func TestPurgeUserErasesRawTriggers(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, testworld.Options{})
+	ctx := w.Context()
+	cfg := w.Config.Defaults()
+	gone, kept := "user_raw_gone", "user_raw_kept"
+	for _, u := range []string{gone, kept} {
+		w.Publish(cfg.Subjects.SessionExpired, []byte("not a cloud event; user_id="+u+"; email="+u+"@example.com"), "raw-"+u)
+	}
+	w.waitRecords(2)
+	w.Settled()
+
+	res, err := w.dlq().Purge(ctx, dlq.Filter{User: gone}, dlq.PurgeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted != 1 || res.Erasure == nil || res.Erasure.Triggers != 1 {
+		t.Errorf("purge = %+v, erasure %+v; want its dead letter and its trigger erased", res, res.Erasure)
+	}
+	count := func(stream, user string) int {
+		n := 0
+		err := consumer.ReadStream(ctx, w.JS, stream, consumer.ReadOptions{}, func(m consumer.StoredMsg) error {
+			if bytes.Contains(m.Data, []byte(user)) {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, stream := range []string{cfg.Stream, cfg.DLQStream} {
+		if n := count(stream, gone); n != 0 {
+			t.Errorf("%s still holds %d messages naming the erased user", stream, n)
+		}
+		if n := count(stream, kept); n != 1 {
+			t.Errorf("%s holds %d messages of another user, want 1", stream, n)
+		}
+	}
+}
