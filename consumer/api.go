@@ -30,6 +30,7 @@ type Pacer interface {
 type Outcome struct {
 	Key       string // hash of (source, id): the ledger key
 	EventID   string // the trigger's id, when it could be read
+	Source    string // the trigger's CloudEvents source, when it could be read
 	Type      string // the trigger's type, or "unknown"
 	UserID    string
 	Outcome   string // events.Outcome*: link, skip, dlq, state, duplicate
@@ -47,7 +48,8 @@ type Deps struct {
 	Pacer    Pacer    // nil: never paused for rate limits
 	Metrics  *Metrics // nil: metrics are not recorded
 	Log      *zap.Logger
-	// OnOutcome, when set, is called once per settled delivery (demo, tests).
+	// OnOutcome, when set, is called once per settled delivery (the
+	// console's counters, the demo, tests). It must not block.
 	OnOutcome func(Outcome)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

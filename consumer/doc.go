@@ -107,6 +107,8 @@
 // `dlq purge --user` erases what the worker keeps about a user through
 // [EraseUser] (the user's ledger entries and user state; no marker keeps
 // the id), since the layout of both buckets is this package's.
+// The operator console reads what the worker remembers of a user through
+// [ReadUser], for the same reason.
 //
 // # One user, many triggers
 //

@@ -379,6 +379,9 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 	if e.Outcome == events.OutcomeDLQ {
 		out.Error = e.LastError
 	}
+	if j.ev != nil {
+		out.Source = j.ev.Source
+	}
 	s := settlement{verb: ack, out: &out, decided: decidedNow || finishing}
 	if e.Outcome == events.OutcomeDLQ && s.decided {
 		s.verb, s.reason = term, e.Reason

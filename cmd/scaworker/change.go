@@ -23,9 +23,10 @@ import (
 //   - --dry-run prints exactly what would be done and changes nothing;
 //   - otherwise the command asks for confirmation on a terminal, and
 //     without a terminal it needs --yes (-y): exit 2 naming --yes;
-//   - each run writes one audit record (ops/audit) naming the operator
-//     (--operator, else $USER; exit 2 when neither is set), dry runs too
-//     when the operator is known (a dry run without one is not recorded).
+//   - each run that may change state writes one audit record (ops/audit)
+//     naming the operator (--operator, else $USER; exit 2 when neither is
+//     set). A dry run writes nothing at all, not even an audit record: it
+//     changed nothing, and "writes nothing" is what --dry-run promises.
 //
 // Its checks run before the command connects anywhere.
 type change struct {
@@ -53,8 +54,10 @@ func newChange(command string, f settings.Change, env settings.LookupEnv, stdin 
 		// A dry run changes nothing: it runs, unrecorded (see record).
 	case op == "":
 		errs = append(errs, fmt.Errorf("--operator: `scaworker %s` records who ran it: pass --operator NAME or set $USER", command))
-	case len(op) > 128 || strings.ContainsFunc(op, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		errs = append(errs, errors.New("--operator: at most 128 printable characters"))
+	default:
+		if err := audit.CheckOperator(op); err != nil {
+			errs = append(errs, fmt.Errorf("--operator: %w", err))
+		}
 	}
 	c.operator = op
 	if !c.dryRun && !c.yes && !isTerminalInput(stdin) {
@@ -66,8 +69,8 @@ func newChange(command string, f settings.Change, env settings.LookupEnv, stdin 
 // open binds the audit stream (creating it when missing) before the
 // command changes anything.
 func (c *change) open(ctx context.Context, js jetstream.JetStream, cfg audit.Config) error {
-	if c.operator == "" {
-		return nil // an anonymous dry run: nothing to record, nothing to create
+	if c.dryRun || c.operator == "" {
+		return nil // a dry run: nothing to record, nothing to create
 	}
 	l, err := audit.New(js, cfg)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
@@ -115,6 +116,11 @@ type serviceConfig struct {
 	// requireDurable refuses what the durability check would warn about
 	// (SCA_REQUIRE_DURABLE).
 	requireDurable bool
+	// adminAuth holds the console's credentials (SCA_ADMIN_AUTH_FILE); nil
+	// without the file.
+	adminAuth *console.Auth
+	// statsBucket keeps the outcome counters of the console's overview.
+	statsBucket string
 	// checkpoint is the crash tests' fault injection (see crashEnv).
 	checkpoint func(point string)
 }
@@ -204,7 +210,37 @@ func runConfig(r settings.Run) (serviceConfig, error) {
 			errs = append(errs, errors.New("SCA_ADMIN_ADDR: same as SCA_HTTP_ADDR; leave it empty to serve everything on one listener"))
 		}
 	}
+	var err error
+	cfg.adminAuth, err = adminAuth(r.HTTP)
+	errs = append(errs, err)
+	cfg.statsBucket = r.Consumer.StatsBucket
 	return cfg, newConfigError(errs...)
+}
+
+// adminAuth reads SCA_ADMIN_AUTH_FILE, required when the console
+// (SCA_ADMIN_ADDR) listens on an address other than loopback.
+func adminAuth(h settings.HTTP) (*console.Auth, error) {
+	if h.AdminAuthFile != "" {
+		if h.AdminAddr == "" {
+			return nil, errors.New("SCA_ADMIN_AUTH_FILE: set, but SCA_ADMIN_ADDR is empty: the console is served only on SCA_ADMIN_ADDR")
+		}
+		return console.ReadAuthFile(h.AdminAuthFile)
+	}
+	if h.AdminAddr != "" && !loopbackAddr(h.AdminAddr) {
+		return nil, fmt.Errorf("SCA_ADMIN_AUTH_FILE: required: SCA_ADMIN_ADDR %s is not a loopback address, and the operator console it serves must not be open to the network; give a file of user:password or bearer-token lines, or listen on 127.0.0.1", h.AdminAddr)
+	}
+	return nil, nil
+}
+
+// loopbackAddr reports whether host:port addr listens on loopback only
+// (an empty host listens everywhere).
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 func checkAddr(setting, addr string) error {

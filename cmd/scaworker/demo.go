@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/httpserver"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
@@ -24,6 +29,9 @@ import (
 
 // demoReturnURL is the platform page Mangopay sends demo users back to.
 const demoReturnURL = "https://platform.example/sca/done"
+
+// demoRate is the demo's Mangopay budget.
+func demoRate() enroll.Rate { return enroll.Rate{N: 100, Per: time.Second} }
 
 // demoStepTimeout bounds the wait for one step's outcomes.
 const demoStepTimeout = 10 * time.Second
@@ -48,8 +56,16 @@ type demoStep struct {
 
 // demoCommand is `scaworker demo`: embedded NATS in a fresh temporary
 // store, a simulated Mangopay, the real consumer, and scripted triggers.
-func demoCommand(ctx context.Context, log *zap.Logger, out io.Writer) error {
-	err := runDemo(ctx, log, out)
+func demoCommand(ctx context.Context, d settings.Demo, log *zap.Logger, out io.Writer) error {
+	if d.KeepRunning {
+		if err := checkAddr("SCA_ADMIN_ADDR", d.AdminAddr); err != nil {
+			return newConfigError(err)
+		}
+		if !loopbackAddr(d.AdminAddr) {
+			return newConfigError(fmt.Errorf("SCA_ADMIN_ADDR: %s is not a loopback address: the demo's console has write enabled and no credentials, so it listens on loopback only (e.g. 127.0.0.1:0)", d.AdminAddr))
+		}
+	}
+	err := runDemo(ctx, d, log, out)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintln(out, "\ninterrupted")
 		return nil
@@ -57,7 +73,7 @@ func demoCommand(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	return err
 }
 
-func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
+func runDemo(ctx context.Context, d settings.Demo, log *zap.Logger, out io.Writer) error {
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "scaworker-demo-*")
 	if err != nil {
@@ -101,7 +117,7 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		ClientID:        sim.ClientID(),
 		APIKey:          sim.APIKey(),
 		ReturnURL:       demoReturnURL,
-		Rate:            enroll.Rate{N: 100, Per: time.Second},
+		Rate:            demoRate(),
 		RequestTimeout:  2 * time.Second,
 		MaxRetries:      2,
 		InitialInterval: 20 * time.Millisecond,
@@ -115,9 +131,16 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	outcomes := make(chan consumer.Outcome, 64)
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
+	name := "demo-" + processName()
+	stats, stopStats, err := startStats(ctx, js, console.DefaultStatsBucket, 1, name)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
 	c, err := consumer.New(ccfg, consumer.Deps{
 		JS: js, Mangopay: mp, Pacer: mp.Governor(), Log: log,
 		OnOutcome: func(o consumer.Outcome) {
+			stats.Record(o)
 			select {
 			case outcomes <- o:
 			case <-runCtx.Done():
@@ -163,8 +186,10 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 		}
 		sim.SetFaults(mangosim.Faults{})
 	}
-	if err := stop(); err != nil {
-		return fmt.Errorf("consumer: %w", err)
+	if !d.KeepRunning {
+		if err := stop(); err != nil {
+			return fmt.Errorf("consumer: %w", err)
+		}
 	}
 
 	fmt.Fprintf(out, "\nSummary (%d triggers in %.1fs)\n", total(counts), time.Since(start).Seconds())
@@ -174,7 +199,52 @@ func runDemo(ctx context.Context, log *zap.Logger, out io.Writer) error {
 	if len(failures) > 0 {
 		return fmt.Errorf("demo outcomes differ from the script: %s", strings.Join(failures, "; "))
 	}
-	return nil
+	if !d.KeepRunning {
+		return nil
+	}
+	var live atomic.Pointer[consumer.Consumer]
+	live.Store(c)
+	return keepRunning(ctx, js, d.AdminAddr, ccfg, mp, sim, outcomes, workerStatus(name, &live, mp.Governor()), log, out)
+}
+
+// keepRunning is the end of `demo --keep-running`: the world stays up
+// with the console on addr, write enabled, until ctx ends (Ctrl-C).
+func keepRunning(ctx context.Context, js jetstream.JetStream, addr string, ccfg consumer.Config, mp *enroll.Client, sim *mangosim.Server,
+	outcomes <-chan consumer.Outcome, status func() console.Status, log *zap.Logger, out io.Writer) error {
+	// Outcomes from now on are the console's (its counters); the script
+	// no longer waits for them.
+	go func() {
+		for {
+			select {
+			case <-outcomes:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The platform fixes the legal owner's missing representative e-mail:
+	// its dead letter can now be redriven to a link from the console.
+	if u, ok := sim.User(mangosim.UserOwnerLegalNoRep); ok {
+		u.LegalRepresentativeEmail = "rep@legacy-company.example"
+		sim.AddUser(u)
+	}
+	con, err := console.New(js, console.Config{
+		Layout: ccfg, Rate: demoRate(), Write: true, Status: status, Refresh: 5 * time.Second, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("SCA_ADMIN_ADDR: listen on %s: %w", addr, err)
+	}
+	fmt.Fprintf(out, "\nThe demo keeps running. Operator console: http://%s/\n", ln.Addr())
+	fmt.Fprintf(out, "  Write is enabled for the demo (SCA_ADMIN_WRITE=true): redrive and purge work, each after a dry run.\n")
+	fmt.Fprintf(out, "  Try: the dead letter of %s (its representative e-mail is fixed now) → Redrive… → Confirm.\n", mangosim.UserOwnerLegalNoRep)
+	fmt.Fprintln(out, "  Press Ctrl-C to stop.")
+	err = httpserver.Serve(ctx, httpserver.NewServer(con, log), ln, httpGrace)
+	fmt.Fprintln(out, "\nstopped")
+	return err
 }
 
 // playStep publishes the step's triggers and prints their outcomes as
@@ -482,6 +552,7 @@ const demoNext = `
 What next
   That was the real worker, on an embedded NATS, against a simulated Mangopay.
   Try the same by hand against the simulator: README.md, "Trying it by hand against the simulator".
+  Explore its data in the operator console: scaworker demo --keep-running.
   In production, with your Mangopay credentials and your NATS:
     go build -o scaworker ./cmd/scaworker
     export MANGOPAY_BASE_URL=https://api.mangopay.com MANGOPAY_CLIENT_ID=... MANGOPAY_API_KEY_FILE=/run/secrets/mangopay

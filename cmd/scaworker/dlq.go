@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -211,11 +209,7 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		if werr := writeRedriveResults(stdout, results, redrive.DryRun); err == nil {
 			err = werr
 		}
-		counts := map[string]int{"selected": len(results)}
-		for _, r := range results {
-			counts[r.Result]++
-		}
-		if err := chg.record(ctx, dlqSelection(f, 0, d.Redrive.Limit), counts, err); err != nil {
+		if err := chg.record(ctx, dlq.AuditSelection(f, 0, d.Redrive.Limit), dlq.RedriveCounts(results), err); err != nil {
 			return err
 		}
 		refused := 0
@@ -236,53 +230,10 @@ func dlqCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		case errors.As(err, new(*configError)):
 			return err
 		}
-		if err := chg.record(ctx, dlqSelection(f, purge.OlderThan, purge.Limit), purgeCounts(res), err); err != nil {
+		if err := chg.record(ctx, dlq.AuditSelection(f, purge.OlderThan, purge.Limit), dlq.PurgeCounts(res), err); err != nil {
 			return err
 		}
 		return writePurge(stdout, res)
 	}
 	return fmt.Errorf("unknown command %q", p.Command)
-}
-
-// dlqSelection is the selection of a redrive or purge for its audit
-// record: the user by hash.
-func dlqSelection(f dlq.Filter, olderThan time.Duration, limit int) map[string]string {
-	sel := map[string]string{}
-	if f.Reason != "" {
-		sel["reason"] = f.Reason
-	}
-	if f.User != "" {
-		sel["user_sha256"] = audit.UserHash(f.User)
-	}
-	if len(f.Seqs) > 0 {
-		seqs := make([]string, len(f.Seqs))
-		for i, s := range f.Seqs {
-			seqs[i] = strconv.FormatUint(s, 10)
-		}
-		sel["seq"] = strings.Join(seqs, ",")
-	}
-	if f.All {
-		sel["all"] = "true"
-	}
-	if olderThan > 0 {
-		sel["older_than"] = olderThan.String()
-	}
-	if limit > 0 {
-		sel["limit"] = strconv.Itoa(limit)
-	}
-	return sel
-}
-
-// purgeCounts are the counts of a purge for its audit record.
-func purgeCounts(res dlq.PurgeResult) map[string]int {
-	c := map[string]int{"selected": res.Selected, "deleted": res.Deleted, "gone": res.Gone}
-	if e := res.Erasure; e != nil {
-		c["triggers"], c["links"], c["ledger_entries"], c["ops_entries"] = e.Triggers, e.Links, e.LedgerEntries, e.OpsEntries
-		if e.UserState {
-			c["user_state"] = 1
-		} else {
-			c["user_state"] = 0
-		}
-	}
-	return c
 }

@@ -3,8 +3,10 @@
 //
 // Subcommands:
 //
-//	scaworker run       the worker, with /healthz, /readyz and /metrics
+//	scaworker run       the worker, with /healthz, /readyz, /metrics and, on
+//	                    SCA_ADMIN_ADDR, the operator console
 //	scaworker demo      the whole flow on this machine, with a simulated Mangopay
+//	                    (--keep-running: then the console on the demo's world)
 //	scaworker check     configuration, Mangopay credentials and scopes, streams, durability
 //	scaworker replay    re-process stored triggers through the live worker
 //	scaworker dlq       dead letters: list, show, redrive, purge

@@ -130,7 +130,7 @@ func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, st
 	case "replay":
 		err = replayCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "demo":
-		err = demoCommand(ctx, log, stdout)
+		err = demoCommand(ctx, p.CLI.Demo, log, stdout)
 	case "bench":
 		err = benchCommand(ctx, p, stdout, stderr)
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":

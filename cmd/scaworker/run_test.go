@@ -82,6 +82,48 @@ func TestRunAdminAddrMovesOpsEndpoints(t *testing.T) {
 			t.Errorf("public %s = %d, want 404 with SCA_ADMIN_ADDR set", path, code)
 		}
 	}
+	// The operator console is served there too, read-only by default, and
+	// never on the public listener.
+	code, body := get(t, "http://"+admin["addr"].(string)+"/")
+	if code != 200 || !strings.Contains(body, "Overview") || !strings.Contains(body, "read-only") || !strings.Contains(body, "running") {
+		t.Errorf("admin / = %d, want the console's overview, read-only, the worker running:\n%s", code, body)
+	}
+	if code, _ := get(t, "http://"+public["addr"].(string)+"/dlq"); code != 404 {
+		t.Errorf("public /dlq = %d, want 404", code)
+	}
+}
+
+func TestRunAdminAddrOffLoopbackNeedsAuthFile(t *testing.T) {
+	t.Parallel()
+	env := workerEnv(t, startSim(t))
+	env["SCA_ADMIN_ADDR"] = ":0"
+	code, _, errOut := runSync(t, []string{"run"}, env)
+	if code != exitUsage || !strings.Contains(errOut, "SCA_ADMIN_AUTH_FILE") {
+		t.Errorf("run with SCA_ADMIN_ADDR=:0 = %d, stderr %q; want 2 naming SCA_ADMIN_AUTH_FILE", code, errOut)
+	}
+	// With the file, the console asks for its credentials.
+	auth := t.TempDir() + "/admin-auth"
+	if err := os.WriteFile(auth, []byte("ada:correct-horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["SCA_ADMIN_AUTH_FILE"] = auth
+	w := startWorker(t, env)
+	admin := waitLog(t, w.stderr, w.done, "http listening", map[string]string{"setting": "SCA_ADMIN_ADDR"})
+	waitLog(t, w.stderr, w.done, "ready", nil)
+	_, port, _ := strings.Cut(admin["addr"].(string), "]:")
+	if port == "" {
+		_, port, _ = strings.Cut(admin["addr"].(string), ":")
+	}
+	base := "http://127.0.0.1:" + port
+	if code, _ := get(t, base+"/"); code != 401 {
+		t.Errorf("console without credentials = %d, want 401", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d, want 200 (probes need no credentials)", code)
+	}
+	if strings.Contains(w.stderr.String(), "correct-horse") {
+		t.Error("the logs show the console's password")
+	}
 }
 
 func TestRunNotReadyDuringFault(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/httpserver"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/natsembed"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
+	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/hooks"
@@ -48,6 +49,8 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 type readiness struct {
 	nc  atomic.Pointer[nats.Conn]
 	con atomic.Pointer[consumer.Consumer]
+	// console is the operator console on SCA_ADMIN_ADDR.
+	console consoleSlot
 }
 
 func (r *readiness) ready() error {
@@ -90,6 +93,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	} else {
 		admin := http.NewServeMux()
 		httpserver.RegisterOps(admin, ops)
+		admin.Handle("/", &state.console)
 		servers = append(servers, struct {
 			setting, addr string
 			mux           *http.ServeMux
@@ -185,6 +189,21 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 	}
 	defer closeBudget()
 
+	name := processName()
+	stats, stopStats, err := startStats(ctx, js, cfg.statsBucket, cfg.consumer.Defaults().Replicas, name)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
+	if cfg.http.AdminAddr != "" {
+		con, err := newConsole(js, cfg, console.Config{Status: workerStatus(name, &state.con, mp.Governor()), Log: log})
+		if err != nil {
+			return err
+		}
+		state.console.c.Store(con)
+		defer state.console.c.Store(nil)
+	}
+
 	for _, r := range checkMangopay(ctx, mp) {
 		switch {
 		case r.err == nil:
@@ -203,7 +222,7 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 
 	c, err := consumer.New(cfg.consumer, consumer.Deps{
 		JS: js, Mangopay: mp, Pacer: mp.Governor(), Metrics: metrics, Log: log,
-		Checkpoint: cfg.checkpoint,
+		Checkpoint: cfg.checkpoint, OnOutcome: stats.Record,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)

@@ -23,8 +23,9 @@
 // ([ResultDone], [ResultFailed], [ResultInterrupted]). It carries no
 // secret, no link and no token, and never a user id in the clear: a user
 // is named by [UserHash], so a record survives the erasure of that user's
-// data and still matches a known erasure request. A dry run writes a
-// record too (DryRun set) and nothing else.
+// data and still matches a known erasure request. The command-line
+// tools write no record for a dry run (it writes nothing at all); the
+// DryRun field exists for writers that want to record one.
 //
 // # Reading
 //

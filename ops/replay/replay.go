@@ -811,7 +811,7 @@ func (r *replayer) forced(ctx context.Context, msg consumer.StoredMsg, tr *event
 		newID = f.ID // an interrupted publish: the same id again
 	}
 	for n := 1; newID == "" && n <= 1000; n++ {
-		id := tr.ID + ".replay-" + strconv.Itoa(n)
+		id := ForcedID(tr.ID, n)
 		e, err := r.ledger.Entry(ctx, events.KeyOf(tr.Source, id))
 		if err != nil {
 			return nil, "", err

@@ -160,7 +160,9 @@ type AuditLog struct {
 // Demo holds the settings of `scaworker demo`: everything else is chosen
 // by the demo itself.
 type Demo struct {
-	Log DemoLog `embed:"" group:"Logging"`
+	KeepRunning bool    `name:"keep-running" envvar:"-" help:"After the script, keep the demo's world (embedded NATS, simulator, worker) running with the operator console on SCA_ADMIN_ADDR (write enabled) until Ctrl-C."`
+	AdminAddr   string  `name:"admin-addr" default:"127.0.0.1:0" help:"Where the demo's console listens with --keep-running (a loopback address; port 0 picks a free one, printed)."`
+	Log         DemoLog `embed:"" group:"Logging"`
 }
 
 // Bench holds the settings of `scaworker bench`. Its flags have no
@@ -228,7 +230,11 @@ type Embedded struct {
 // HTTP are the listener settings.
 type HTTP struct {
 	Addr      string `name:"http-addr" default:":8080" help:"Listener for webhooks and, unless SCA_ADMIN_ADDR is set, /healthz, /readyz and /metrics (port 0 picks a free one; the bound address is logged)."`
-	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one."`
+	AdminAddr string `name:"admin-addr" help:"When set, /healthz, /readyz and /metrics move to this listener, off the public one, and the operator console is served there (at /). A non-loopback address needs SCA_ADMIN_AUTH_FILE."`
+	// AdminWrite enables the console's actions.
+	AdminWrite bool `name:"admin-write" help:"Let the console redrive and purge dead letters (each after a dry run and a confirmation, audited); otherwise it is read-only."`
+	// AdminAuthFile holds the console's credentials.
+	AdminAuthFile string `name:"admin-auth-file" help:"File of the console's credentials, one a line: user:password (basic auth; the user names the operator in audit records) or a bearer token of 16+ characters; required when SCA_ADMIN_ADDR is not a loopback address. /healthz, /readyz and /metrics stay open."`
 }
 
 // Hooks are the settings of the Mangopay webhook ingress (hooks.Config), served on
@@ -252,6 +258,7 @@ type Consumer struct {
 	UsersBucket  string `name:"users-bucket" default:"sca_users" help:"KV bucket of per-user state."`
 	HooksBucket  string `name:"hooks-bucket" default:"sca_hooks" help:"KV bucket of the ids of stored Mangopay hooks (46 days), so resends and backfills are stored once."`
 	OpsBucket    string `name:"ops-bucket" default:"sca_ops" help:"KV bucket of operator state: replay cursors and dead-letter redrive marks."`
+	StatsBucket  string `name:"stats-bucket" default:"sca_stats" help:"KV bucket of the outcome counters every worker keeps for the console's overview (one key per process, kept 25 hours)."`
 	BudgetBucket string `name:"budget-bucket" default:"sca_budget" help:"KV bucket of the deployment's shared Mangopay budget (SCA_MANGOPAY_RATE), drawn from by every replica and by backfill."`
 
 	SubjectUserCreated         string `name:"subject-user-created" default:"sca.events.user.created" help:"Subject of user.created triggers."`
