@@ -140,14 +140,20 @@ func withClientCert(c *tls.Config, cert func() *tls.Certificate) *tls.Config {
 	return c
 }
 
+// maxConcurrency is the most calls the worker makes at once (SCA_CONCURRENCY's bound).
+const maxConcurrency = 1024
+
 func newTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   16,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Every handler may hold a connection to the one Mangopay host: with
+		// fewer idle slots than handlers, each call past the limit closed its
+		// connection and the next dialled a new one.
+		MaxIdleConns:          maxConcurrency,
+		MaxIdleConnsPerHost:   maxConcurrency,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

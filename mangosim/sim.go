@@ -46,6 +46,7 @@ type Sim struct {
 	tokens   map[string]time.Time // access token -> expiry
 	issued   int
 	keys     map[string]*stored
+	pruneAt  time.Time // the next time pruneKeys looks at keys
 	events   []Event
 	calls    []Call
 	faults   Faults
@@ -412,10 +413,13 @@ func (s *Sim) handle(r *http.Request) (reply, []windowState, bool) {
 	return rp, rate, drop
 }
 
+// pruneKeys forgets keys past IdempotencyRetention. It looks at most once a
+// minute: a scan per call made every enrollment O(keys) under the lock.
 func (s *Sim) pruneKeys(now time.Time) {
-	if len(s.keys) < 1024 {
+	if len(s.keys) < 1024 || now.Before(s.pruneAt) {
 		return
 	}
+	s.pruneAt = now.Add(time.Minute)
 	for k, st := range s.keys {
 		if now.Sub(st.at) >= IdempotencyRetention {
 			delete(s.keys, k)

@@ -13,6 +13,7 @@ type CLI struct {
 	Dlq           Dlq           `cmd:"" name:"dlq" help:"Dead letters: list, show, redrive, purge."`
 	Backfill      Backfill      `cmd:"" help:"Store Mangopay's SCA enrollment events of the last hours or days that no webhook delivered (at most 45 days back)."`
 	Audit         Audit         `cmd:"" help:"Show the audit records of the operator commands that change state, newest first."`
+	Bench         Bench         `cmd:"" help:"Measure the worker against the bare pipeline and raw JetStream, side by side, on embedded NATS and a simulated Mangopay."`
 	Version       Version       `cmd:"" help:"Print version and build information."`
 	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
 }
@@ -165,6 +166,25 @@ type Demo struct {
 	Log         DemoLog `embed:"" group:"Logging"`
 }
 
+// Bench holds the settings of `scaworker bench`. Its flags have no
+// environment variable: they describe one run.
+type Bench struct {
+	N         int           `name:"n" short:"n" envvar:"-" default:"20000" help:"Triggers per phase."`
+	InFlight  int           `name:"in-flight" envvar:"-" default:"64" help:"Triggers handled at once: the worker's SCA_CONCURRENCY and the baselines' pool."`
+	Cluster   bool          `name:"cluster" envvar:"-" help:"Run a 3-node JetStream cluster (streams and buckets R3, sync always) instead of one node."`
+	Latency   time.Duration `name:"latency" envvar:"-" default:"0s" help:"Simulated Mangopay latency of every call."`
+	ErrorRate float64       `name:"error-rate" envvar:"-" default:"0" help:"Share of Mangopay calls the simulator answers 500 (0..1)."`
+	Budget    string        `name:"budget" envvar:"-" placeholder:"N/DURATION" help:"Mangopay rate budget: the simulator's window and the worker's SCA_MANGOPAY_RATE (default: unlimited)."`
+	Mix       string        `name:"mix" envvar:"-" default:"owners=1" help:"Trigger mix as weights of owners, payers, enrolled, invalid, duplicates (e.g. owners=70,payers=25,invalid=5)."`
+	Rate      float64       `name:"rate" envvar:"-" help:"Publish each phase's triggers live at this many per second (trigger-to-link latency) instead of a prefilled backlog."`
+	Phases    []string      `name:"phases" envvar:"-" default:"raw,bare,worker" help:"Phases to run, in order: raw (consume and ack), bare (consume, POST, publish, ack), worker."`
+	Duration  time.Duration `name:"duration" envvar:"-" default:"10m" help:"Longest phase: a backlog larger than the budget ends here."`
+	JSON      bool          `name:"json" envvar:"-" help:"Print the report as JSON."`
+	Profile   string        `name:"profile" envvar:"-" placeholder:"DIR" help:"Write CPU, mutex and block profiles of the worker phase, and the NATS server's CPU profile, to DIR."`
+	Progress  bool          `name:"progress" envvar:"-" default:"true" negatable:"" help:"Show a progress bar per phase on stderr."`
+	Log       DemoLog       `embed:"" group:"Logging"`
+}
+
 // Version holds the settings of `scaworker version` (none).
 type Version struct{}
 
@@ -295,6 +315,8 @@ func (c *CLI) LogSettings(command string) (level, format string) {
 		return c.Replay.Log.Level, c.Replay.Log.Format
 	case "demo":
 		return c.Demo.Log.Level, c.Demo.Log.Format
+	case "bench":
+		return c.Bench.Log.Level, c.Bench.Log.Format
 	case "backfill":
 		return c.Backfill.Log.Level, c.Backfill.Log.Format
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
