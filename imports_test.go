@@ -102,9 +102,10 @@ func TestImportRules(t *testing.T) {
 	_, files := module(t)
 	// simUsers are the non-test files allowed to import mangosim, and why.
 	simUsers := map[string]string{
-		"cmd/mangosim":          "the simulator's own binary",
-		"cmd/scaworker/demo.go": "`scaworker demo` runs the simulator by design (README, Running it)",
-		"internal/testworld":    "the test harness; the rule on internal/testworld keeps it out of product code",
+		"cmd/mangosim":                 "the simulator's own binary",
+		"cmd/scaworker/demo.go":        "`scaworker demo` runs the simulator by design (README, Running it)",
+		"cmd/scaworker/internal/bench": "`scaworker bench` measures the worker against the simulator by design (README, Performance)",
+		"internal/testworld":           "the test harness; the rule on internal/testworld keeps it out of product code",
 	}
 	allowedSim := func(f goFile) bool {
 		for k := range simUsers {

@@ -19,8 +19,9 @@ import (
 	"github.com/scaworker/scaworker/enroll"
 )
 
-// key is the one key of the bucket: the live grants and the current block.
-const key = "state"
+// DefaultKey is the key of the bucket that holds a budget's live grants and its current
+// block. One bucket may hold several budgets under different keys ([Config.Key]).
+const DefaultKey = "state"
 
 // Defaults of [Config].
 const (
@@ -48,6 +49,9 @@ type Config struct {
 	// Name identifies this process in the bucket; it must be unique. Default
 	// "<hostname>-<pid>-<random>".
 	Name string
+	// Key is the bucket key holding this budget. Default [DefaultKey] (the Mangopay
+	// budget); the webhook ingress's budget lives under "hooks" in the same bucket.
+	Key string
 	// Log receives the budget's warnings; nil discards them.
 	Log *zap.Logger
 	// Now is the clock; nil means time.Now.
@@ -140,6 +144,9 @@ func Open(kv jetstream.KeyValue, cfg Config) (*Budget, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Key == "" {
+		cfg.Key = DefaultKey
 	}
 	log := cfg.Log
 	if log == nil {
@@ -426,7 +433,7 @@ func (b *Budget) publishBlock(ctx context.Context) error {
 func (b *Budget) loop(ctx context.Context) {
 	defer close(b.done)
 	var updates <-chan jetstream.KeyValueEntry
-	if w, err := b.kv.Watch(ctx, key, jetstream.UpdatesOnly()); err == nil {
+	if w, err := b.kv.Watch(ctx, b.cfg.Key, jetstream.UpdatesOnly()); err == nil {
 		defer func() { _ = w.Stop() }()
 		updates = w.Updates()
 	}
@@ -525,7 +532,7 @@ var errConflict = errors.New("budget: written by another process first")
 func (b *Budget) read(ctx context.Context) (state, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	e, err := b.kv.Get(ctx, key)
+	e, err := b.kv.Get(ctx, b.cfg.Key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return state{}, 0, nil
 	}
@@ -548,9 +555,9 @@ func (b *Budget) write(ctx context.Context, st state, rev uint64) error {
 		return err
 	}
 	if rev == 0 {
-		_, err = b.kv.Create(ctx, key, v)
+		_, err = b.kv.Create(ctx, b.cfg.Key, v)
 	} else {
-		_, err = b.kv.Update(ctx, key, v, rev)
+		_, err = b.kv.Update(ctx, b.cfg.Key, v, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return errConflict

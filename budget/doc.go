@@ -25,6 +25,10 @@
 // which count until the grant expires (Rate.Per and some seconds); nothing else of the
 // budget is ever assigned to a process, so there is no share to recover.
 //
+// One bucket holds several budgets under different keys ([Config.Key]): the Mangopay budget
+// under [DefaultKey], and the webhook ingress's (SCA_HOOK_RATE, package hooks) under
+// hooks.BudgetKey. The ingress never calls Block.
+//
 // # Blocks
 //
 // A spent Mangopay window or a 429 seen by any process is published under the key "block"

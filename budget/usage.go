@@ -30,10 +30,11 @@ type Usage struct {
 }
 
 // ReadUsage reads the budget held in kv (see [Bucket]) as it stands at
-// now: one read of its one key. A missing key reads as an idle budget.
+// now: one read of its key (the Mangopay budget's, [DefaultKey]). A missing key reads as
+// an idle budget.
 func ReadUsage(ctx context.Context, kv jetstream.KeyValue, now time.Time) (Usage, error) {
 	var u Usage
-	e, err := kv.Get(ctx, key)
+	e, err := kv.Get(ctx, DefaultKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return u, nil
 	}

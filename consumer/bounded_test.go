@@ -66,7 +66,8 @@ func TestBacklogStaysBounded(t *testing.T) {
 		if info.NumAckPending > concurrency {
 			t.Fatalf("messages held = %d, want at most %d", info.NumAckPending, concurrency)
 		}
-		return info.NumPending == 0 && info.NumAckPending == 0
+		// The outcome is reported just after the ack: wait for both.
+		return info.NumPending == 0 && info.NumAckPending == 0 && len(w.Outcomes()) >= n
 	})
 	// A handler acknowledges before it reports its outcome: the last
 	// reports may trail the empty queue by a moment.

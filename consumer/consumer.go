@@ -33,6 +33,7 @@ type Consumer struct {
 	// dupWindow is each output stream's duplicate window, read at bind.
 	dupWindow  map[string]time.Duration
 	checkpoint func(point string)
+	beats      beats
 
 	mu         sync.Mutex
 	faulted    bool
@@ -252,25 +253,66 @@ func (c *Consumer) retryDelay(attempts int) time.Duration {
 
 // heartbeat keeps msg from being redelivered while it is handled, however
 // long a rate-limit wait or a slow call takes. The returned func stops it.
+// One goroutine beats for every message in hand (see beats), not one
+// goroutine and ticker per message.
 func (c *Consumer) heartbeat(msg jetstream.Msg) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(c.cfg.AckWait/3, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if err := msg.InProgress(); err != nil {
-					c.log.Debug("in-progress failed", zap.Error(err))
-				}
+	return c.beats.add(msg, c.cfg.AckWait/3, c.log)
+}
+
+// beats sends InProgress for the messages in hand, each at most every
+// interval after it was taken: a message is never silent for longer than
+// 1.5 intervals (half the ack wait). Its goroutine runs only while
+// messages are in hand.
+type beats struct {
+	mu      sync.Mutex
+	msgs    map[jetstream.Msg]time.Time // message -> when it last showed life
+	running bool
+}
+
+func (b *beats) add(msg jetstream.Msg, interval time.Duration, log *zap.Logger) func() {
+	interval = max(interval, 10*time.Millisecond)
+	b.mu.Lock()
+	if b.msgs == nil {
+		b.msgs = map[jetstream.Msg]time.Time{}
+	}
+	b.msgs[msg] = time.Now()
+	if !b.running {
+		b.running = true
+		go b.loop(interval, log)
+	}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.msgs, msg)
+		b.mu.Unlock()
+	}
+}
+
+func (b *beats) loop(interval time.Duration, log *zap.Logger) {
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	var due []jetstream.Msg
+	for now := range t.C {
+		due = due[:0]
+		b.mu.Lock()
+		if len(b.msgs) == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		for m, last := range b.msgs {
+			if now.Sub(last) >= interval {
+				b.msgs[m] = now
+				due = append(due, m)
 			}
 		}
-	}()
-	return func() { close(stop); <-done }
+		b.mu.Unlock()
+		for _, m := range due {
+			if err := m.InProgress(); err != nil {
+				log.Debug("in-progress failed", zap.Error(err))
+			}
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -22,20 +22,24 @@
 //
 // Run pulls with Fetch, only as many messages as there are free handlers
 // (Config.Concurrency), so nothing waits in a client buffer and a pause
-// stops the pulling itself. A handler keeps its message alive with
-// InProgress while it works, and then:
+// stops the pulling itself. One heartbeat goroutine keeps every message in
+// hand alive with InProgress while its handler works. A handler:
 //
 //  1. decodes the event; an invalid one is dead-lettered (invalid_event) at once;
 //  2. reads the ledger (KV, keyed by the hash of the CloudEvents source and
-//     id). A decided trigger is a duplicate: acknowledged, nothing else.
+//     id) — except at the first delivery, where no entry is expected: its
+//     first write creates the entry, and a conflict reads it and starts
+//     over. A decided trigger is a duplicate: acknowledged, nothing else.
 //     A decided trigger whose event was not yet confirmed by JetStream is
 //     finished: the event is published again with the same message id;
-//  3. records the attempt with compare-and-set (the retry budget is counted
-//     here, by the worker, not by the server's MaxDeliver, so a worker
-//     killed during the last allowed delivery still dead-letters the
-//     trigger at the next one);
+//  3. records the attempt with compare-and-set before its first Mangopay
+//     call (the retry budget is counted here, by the worker, not by the
+//     server's MaxDeliver, so a worker killed during the last allowed
+//     delivery still dead-letters the trigger at the next one); a verdict
+//     reached without a call is recorded once, by the write that decides it;
 //  4. applies the eligibility rules in the documented order, with only the
-//     Mangopay calls they allow;
+//     Mangopay calls they allow, reading the user's state only for the rules
+//     that need it;
 //  5. enrolls, with the Idempotency-Key sequence kept in the ledger, so a
 //     redelivery after a crash reads Mangopay's first answer back (409 rule).
 //     A 200 without a link (SCA not required, e.g. Sandbox's bypass for

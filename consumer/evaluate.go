@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,11 +23,16 @@ const ReasonNotConfirmed = "not_confirmed"
 func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) verdict {
 	ev := j.ev
 	now := c.now()
-	us, _, err := c.users.get(work, ev.UserID)
-	if err != nil {
-		return verdict{kind: retry, err: err}
+	if !j.newEntry && ev.Type != events.TypeEnrollmentSucceeded {
+		// An earlier delivery may have taken this trigger's mark: know it, so
+		// a trigger that ends without a link drops it (see dropMark). A new
+		// entry means no earlier delivery got as far as a mark.
+		us, err := c.userState(work, j)
+		if err != nil {
+			return verdict{kind: retry, err: err}
+		}
+		j.marked = j.marked || us.holds(j.key)
 	}
-	j.marked = us.holds(j.key)
 	switch ev.Type {
 	case events.TypeEnrollmentSucceeded:
 		st, err := c.scaStatus(stop, work, j)
@@ -48,6 +54,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		}
 		if !at.IsZero() && now.Sub(at) > c.cfg.MaxTriggerAge {
 			return outcomeOf(events.OutcomeSkip, events.ReasonStaleTrigger)
+		}
+		us, err := c.userState(work, j)
+		if err != nil {
+			return verdict{kind: retry, err: err}
 		}
 		if us.Enrolled {
 			return outcomeOf(events.OutcomeSkip, events.ReasonAlreadyEnrolled)
@@ -82,6 +92,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		if ev.Category == events.CategoryPayer || ev.Category == events.CategoryPlatform {
 			return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 		}
+		us, err := c.userState(work, j)
+		if err != nil {
+			return verdict{kind: retry, err: err}
+		}
 		if us.Enrolled {
 			return outcomeOf(events.OutcomeSkip, events.ReasonAlreadyEnrolled)
 		}
@@ -93,7 +107,10 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		}
 		// A recent link or another trigger's call in flight, seen before any
 		// call: neither can change for the better before mint's claim.
-		if d, _ := us.decide(c.claimOf(j, now)); d == recentLink || d == inFlight {
+		// (On a copy: the state read stays as stored, for mint's claim to start from.)
+		probe := *us
+		probe.Links = slices.Clone(us.Links)
+		if d, _ := probe.decide(c.claimOf(j, now)); d == recentLink || d == inFlight {
 			return c.perUser(d)
 		}
 		email := ev.Email
@@ -175,6 +192,18 @@ func (c *Consumer) mint(stop, work context.Context, j *job, e *LedgerEntry, emai
 	return verdict{kind: final, outcome: events.OutcomeLink, link: res, email: email, locale: locale}
 }
 
+// userState returns the user's state, read once per delivery.
+func (c *Consumer) userState(ctx context.Context, j *job) (*userState, error) {
+	if j.us == nil {
+		us, rev, err := c.users.get(ctx, j.ev.UserID)
+		if err != nil {
+			return nil, err
+		}
+		j.us, j.usRev = us, rev
+	}
+	return j.us, nil
+}
+
 // claimOf is trigger j's claim at now.
 func (c *Consumer) claimOf(j *job, now time.Time) claim {
 	return claim{
@@ -208,7 +237,8 @@ func (e *deniedError) Error() string { return "per-user rules: not granted" }
 func (c *Consumer) claim(ctx context.Context, j *job, linked time.Time) error {
 	cl := c.claimOf(j, c.now())
 	cl.Linked = linked
-	d, err := c.users.claim(ctx, j.ev.UserID, cl)
+	d, us, rev, err := c.users.claim(ctx, j.ev.UserID, cl, j.us, j.usRev)
+	j.us, j.usRev = us, rev // nil after an error: read again next time
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsers, err)
 	}
@@ -263,9 +293,13 @@ func (c *Consumer) call(stop, work context.Context, j *job, name string, fn func
 
 // callAfter is call with before, when not nil, run before each attempt
 // once the rate-limit wait is over; its error ends the call unattempted.
+// The delivery's attempt is recorded in the ledger before its first call.
 func (c *Consumer) callAfter(stop, work context.Context, j *job, name string, before func() error, fn func(ctx context.Context) error) error {
 	for {
 		if err := c.waitPacer(stop); err != nil {
+			return err
+		}
+		if err := c.recordAttempt(work, j); err != nil {
 			return err
 		}
 		if before != nil {
@@ -319,6 +353,10 @@ func (c *Consumer) failed(work context.Context, err error) verdict {
 	switch {
 	case errors.Is(err, errStopping) || work.Err() != nil:
 		return verdict{kind: stopping, err: err}
+	case errors.Is(err, errConflict):
+		return verdict{kind: restart, err: err}
+	case errors.Is(err, errLedger):
+		return verdict{kind: retry, err: err}
 	case enroll.IsFault(err):
 		return verdict{kind: fault, err: err}
 	case enroll.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):

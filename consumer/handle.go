@@ -31,6 +31,24 @@ type job struct {
 	// redriveOf is the id of the dead-lettered trigger this one redrives
 	// (see [RedriveOf]); "" when it is no redrive copy.
 	redriveOf string
+
+	// fresh is set for the first try of a first delivery: no ledger entry
+	// is expected, so none is read; the first write creates it, and a
+	// conflict (the entry existed after all) starts over from a read.
+	fresh bool
+	// rev is the ledger revision of the entry being evaluated; recorded
+	// says the attempt is written (see [Consumer.recordAttempt]).
+	entry    *LedgerEntry
+	rev      uint64
+	recorded bool
+	// us and usRev are the user's state as last read or written by this
+	// delivery (nil: not read yet), so a compare-and-set starts from it
+	// instead of reading it again.
+	us    *userState
+	usRev uint64
+	// newEntry: the ledger had no entry for the trigger when this pass
+	// began, so no earlier delivery reached a Mangopay call or took a mark.
+	newEntry bool
 	// marked: the user's entry may hold this trigger's mark of a call in
 	// flight (taken by this delivery or an earlier one); see dropMark.
 	marked bool
@@ -73,11 +91,15 @@ const (
 	fault                       // a deployment-wide fault: pause, hand back, never DLQ
 	stopping                    // shutting down: hand back without a verdict
 	wait                        // another trigger's call for the user is in flight: hand back until it ends
+	restart                     // the ledger entry changed under this delivery: start over from it
 )
 
 func outcomeOf(outcome, reason string) verdict {
 	return verdict{kind: final, outcome: outcome, reason: reason}
 }
+
+// errLedger marks a ledger write that failed before a call was made.
+var errLedger = errors.New("ledger unavailable")
 
 // errStopping means the worker is shutting down before a call was made.
 var errStopping = errors.New("worker stopping")
@@ -113,6 +135,7 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 		j.log = j.log.With(zap.String("traceparent", j.trace.Parent))
 	}
 
+	j.fresh = j.delivered == 1 && j.replay == ""
 	// A compare-and-set conflict means another replica or delivery wrote
 	// first: start over from what it wrote.
 	s := settlement{verb: again}
@@ -128,8 +151,12 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
 // process reads the ledger and carries the trigger one step towards its
 // outcome, and says how the delivery ends ([Consumer.finish] acts on it).
 func (c *Consumer) process(stop, work context.Context, j *job, decErr error) settlement {
-	e, rev, err := c.ledger.get(work, j.key)
-	if err != nil {
+	var e *LedgerEntry
+	var rev uint64
+	var err error
+	if j.fresh {
+		j.fresh = false // a conflict means the entry exists: read it next time
+	} else if e, rev, err = c.ledger.get(work, j.key); err != nil {
 		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
 		return redeliver(c.retryDelay(1), whyRetry)
 	}
@@ -165,17 +192,34 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 		}
 		return c.decide(work, j, e, rev, verdict{kind: final, outcome: events.OutcomeDLQ, reason: events.ReasonMaxAttempts, err: errors.New(e.LastError)})
 	}
-	// Record the attempt before any call: the budget is counted by the
-	// worker, so a kill during the last allowed delivery still ends in
-	// the DLQ at the next one.
-	if rev, err = c.ledger.put(work, j.key, e, rev); err != nil {
-		if errors.Is(err, errConflict) {
-			return settlement{verb: again}
-		}
-		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
-		return redeliver(c.retryDelay(1), whyRetry)
+	// The attempt is recorded before the first Mangopay call (see
+	// recordAttempt); a verdict reached without one is recorded by the
+	// write that decides it.
+	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0
+	v := c.evaluate(stop, work, j, e)
+	if v.kind == restart {
+		return settlement{verb: again}
 	}
-	return c.conclude(work, j, e, rev, c.evaluate(stop, work, j, e))
+	return c.conclude(work, j, e, j.rev, v)
+}
+
+// recordAttempt writes the attempt before the first Mangopay call of a
+// delivery: the budget is counted by the worker, so a kill during the
+// last allowed delivery still ends in the DLQ at the next one. It
+// returns errConflict when another writer got there first.
+func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
+	if j.recorded || j.entry == nil {
+		return nil
+	}
+	rev, err := c.ledger.put(ctx, j.key, j.entry, j.rev)
+	if errors.Is(err, errConflict) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLedger, err)
+	}
+	j.rev, j.recorded = rev, true
+	return nil
 }
 
 // conclude maps a verdict to how the delivery ends: a final verdict is
@@ -290,6 +334,7 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 				j.log.Warn("link expired before its publish was confirmed; not sent again")
 				publish = false
 			}
+			c.m.linkLeft(ttl.Seconds())
 			opts = append(opts, jetstream.WithMsgTTL(ttl))
 		}
 		if publish && !decidedNow && !c.dedupes(p) {
@@ -309,7 +354,9 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 			}
 			c.checkpoint("published")
 		}
-		if e.Outcome == events.OutcomeLink {
+		if e.Outcome == events.OutcomeLink && !decidedNow {
+			// A link decided by this delivery was counted by its claim when
+			// Mangopay answered; one finished after a crash is counted here.
 			// Counted even when the publish could not be confirmed: it may have been sent.
 			if err := c.users.publish(ctx, e.UserID, j.key, e.ExpiresAt.Add(-enroll.LinkTTL)); err != nil {
 				j.log.Warn("user link count not updated", zap.Error(err))

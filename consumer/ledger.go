@@ -1,11 +1,13 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,6 +79,29 @@ type ledger struct {
 	kv jetstream.KeyValue
 }
 
+// encoders encode ledger entries into buffers reused across writes.
+var encoders = sync.Pool{New: func() any {
+	e := new(entryEncoder)
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
+
+// entryEncoder is a buffer and a JSON encoder writing into it.
+type entryEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// encode encodes e as json.Marshal would and returns the bytes, valid
+// until the encoder is used again.
+func (x *entryEncoder) encode(e *LedgerEntry) ([]byte, error) {
+	x.buf.Reset()
+	if err := x.enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(x.buf.Bytes(), []byte("\n")), nil
+}
+
 // errConflict means another writer changed the entry first.
 var errConflict = errors.New("ledger entry changed concurrently")
 
@@ -99,10 +124,13 @@ func (l ledger) get(ctx context.Context, key string) (*LedgerEntry, uint64, erro
 // put writes e with compare-and-set: rev 0 creates the key. It returns the
 // new revision, or errConflict when another writer got there first.
 func (l ledger) put(ctx context.Context, key string, e *LedgerEntry, rev uint64) (uint64, error) {
-	b, err := json.Marshal(e)
+	enc := encoders.Get().(*entryEncoder)
+	defer encoders.Put(enc)
+	b, err := enc.encode(e)
 	if err != nil {
 		return 0, fmt.Errorf("encode ledger entry: %w", err)
 	}
+	// The connection copies b before the write returns: enc is free again after it.
 	if rev == 0 {
 		rev, err = l.kv.Create(ctx, key, b)
 	} else {

@@ -18,6 +18,7 @@ type Metrics struct {
 	paused     *prometheus.GaugeVec
 	remaining  *prometheus.GaugeVec
 	deliveries *prometheus.CounterVec
+	linkTTL    prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -57,8 +58,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "scaworker_deliveries_total",
 			Help: "Trigger deliveries handed back to JetStream, by why: retry, wait, fault, shutdown, conflict.",
 		}, []string{"why"}),
+		linkTTL: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scaworker_link_remaining_seconds",
+			Help:    "Time left before a link's expiry when its send-link event is published (or found already expired: 0 or less); a link lives 10 minutes.",
+			Buckets: []float64{0, 30, 60, 120, 240, 360, 480, 540, 570, 600},
+		}),
 	}
-	reg.MustRegister(m.events, m.dlq, m.enroll, m.attempts, m.inflight, m.paused, m.remaining, m.deliveries)
+	reg.MustRegister(m.events, m.dlq, m.enroll, m.attempts, m.inflight, m.paused, m.remaining, m.deliveries, m.linkTTL)
 	m.paused.WithLabelValues("rate_limit").Set(0)
 	m.paused.WithLabelValues("fault").Set(0)
 	return m
@@ -82,6 +88,12 @@ func (m *Metrics) outcome(typ, outcome, reason string, attempts int) {
 func (m *Metrics) call(call, result string, seconds float64) {
 	if m != nil {
 		m.enroll.WithLabelValues(call, result).Observe(seconds)
+	}
+}
+
+func (m *Metrics) linkLeft(seconds float64) {
+	if m != nil {
+		m.linkTTL.Observe(seconds)
 	}
 }
 

@@ -142,46 +142,66 @@ func (u users) get(ctx context.Context, userID string) (*userState, uint64, erro
 // update applies fn to the user's state with compare-and-set, retrying on
 // conflicts with other replicas. fn returns false to leave it unchanged.
 func (u users) update(ctx context.Context, userID string, fn func(*userState) bool) (*userState, error) {
+	s, _, err := u.updateFrom(ctx, userID, nil, 0, fn)
+	return s, err
+}
+
+// updateFrom is update starting from s at revision rev, the state this
+// delivery last read or wrote (nil: read it), so the common case is one
+// write and no read. A conflict reads the entry again; so does a copy that
+// fn leaves unchanged, since that answer must come from the entry itself.
+// It returns the state and revision now stored.
+func (u users) updateFrom(ctx context.Context, userID string, s *userState, rev uint64, fn func(*userState) bool) (*userState, uint64, error) {
+	copied := s != nil
 	for {
-		s, rev, err := u.get(ctx, userID)
-		if err != nil {
-			return nil, err
+		if s == nil {
+			var err error
+			if s, rev, err = u.get(ctx, userID); err != nil {
+				return nil, 0, err
+			}
 		}
 		if !fn(s) {
-			return s, nil
+			if copied {
+				s, copied = nil, false
+				continue
+			}
+			return s, rev, nil
 		}
 		b, err := json.Marshal(s)
 		if err != nil {
-			return nil, fmt.Errorf("encode user state: %w", err)
+			return nil, 0, fmt.Errorf("encode user state: %w", err)
 		}
+		var next uint64
 		if rev == 0 {
-			_, err = u.kv.Create(ctx, userID, b)
+			next, err = u.kv.Create(ctx, userID, b)
 		} else {
-			_, err = u.kv.Update(ctx, userID, b, rev)
+			next, err = u.kv.Update(ctx, userID, b, rev)
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, 0, ctx.Err()
 			}
+			s, copied = nil, false
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("write user state: %w", err)
+			return nil, 0, fmt.Errorf("write user state: %w", err)
 		}
-		return s, nil
+		return s, next, nil
 	}
 }
 
 // claim decides c for the user with compare-and-set, so replicas and
-// concurrent deliveries see one another's marks.
-func (u users) claim(ctx context.Context, userID string, c claim) (decision, error) {
+// concurrent deliveries see one another's marks. It starts from s at rev
+// (see updateFrom) and returns the state and revision now stored.
+func (u users) claim(ctx context.Context, userID string, c claim, s *userState, rev uint64) (decision, *userState, uint64, error) {
 	var d decision
-	_, err := u.update(ctx, userID, func(s *userState) bool {
+	s, rev, err := u.updateFrom(ctx, userID, s, rev, func(s *userState) bool {
 		var changed bool
 		d, changed = s.decide(c)
 		return changed
 	})
-	return d, err
+	return d, s, rev, err
 }
 
 // publish confirms trigger key's mark as a published link minted at.

@@ -3,7 +3,6 @@ package enroll
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -26,9 +26,10 @@ const maxBodySize = 1 << 20
 // and one [LinkBuilder], and is safe for concurrent use.
 type Client struct {
 	cfg   Config
-	base  string // scheme://host[/prefix], no trailing slash
-	cpath string // base + "/v2.01/" + escaped ClientId
-	basic string // "Basic …" of ClientId:ApiKey; secret, never logged
+	base  string                  // scheme://host[/prefix], no trailing slash
+	cpath string                  // base + "/v2.01/" + escaped ClientId
+	sec   atomic.Pointer[secrets] // the API key and mTLS certificate in use; reloadable
+	rmu   sync.Mutex              // one reload at a time
 	http  *http.Client
 	gov   *Governor
 	links *LinkBuilder // nil: read-only, Enroll refuses
@@ -52,7 +53,7 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 			return nil, err
 		}
 	}
-	hc, err := newHTTPClient(cfg)
+	sec, err := loadSecrets(cfg.ClientID, Secrets{APIKey: cfg.APIKey, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey}, cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -60,16 +61,23 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 		log = zap.NewNop()
 	}
 	b := base.String()
-	return &Client{
+	c := &Client{
 		cfg:   cfg,
 		base:  b,
 		cpath: b + "/v2.01/" + url.PathEscape(cfg.ClientID),
-		basic: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.ClientID+":"+cfg.APIKey)),
-		http:  hc,
 		gov:   NewGovernor(cfg.Rate, cfg.Now),
 		links: links,
 		log:   log.Named("enroll"),
-	}, nil
+	}
+	c.sec.Store(sec)
+	var cert func() *tls.Certificate
+	if sec.cert != nil {
+		cert = func() *tls.Certificate { return c.sec.Load().cert }
+	}
+	if c.http, err = newHTTPClient(cfg, cert); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Governor returns the client's rate governor: the consumer stops pulling
@@ -138,7 +146,7 @@ func (c *Client) send(ctx context.Context, r *apiRequest, bearer string) (*apiRe
 		req.Header.Set("Content-Type", r.contentType)
 	}
 	if r.basicAuth {
-		req.Header.Set("Authorization", c.basic)
+		req.Header.Set("Authorization", c.sec.Load().basic)
 	} else {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
@@ -202,6 +210,12 @@ func (c *Client) do(ctx context.Context, r *apiRequest) (*apiResponse, error) {
 			return resp, nil
 		}
 		if try > 0 {
+			// A 401 that survives a token refresh: the API key may have been rotated
+			// (MANGOPAY_API_KEY_FILE rewritten). Reload once; a new key gets a new token.
+			if try == 1 && c.reloadAfter401(ctx) {
+				stale = gen
+				continue
+			}
 			return nil, &FaultError{Kind: FaultUnauthorized, Err: DecodeError(resp.status, resp.body)}
 		}
 		c.log.Warn("mangopay refused the access token; refreshing it", zap.String("path", pathOf(r.url)))

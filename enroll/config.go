@@ -63,6 +63,11 @@ type Config struct {
 	// UserAgent is sent on every request. Default
 	// "scaworker/<module version> (<go version>)".
 	UserAgent string
+	// Secrets, when set, returns the secrets as they are now (rereading
+	// MANGOPAY_API_KEY_FILE and the certificate files): [Client.Reload] and a 401
+	// that survives a token refresh install what it returns, so rotated secrets
+	// are used without a restart. Nil: the secrets above never change.
+	Secrets func() (Secrets, error)
 	// HTTPClient, when set, is used instead of a client built from this
 	// Config. If TLSCert/TLSKey are set, its Transport must be an
 	// *http.Transport; a copy of it gets the client certificate.

@@ -91,6 +91,14 @@ const (
 	headerRateReset     = "X-RateLimit-Reset"
 )
 
+// The header names as net/http stores them, computed once (canonicalizing
+// allocates).
+var (
+	canonicalRateUsed      = textproto.CanonicalMIMEHeaderKey(headerRateUsed)
+	canonicalRateRemaining = textproto.CanonicalMIMEHeaderKey(headerRateRemaining)
+	canonicalRateReset     = textproto.CanonicalMIMEHeaderKey(headerRateReset)
+)
+
 // ParseRateLimit reads the X-RateLimit (calls made), X-RateLimit-Remaining and
 // X-RateLimit-Reset (Unix seconds) headers of a response. Mangopay sends each header once per
 // window (15 min, 30 min, 1 h, 24 h, in that order; the number of windows varies); a client or
@@ -99,9 +107,9 @@ const (
 // none of the headers is present it returns nil, nil. Mismatched counts, empty items, signs,
 // and anything but decimal digits are errors.
 func ParseRateLimit(h http.Header) ([]Window, error) {
-	used := headerItems(h, headerRateUsed)
-	remaining := headerItems(h, headerRateRemaining)
-	reset := headerItems(h, headerRateReset)
+	used := headerItems(h, canonicalRateUsed)
+	remaining := headerItems(h, canonicalRateRemaining)
+	reset := headerItems(h, canonicalRateReset)
 	if used == nil && remaining == nil && reset == nil {
 		return nil, nil
 	}
@@ -128,11 +136,10 @@ func ParseRateLimit(h http.Header) ([]Window, error) {
 	return windows, nil
 }
 
-// headerItems returns the comma-separated items of every line of the header name, trimmed,
+// headerItems returns the comma-separated items of every line of the header canonical, trimmed,
 // or nil when the header is absent. Lines stored under the canonical key come first, then
 // lines stored under other spellings (a map built by hand), in a stable order.
-func headerItems(h http.Header, name string) []string {
-	canonical := textproto.CanonicalMIMEHeaderKey(name)
+func headerItems(h http.Header, canonical string) []string {
 	lines := h.Values(canonical)
 	var others []string
 	for k := range h {

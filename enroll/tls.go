@@ -96,20 +96,13 @@ func pathForError(setting, path string) string {
 }
 
 // newHTTPClient returns the client used for every call: cfg.HTTPClient
-// (with the client certificate added when configured) or a new one with TLS
-// ≥ 1.2. There is no http.Client.Timeout: each request has its own
-// context deadline (Config.RequestTimeout).
-func newHTTPClient(cfg Config) (*http.Client, error) {
-	var certs []tls.Certificate
-	if cfg.TLSCert != "" {
-		cert, err := loadClientCertificate(cfg.TLSCert, cfg.TLSKey, cfg.Now())
-		if err != nil {
-			return nil, err
-		}
-		certs = []tls.Certificate{cert}
-	}
+// (with the client certificate added when cert is set) or a new one with TLS
+// ≥ 1.2. The certificate is read from cert at each handshake, so a reloaded
+// one is used by the next connection. There is no http.Client.Timeout: each
+// request has its own context deadline (Config.RequestTimeout).
+func newHTTPClient(cfg Config, cert func() *tls.Certificate) (*http.Client, error) {
 	if cfg.HTTPClient != nil {
-		if certs == nil {
+		if cert == nil {
 			return cfg.HTTPClient, nil
 		}
 		base := cfg.HTTPClient.Transport
@@ -121,17 +114,17 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 			return nil, fmt.Errorf("%s: the HTTP client's transport %T cannot carry a client certificate", settingTLSCert, base)
 		}
 		tr = tr.Clone()
-		tr.TLSClientConfig = withClientCert(tr.TLSClientConfig, certs)
+		tr.TLSClientConfig = withClientCert(tr.TLSClientConfig, cert)
 		hc := *cfg.HTTPClient
 		hc.Transport = tr
 		return &hc, nil
 	}
 	tr := newTransport()
-	tr.TLSClientConfig = withClientCert(tr.TLSClientConfig, certs)
+	tr.TLSClientConfig = withClientCert(tr.TLSClientConfig, cert)
 	return &http.Client{Transport: tr}, nil
 }
 
-func withClientCert(c *tls.Config, certs []tls.Certificate) *tls.Config {
+func withClientCert(c *tls.Config, cert func() *tls.Certificate) *tls.Config {
 	if c == nil {
 		c = &tls.Config{}
 	} else {
@@ -140,20 +133,27 @@ func withClientCert(c *tls.Config, certs []tls.Certificate) *tls.Config {
 	if c.MinVersion < tls.VersionTLS12 {
 		c.MinVersion = tls.VersionTLS12
 	}
-	if certs != nil {
-		c.Certificates = certs
+	if cert != nil {
+		c.Certificates = nil
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert(), nil }
 	}
 	return c
 }
 
+// maxConcurrency is the most calls the worker makes at once (SCA_CONCURRENCY's bound).
+const maxConcurrency = 1024
+
 func newTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   16,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Every handler may hold a connection to the one Mangopay host: with
+		// fewer idle slots than handlers, each call past the limit closed its
+		// connection and the next dialled a new one.
+		MaxIdleConns:          maxConcurrency,
+		MaxIdleConnsPerHost:   maxConcurrency,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

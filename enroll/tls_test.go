@@ -33,6 +33,7 @@ import (
 // testPKI is a CA and a client certificate it signed, as PEM.
 type testPKI struct {
 	pool             *x509.CertPool
+	caPEM            []byte
 	certPEM, keyPEM  []byte
 	certPath, keyB64 string
 }
@@ -82,6 +83,7 @@ func newTestPKI(t *testing.T, notAfter time.Time) *testPKI {
 	}
 	p := &testPKI{
 		pool:    x509.NewCertPool(),
+		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}

@@ -65,6 +65,11 @@ func (c *Client) token(ctx context.Context, stale uint64) (string, uint64, error
 		t.mu.Unlock()
 
 		value, ttl, err := c.fetchToken(ctx)
+		var fault *FaultError
+		if errors.As(err, &fault) && fault.Kind == FaultUnauthorized && c.reloadAfter401(ctx) {
+			// The token endpoint refused the key and a reload found a new one.
+			value, ttl, err = c.fetchToken(ctx)
+		}
 
 		t.mu.Lock()
 		t.flight = nil

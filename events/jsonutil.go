@@ -22,6 +22,112 @@ func (*skipValue) UnmarshalJSON([]byte) error { return nil }
 // that the caller can still read other members (the id, for the error). what names the
 // object in error messages ("body", "data").
 func readObject(raw []byte, what string, names ...string) (vals []json.RawMessage, dup string, err error) {
+	if json.Valid(raw) {
+		if i := skipSpace(raw, 0); raw[i] == '{' {
+			vals, dup = scanObject(raw, i, names)
+			return vals, dup, nil
+		}
+	}
+	// Not an object, or not valid JSON: the decoder says precisely what is wrong.
+	return decodeObject(raw, what, names)
+}
+
+// scanObject is readObject for raw that json.Valid accepted, with its
+// object starting at raw[i]: a walk over the bytes, without the
+// decoder's allocations. The values are slices of raw.
+func scanObject(raw []byte, i int, names []string) (vals []json.RawMessage, dup string) {
+	vals = make([]json.RawMessage, len(names))
+	i++ // '{'
+	for {
+		i = skipSpace(raw, i)
+		switch raw[i] {
+		case '}':
+			return vals, dup
+		case ',':
+			i = skipSpace(raw, i+1)
+		}
+		end := endOfString(raw, i)
+		key := raw[i+1 : end-1]
+		i = skipSpace(raw, end) + 1 // ':'
+		i = skipSpace(raw, i)
+		vend := endOfValue(raw, i)
+		if idx := nameIndex(key, names); idx >= 0 {
+			switch {
+			case vals[idx] == nil:
+				vals[idx] = raw[i:vend:vend]
+			case dup == "":
+				dup = names[idx]
+			}
+		}
+		i = vend
+	}
+}
+
+// nameIndex is the index in names of the member name key (its raw
+// bytes, escapes undone when it has any), or -1.
+func nameIndex(key []byte, names []string) int {
+	name := string(key) // no allocation: only compared
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &s) != nil {
+			return -1
+		}
+		name = s
+	}
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && isJSONSpace(raw[i]) {
+		i++
+	}
+	return i
+}
+
+// endOfString returns the index just after the string starting at raw[i].
+func endOfString(raw []byte, i int) int {
+	for i++; raw[i] != '"'; i++ {
+		if raw[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// endOfValue returns the index just after the (valid) value starting at raw[i].
+func endOfValue(raw []byte, i int) int {
+	switch raw[i] {
+	case '"':
+		return endOfString(raw, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch raw[i] {
+			case '"':
+				i = endOfString(raw, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(raw) && raw[i] != ',' && raw[i] != '}' && raw[i] != ']' && !isJSONSpace(raw[i]) {
+		i++
+	}
+	return i
+}
+
+// decodeObject is readObject with encoding/json's decoder, whose errors
+// say what is wrong with raw.
+func decodeObject(raw []byte, what string, names []string) (vals []json.RawMessage, dup string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	tok, err := dec.Token()
 	if err == io.EOF {
@@ -126,6 +232,9 @@ func isNull(raw json.RawMessage) bool {
 func stringValue(raw json.RawMessage, name string) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", fmt.Errorf("%s must be a string, got %s", name, kindOf(raw))
+	}
+	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return string(in), nil // nothing to undo: encoding/json would return the same
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

@@ -36,14 +36,24 @@ type Config struct {
 	// request whose client address is in none of them answers 403.
 	AllowCIDRs []netip.Prefix
 	// ClientIPHeader, when set, is the header that carries the client address, set by a
-	// trusted reverse proxy (SCA_HOOK_CLIENT_IP_HEADER, e.g. X-Forwarded-For); its
-	// right-most entry is used. When empty, the TCP peer address is used.
+	// trusted reverse proxy (SCA_HOOK_CLIENT_IP_HEADER, e.g. X-Forwarded-For). It is read
+	// only from requests whose TCP peer is in TrustedProxies (its right-most entry that is
+	// not a trusted proxy is the client); from any other peer, and when empty, the TCP
+	// peer address is used.
 	ClientIPHeader string
+	// TrustedProxies are the reverse proxies whose ClientIPHeader is believed
+	// (SCA_HOOK_TRUSTED_PROXIES, CIDRs). Required with ClientIPHeader.
+	TrustedProxies []netip.Prefix
 	// Rate is the ingress's own budget of stored hooks (SCA_HOOK_RATE, default 20/1m): a
 	// token bucket refilled at Rate.N per Rate.Per, holding at most Burst tokens.
 	Rate enroll.Rate
 	// Burst is the token bucket's size (SCA_HOOK_BURST, default 60).
 	Burst int
+	// SourceRate is the budget of one client address (SCA_HOOK_SOURCE_RATE, default
+	// 10/1m; IPv6 addresses counted by /64): a token bucket of SourceRate.N tokens refilled
+	// at that rate. Hooks over it answer 429 before they spend anything of Rate, so forged
+	// hooks from one address cannot keep Mangopay's on 429.
+	SourceRate enroll.Rate
 	// StoreTimeout bounds storing one hook (SCA_HOOK_STORE_TIMEOUT, default 1.5s): past
 	// it the answer is 503 and Mangopay resends. It must stay under Mangopay's 2-second
 	// limit.
@@ -65,6 +75,10 @@ type Config struct {
 // starve the other triggers of the quota.
 func DefaultRate() enroll.Rate { return enroll.Rate{N: 20, Per: time.Minute} }
 
+// DefaultSourceRate is the default SCA_HOOK_SOURCE_RATE: 10 stored hooks per minute from
+// one address, half of [DefaultRate].
+func DefaultSourceRate() enroll.Rate { return enroll.Rate{N: 10, Per: time.Minute} }
+
 // Defaults returns c with every zero field set to its default.
 func (c Config) Defaults() Config {
 	if c.Rate == (enroll.Rate{}) {
@@ -72,6 +86,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.Burst == 0 {
 		c.Burst = 60
+	}
+	if c.SourceRate == (enroll.Rate{}) {
+		c.SourceRate = DefaultSourceRate()
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 1500 * time.Millisecond
@@ -108,14 +125,24 @@ func (c Config) Validate() error {
 			bad("SCA_HOOK_ALLOW_CIDRS", "invalid prefix")
 		}
 	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			bad("SCA_HOOK_TRUSTED_PROXIES", "invalid prefix")
+		}
+	}
 	if h := c.ClientIPHeader; h != "" && !validHeaderName(h) {
 		bad("SCA_HOOK_CLIENT_IP_HEADER", "%q is not an HTTP header name", h)
+	} else if h != "" && len(c.TrustedProxies) == 0 {
+		bad("SCA_HOOK_TRUSTED_PROXIES", "required when SCA_HOOK_CLIENT_IP_HEADER is set: the addresses (CIDRs) of the reverse proxies whose %s is believed; without them any client could write the header and pass SCA_HOOK_ALLOW_CIDRS", h)
 	}
 	if c.Rate.N < 1 || c.Rate.Per <= 0 {
 		bad("SCA_HOOK_RATE", "must be N/duration with N and duration positive, got %d/%s", c.Rate.N, c.Rate.Per)
 	}
 	if c.Burst < 1 {
 		bad("SCA_HOOK_BURST", "must be at least 1, got %d", c.Burst)
+	}
+	if c.SourceRate.N < 1 || c.SourceRate.Per <= 0 {
+		bad("SCA_HOOK_SOURCE_RATE", "must be N/duration with N and duration positive, got %d/%s", c.SourceRate.N, c.SourceRate.Per)
 	}
 	if c.StoreTimeout <= 0 || c.StoreTimeout >= 2*time.Second {
 		bad("SCA_HOOK_STORE_TIMEOUT", "must be positive and shorter than Mangopay's 2-second limit, got %s", c.StoreTimeout)
@@ -125,6 +152,13 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Open reports whether the ingress accepts hooks from anyone on the Internet at the
+// public path: neither a secret path segment nor a source allowlist is set.
+func (c Config) Open() bool { return c.Secret == "" && len(c.AllowCIDRs) == 0 }
+
+// OpenWarning is the start-up warning (and `check`'s) for an [Config.Open] ingress.
+const OpenWarning = "webhook ingress open to the world: neither SCA_HOOK_SECRET nor SCA_HOOK_ALLOW_CIDRS is set, so anyone who can reach SCA_HTTP_ADDR can store hooks; set both (a secret path segment and Mangopay's source ranges)"
 
 // ParseCIDRs parses a list of CIDR prefixes or single addresses (IPv4 or IPv6; a single
 // address means /32 or /128). Entries are trimmed; empty entries are skipped. Prefixes

@@ -24,10 +24,16 @@
 //     the last 45 days and at most 5 minutes ahead (bounds inclusive, whole seconds) → 400.
 //     A repeated EventType, RessourceId or Date is refused with 400 at its own step, even
 //     with equal values; unknown parameters are ignored;
-//  6. over the ingress's own rate (SCA_HOOK_RATE, SCA_HOOK_BURST) → 429 with Retry-After.
-//     The limit sits after every check above, so none of their status codes depends on
+//  6. over a rate limit → 429 with Retry-After. Three budgets, checked in this order, a
+//     token spent from all of them or from none: the client address's own
+//     (SCA_HOOK_SOURCE_RATE, IPv6 counted by /64), so forged hooks from one address cannot
+//     keep Mangopay's on 429; this process's token bucket (SCA_HOOK_RATE, SCA_HOOK_BURST);
+//     and, once bound to NATS, the deployment's (SCA_HOOK_RATE again, drawn from by every
+//     replica together through the budget package, under [BudgetKey] of SCA_BUDGET_BUCKET:
+//     N replicas behind one load balancer admit the rate once, not N times).
+//     The limits sit after every check above, so none of their status codes depends on
 //     load, and before any JetStream work: forged hooks cannot be stored faster than the
-//     limit, hence cannot spend the Mangopay quota faster either. Only hooks that would be
+//     limits, hence cannot spend the Mangopay quota faster either. Only hooks that would be
 //     stored spend a token;
 //  7. storing ([Store.Put]) within SCA_HOOK_STORE_TIMEOUT (default 1.5 s, inside
 //     Mangopay's 2 s) → 200; not stored in time, or JetStream not connected yet → 503, and
@@ -67,14 +73,20 @@
 //
 // # Client address
 //
-// With SCA_HOOK_CLIENT_IP_HEADER empty, the allowlist is checked against the TCP peer.
-// Behind a reverse proxy or load balancer, set it to the header the proxy writes (e.g.
-// X-Forwarded-For): the right-most entry is used — the address your proxy saw and
-// appended; entries to its left come from the client or from proxies you do not control
-// and are ignored. Set it only when every request reaches the listener through that proxy
-// (otherwise a client can write the header itself). With two proxies in a chain, make the
-// inner one pass on only the outer one's view (or use a header only the outer one sets).
-// A missing or unparseable header is refused (403).
+// With SCA_HOOK_CLIENT_IP_HEADER empty, the allowlist and the per-source limit use the
+// TCP peer. Behind a reverse proxy or load balancer, set it to the header the proxy writes
+// (e.g. X-Forwarded-For) and SCA_HOOK_TRUSTED_PROXIES to the proxies' addresses (required
+// with the header: without it the configuration is refused, exit 2). The header is read
+// only from a TCP peer in SCA_HOOK_TRUSTED_PROXIES; a request from any other peer is judged
+// by that peer's address, so a client that reaches the listener directly cannot claim an
+// allowed address by writing the header itself. From a trusted proxy, the header's entries
+// are read from the right, skipping trusted proxies (a chain of them); the first other
+// entry is the client. Entries further left come from the client or from proxies nobody
+// trusts and are ignored. A trusted proxy's request without the header, or with an
+// unparseable entry where the client should be, is refused (403).
+//
+// With neither SCA_HOOK_SECRET nor SCA_HOOK_ALLOW_CIDRS, anyone who can reach the listener
+// can store hooks: `run` warns at start-up and `check` prints a warning ([OpenWarning]).
 //
 // # Operator guide
 //
@@ -88,10 +100,11 @@
 // Settings: SCA_HOOK_SECRET (16–128 of A-Z a-z 0-9 - _ . ~; e.g. `openssl rand -hex 24`;
 // never logged: paths are redacted with [RedactPath]), SCA_HOOK_ALLOW_CIDRS (Mangopay's
 // source ranges, asked from Mangopay support; comma-separated, IPv4 and IPv6),
-// SCA_HOOK_CLIENT_IP_HEADER, SCA_HOOK_RATE (default 20/1m) and SCA_HOOK_BURST (default 60),
-// SCA_HOOK_STORE_TIMEOUT (default 1.5s). Size the rate so that twice the hook rate stays
-// well under SCA_MANGOPAY_RATE: each stored expiry or failure costs up to two Mangopay calls.
-// The limit is per process: N replicas behind one load balancer admit N times the rate.
+// SCA_HOOK_CLIENT_IP_HEADER and SCA_HOOK_TRUSTED_PROXIES, SCA_HOOK_RATE (default 20/1m, the
+// deployment's) and SCA_HOOK_BURST (default 60, per process), SCA_HOOK_SOURCE_RATE (default
+// 10/1m per address), SCA_HOOK_STORE_TIMEOUT (default 1.5s). Size the rate so that twice
+// the hook rate stays well under SCA_MANGOPAY_RATE: each stored expiry or failure costs up
+// to two Mangopay calls.
 // A 429 counts as a failed delivery at Mangopay; 100 consecutive failures of one event type
 // make Mangopay mark the hook INVALID (reset it with PUT …/hooks/{HookId}
 // {"Validity":"VALID"}), so do not set the rate below your real peak.

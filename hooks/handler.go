@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,8 +37,17 @@ type Handler struct {
 	m       *Metrics
 	now     func() time.Time
 	limiter *rate.Limiter
+	sources *sourceLimits
+	shared  atomic.Pointer[sharedBox]
 	store   atomic.Pointer[Store]
 }
+
+// sharedBox holds a SharedBudget for an atomic pointer.
+type sharedBox struct{ b SharedBudget }
+
+// sharedWait bounds the wait for the shared budget (a grant from NATS KV takes a read and
+// a write), well inside Mangopay's 2 seconds.
+const sharedWait = 250 * time.Millisecond
 
 // New returns the ingress for cfg (validated: an error names the setting).
 func New(cfg Config, deps Deps) (*Handler, error) {
@@ -56,7 +66,18 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	h.secret = sha256.Sum256([]byte(cfg.Secret))
 	every := rate.Limit(float64(cfg.Rate.N) / cfg.Rate.Per.Seconds())
 	h.limiter = rate.NewLimiter(every, cfg.Burst)
+	h.sources = newSourceLimits(cfg.SourceRate)
 	return h, nil
+}
+
+// Share makes the ingress draw every stored hook from b as well, the deployment's budget
+// shared with the other replicas (nil: this process's own limit only).
+func (h *Handler) Share(b SharedBudget) {
+	if b == nil {
+		h.shared.Store(nil)
+		return
+	}
+	h.shared.Store(&sharedBox{b: b})
 }
 
 // Register mounts the handler on mux at [Path] and under it (any method: the handler
@@ -88,8 +109,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, http.StatusNotFound, "not found")
 		return
 	}
+	client, clientOK := clientAddr(r, h.cfg.ClientIPHeader, h.cfg.TrustedProxies)
 	if len(h.cfg.AllowCIDRs) > 0 {
-		a, ok := clientAddr(r, h.cfg.ClientIPHeader)
+		a, ok := client, clientOK
 		if !ok || !allowed(a, h.cfg.AllowCIDRs) {
 			h.log.Debug("hook refused: client address not allowed", zap.String("client", a.String()), zap.Bool("readable", ok))
 			h.reject(w, http.StatusForbidden, "forbidden")
@@ -113,20 +135,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, rej.Status, rej.Reason)
 		return
 	}
-	// The ingress's own rate limit sits after every documented check (so none of their
+	// The ingress's rate limits sit after every documented check (so none of their
 	// status codes depends on the load) and before any JetStream work: a flood of forged
-	// hooks cannot write the stream faster than the limit, hence cannot spend the
-	// Mangopay quota faster either. Ignored and malformed requests cost no token.
-	if res := h.limiter.ReserveN(now, 1); res.DelayFrom(now) > 0 {
-		wait := res.DelayFrom(now)
-		res.CancelAt(now)
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	// hooks cannot write the stream faster than the limits, hence cannot spend the
+	// Mangopay quota faster either. Ignored and malformed requests cost no token. The
+	// client's own bucket comes first, so one source over its share spends nothing of
+	// the process's or the deployment's budget.
+	if wait, ok := h.admit(r.Context(), client, clientOK, now); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 		h.m.count(ResultRateLimited)
 		h.log.Debug("hook rate limited", zap.Duration("retry_after", wait))
 		reply(w, http.StatusTooManyRequests, "rate limited")
 		return
 	}
 	h.store503(w, r, hook)
+}
+
+// admit spends a token of the client's bucket, of this process's bucket and of the
+// shared budget, or none of them; it returns false and when to try again when one of them
+// has no room.
+func (h *Handler) admit(ctx context.Context, client netip.Addr, clientOK bool, now time.Time) (time.Duration, bool) {
+	var src *rate.Reservation
+	if clientOK {
+		src = h.sources.reserve(client, now)
+		if d := src.DelayFrom(now); d > 0 {
+			src.CancelAt(now)
+			return d, false
+		}
+	}
+	res := h.limiter.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		if src != nil {
+			src.CancelAt(now)
+		}
+		return d, false
+	}
+	if box := h.shared.Load(); box != nil {
+		ctx, cancel := context.WithTimeout(ctx, min(sharedWait, h.cfg.StoreTimeout/4))
+		defer cancel()
+		if err := box.b.Take(ctx); err != nil {
+			res.CancelAt(now)
+			if src != nil {
+				src.CancelAt(now)
+			}
+			return h.cfg.Rate.Per / time.Duration(h.cfg.Rate.N), false
+		}
+	}
+	return 0, true
 }
 
 // store503 stores hook within the store deadline, or answers 503.

@@ -289,6 +289,10 @@ func TestAllowCIDRs(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := hooks.Path + "?" + query("SCA_ENROLLMENT_FAILED", "u", time.Now())
+	proxies, err := hooks.ParseCIDRs([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	peer := func(addr string) func(*http.Request) { return func(r *http.Request) { r.RemoteAddr = addr } }
 	xff := func(peerAddr string, lines ...string) func(*http.Request) {
 		return func(r *http.Request) {
@@ -323,7 +327,7 @@ func TestAllowCIDRs(t *testing.T) {
 	})
 	t.Run("trusted header", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, envOpts{cfg: hooks.Config{AllowCIDRs: cidrs, ClientIPHeader: "X-Forwarded-For"}})
+		e := newEnv(t, envOpts{cfg: hooks.Config{AllowCIDRs: cidrs, ClientIPHeader: "X-Forwarded-For", TrustedProxies: proxies}})
 		proxy := "10.0.0.2:5000" // the proxy's own address: not allowed, never used
 		for _, tc := range []struct {
 			name string
@@ -337,9 +341,15 @@ func TestAllowCIDRs(t *testing.T) {
 			{"last line, allowed", xff(proxy, "192.0.2.99", "10.1.1.1, 203.0.113.9"), 200},
 			{"with port", xff(proxy, "203.0.113.9:443"), 200},
 			{"v6 with port", xff(proxy, "[2001:db8:1::9]:443"), 200},
-			{"missing header", peer("203.0.113.9:5000"), 403},
+			{"trusted proxy without the header", peer(proxy), 403},
+			{"direct allowed peer without the header", peer("203.0.113.9:5000"), 200},
 			{"garbage", xff(proxy, "unknown"), 403},
 			{"empty last entry", xff(proxy, "203.0.113.9, "), 403},
+			{"chain of trusted proxies", xff(proxy, "192.0.2.99, 203.0.113.9, 10.9.9.9"), 200},
+			{"spoofed behind a chain", xff(proxy, "203.0.113.9, 192.0.2.99, 10.9.9.9"), 403},
+			// A client that reaches the listener directly cannot claim an allowed address.
+			{"direct peer claiming an allowed address", xff("192.0.2.10:5000", "203.0.113.9"), 403},
+			{"direct allowed peer, header ignored", xff("203.0.113.9:5000", "192.0.2.99"), 200},
 		} {
 			if w := e.do(http.MethodGet, q, tc.mod); w.Code != tc.want {
 				t.Errorf("%s: status = %d, want %d", tc.name, w.Code, tc.want)
@@ -500,6 +510,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero burst", hooks.Config{Burst: -1}, "SCA_HOOK_BURST"},
 		{"store timeout 2s", hooks.Config{StoreTimeout: 2 * time.Second}, "SCA_HOOK_STORE_TIMEOUT"},
 		{"bad rate", hooks.Config{Rate: enroll.Rate{N: 0, Per: time.Second}}, "SCA_HOOK_RATE"},
+		{"bad source rate", hooks.Config{SourceRate: enroll.Rate{N: -1, Per: time.Second}}, "SCA_HOOK_SOURCE_RATE"},
+		{"header without trusted proxies", hooks.Config{ClientIPHeader: "X-Forwarded-For"}, "SCA_HOOK_TRUSTED_PROXIES"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

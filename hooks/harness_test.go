@@ -56,6 +56,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if cfg.Rate == (enroll.Rate{}) {
 		cfg.Rate = fastRate
 	}
+	if cfg.SourceRate == (enroll.Rate{}) {
+		cfg.SourceRate = fastRate
+	}
 	if e.h, err = hooks.New(cfg, hooks.Deps{Log: e.Log, Metrics: hooks.NewMetrics(e.reg)}); err != nil {
 		t.Fatalf("hooks.New: %v", err)
 	}

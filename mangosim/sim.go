@@ -50,6 +50,7 @@ type Sim struct {
 	issued   int
 	minted   []string // every access token issued, for tests that scan logs for secrets
 	keys     map[string]*stored
+	pruneAt  time.Time // the next time pruneKeys looks at keys
 	events   []Event
 	calls    []Call
 	faults   Faults
@@ -104,7 +105,21 @@ func New(opts Options) *Sim {
 func (s *Sim) ClientID() string { return s.opts.ClientID }
 
 // APIKey returns the API key the simulator expects.
-func (s *Sim) APIKey() string { return s.opts.APIKey }
+func (s *Sim) APIKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.APIKey
+}
+
+// SetAPIKey changes the API key the simulator expects from now on, as a key rotation in
+// Mangopay's Dashboard does: the token call with the old key answers 401 invalid_client.
+// Tokens issued before stay valid until they expire (revoke them with
+// [Faults.RevokeTokens]).
+func (s *Sim) SetAPIKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.APIKey = key
+}
 
 // AddUser adds u, or replaces the user with the same ID.
 func (s *Sim) AddUser(u User) {
@@ -411,10 +426,13 @@ func (s *Sim) handle(r *http.Request) (reply, []windowState, bool) {
 	return rp, rate, drop
 }
 
+// pruneKeys forgets keys past IdempotencyRetention. It looks at most once a
+// minute: a scan per call made every enrollment O(keys) under the lock.
 func (s *Sim) pruneKeys(now time.Time) {
-	if len(s.keys) < 1024 {
+	if len(s.keys) < 1024 || now.Before(s.pruneAt) {
 		return
 	}
+	s.pruneAt = now.Add(time.Minute)
 	for k, st := range s.keys {
 		if now.Sub(st.at) >= IdempotencyRetention {
 			delete(s.keys, k)

@@ -17,6 +17,7 @@ import (
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
+	"github.com/scaworker/scaworker/hooks"
 )
 
 // checkUserID is a user id that cannot exist at Mangopay (ids are numeric
@@ -88,6 +89,9 @@ func expect404(name, scope string, err error) checkResult {
 func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdout io.Writer) error {
 	c := p.CLI.Check
 	cfg, errs := checkServiceConfig(c.Mangopay, c.NATS, c.Consumer)
+	var hookErrs []error
+	cfg.hooks, hookErrs = hooksConfig(c.Hooks, cfg.consumer)
+	errs = append(errs, hookErrs...)
 	if err := newConfigError(errs...); err != nil {
 		return printConfigFailure(stdout, err)
 	}
@@ -115,6 +119,7 @@ func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdo
 	if err != nil {
 		return printConfigFailure(stdout, newConfigError(err))
 	}
+	report(webhookResult(cfg.hooks))
 	for _, r := range checkMangopay(ctx, mp) {
 		report(r)
 	}
@@ -129,6 +134,16 @@ func checkCommand(ctx context.Context, p *settings.Parsed, log *zap.Logger, stdo
 		return &checksFailed{n: failed}
 	}
 	return nil
+}
+
+// webhookResult is the webhook ingress's line of `check`: a warning when it is open to
+// the world (see hooks.Config.Open).
+func webhookResult(h hooks.Config) checkResult {
+	r := checkResult{name: "webhooks"}
+	if h.Open() {
+		r.warnings = []string{hooks.OpenWarning}
+	}
+	return r
 }
 
 // printConfigFailure prints the config line of `check` for a

@@ -25,6 +25,7 @@ import (
 // SCA_RETURN_URL is not required.
 func mangopayConfig(m settings.Mangopay, readOnly bool) (enroll.Config, []error) {
 	var errs []error
+	keyFile := m.APIKeyFile
 	if err := m.ReadAPIKey(nil); err != nil {
 		errs = append(errs, err)
 	}
@@ -55,12 +56,30 @@ func mangopayConfig(m settings.Mangopay, readOnly bool) (enroll.Config, []error)
 		MaxRetries:     retries,
 		UserAgent:      readBuildInfo().userAgent(),
 		ReadOnly:       readOnly,
+		Secrets:        reloadSecrets(m, keyFile),
 	}
 	if cfg.Rate == (enroll.Rate{}) {
 		cfg.Rate = enroll.DefaultRate() // a bad rate is reported once, above
 	}
 	errs = append(errs, cfg.Validate())
 	return cfg, errs
+}
+
+// reloadSecrets returns what rereads the Mangopay secrets on SIGHUP and after a 401
+// that survives a token refresh: MANGOPAY_API_KEY_FILE when set (MANGOPAY_API_KEY
+// cannot change in a running process), and the certificate files of MANGOPAY_TLS_CERT
+// and MANGOPAY_TLS_KEY (read again by enroll).
+func reloadSecrets(m settings.Mangopay, keyFile string) func() (enroll.Secrets, error) {
+	return func() (enroll.Secrets, error) {
+		cur := m
+		if keyFile != "" {
+			cur.APIKey = ""
+			if err := cur.ReadAPIKey(nil); err != nil {
+				return enroll.Secrets{}, err
+			}
+		}
+		return enroll.Secrets{APIKey: cur.APIKey, TLSCert: m.TLSCert, TLSKey: m.TLSKey}, nil
+	}
 }
 
 // consumerConfig turns the consumer settings into a consumer.Config.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/scaworker/scaworker/budget"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
@@ -28,6 +29,14 @@ func hooksConfig(h settings.Hooks, c consumer.Config) (hooks.Config, []error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("SCA_HOOK_ALLOW_CIDRS: %w", err))
 	}
+	trusted, err := hooks.ParseCIDRs(h.TrustedProxies)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_TRUSTED_PROXIES: %w", err))
+	}
+	sourceRate, err := enroll.ParseRate(h.SourceRate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SCA_HOOK_SOURCE_RATE: %w", err))
+	}
 	if h.Burst < 1 {
 		errs = append(errs, fmt.Errorf("SCA_HOOK_BURST: must be at least 1, got %d", h.Burst))
 	}
@@ -39,7 +48,9 @@ func hooksConfig(h settings.Hooks, c consumer.Config) (hooks.Config, []error) {
 		Secret:         h.Secret,
 		AllowCIDRs:     cidrs,
 		ClientIPHeader: h.ClientIPHeader,
+		TrustedProxies: trusted,
 		Rate:           rate,
+		SourceRate:     sourceRate,
 		Burst:          h.Burst,
 		StoreTimeout:   h.StoreTimeout,
 		Stream:         c.Stream,
@@ -62,17 +73,35 @@ func newHooks(cfg hooks.Config, reg prometheus.Registerer, log *zap.Logger) (*ho
 }
 
 // bindHooks binds the ingress to the trigger stream and the hooks bucket (created by
-// consumer.Provision; created here too if missing).
-func bindHooks(ctx context.Context, js jetstream.JetStream, hk *hooks.Handler, cfg serviceConfig) error {
+// consumer.Provision; created here too if missing), and makes it draw from the
+// deployment's ingress budget (SCA_HOOK_RATE, under hooks.BudgetKey in
+// SCA_BUDGET_BUCKET, shared with the other replicas). It returns what closes the budget.
+func bindHooks(ctx context.Context, js jetstream.JetStream, hk *hooks.Handler, cfg serviceConfig) (func(), error) {
 	hc := cfg.hooks.Defaults()
+	c := cfg.consumer.Defaults()
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	layout := cfg.consumer
 	layout.HooksBucket = hc.Bucket
 	kv, err := consumer.HooksBucket(bctx, js, layout)
 	if err != nil {
-		return fmt.Errorf("webhook ingress: %w", err)
+		return nil, fmt.Errorf("webhook ingress: %w", err)
 	}
+	bkv, err := budget.Bucket(bctx, js, c.BudgetBucket, c.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("webhook ingress: %w", err)
+	}
+	// No log: the budget's own warnings speak of Mangopay calls; a replica cut off from
+	// NATS answers 503 to hooks anyway.
+	b, err := budget.Open(bkv, budget.Config{Rate: hc.Rate, RequestTimeout: hc.StoreTimeout, Key: hooks.BudgetKey})
+	if err != nil {
+		return nil, fmt.Errorf("webhook ingress: SCA_HOOK_RATE: %w", err)
+	}
+	hk.Share(b)
 	hk.Bind(hooks.NewStore(js, kv, hc.Subjects, hc.Stream, nil))
-	return nil
+	return func() {
+		hk.Bind(nil)
+		hk.Share(nil)
+		b.Close()
+	}, nil
 }

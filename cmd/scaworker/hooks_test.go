@@ -43,6 +43,8 @@ func TestHookConfigErrorsNameTheirSetting(t *testing.T) {
 		"slow store":    {"SCA_HOOK_STORE_TIMEOUT", "3s"},
 		"zero burst":    {"SCA_HOOK_BURST", "-1"},
 		"bad ip header": {"SCA_HOOK_CLIENT_IP_HEADER", "X Forwarded For"},
+		"bad proxies":   {"SCA_HOOK_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"},
+		"bad src rate":  {"SCA_HOOK_SOURCE_RATE", "0/1m"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -108,5 +110,51 @@ func TestRunHooks(t *testing.T) {
 	}
 	if strings.Contains(w.stderr.String(), testHookSecret) || strings.Contains(metrics, testHookSecret) {
 		t.Errorf("logs or metrics carry the hook secret")
+	}
+}
+
+// TestClientIPHeaderNeedsTrustedProxies: SCA_HOOK_CLIENT_IP_HEADER without
+// SCA_HOOK_TRUSTED_PROXIES would let any client write the header and pass the allowlist:
+// run and check refuse it (exit 2, naming SCA_HOOK_TRUSTED_PROXIES).
+func TestClientIPHeaderNeedsTrustedProxies(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"MANGOPAY_CLIENT_ID": "client", "MANGOPAY_API_KEY": testAPIKey,
+		"SCA_RETURN_URL": "https://platform.example/done", "SCA_HTTP_ADDR": "127.0.0.1:0",
+		"SCA_HOOK_ALLOW_CIDRS": "203.0.113.0/24", "SCA_HOOK_CLIENT_IP_HEADER": "X-Forwarded-For",
+	}
+	for _, cmd := range []string{"run", "check"} {
+		code, out, errOut := runSync(t, []string{cmd}, env)
+		if code != exitUsage || !strings.Contains(out+errOut, "SCA_HOOK_TRUSTED_PROXIES") {
+			t.Errorf("%s with the header and no trusted proxies = %d, want 2 naming SCA_HOOK_TRUSTED_PROXIES; stdout %q stderr %q", cmd, code, out, errOut)
+		}
+	}
+}
+
+// TestRunWarnsOpenIngress: without SCA_HOOK_SECRET and SCA_HOOK_ALLOW_CIDRS, run says at
+// start-up that anyone may store hooks; with either it does not.
+func TestRunWarnsOpenIngress(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t)
+	env := workerEnv(t, sim)
+	w := startWorker(t, env)
+	warn := waitLog(t, w.stderr, w.done, hooks.OpenWarning, nil)
+	if warn["level"] != "warn" {
+		t.Errorf("open ingress log = %v, want level warn", warn)
+	}
+	waitLog(t, w.stderr, w.done, "ready", nil)
+	if code := w.stop(t); code != exitOK {
+		t.Errorf("exit = %d, want 0", code)
+	}
+
+	env = workerEnv(t, sim)
+	env["SCA_HOOK_SECRET"] = testHookSecret
+	w = startWorker(t, env)
+	waitLog(t, w.stderr, w.done, "ready", nil)
+	if code := w.stop(t); code != exitOK {
+		t.Errorf("exit = %d, want 0", code)
+	}
+	if strings.Contains(w.stderr.String(), "open to the world") {
+		t.Errorf("run with SCA_HOOK_SECRET warns of an open ingress")
 	}
 }

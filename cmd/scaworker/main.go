@@ -12,10 +12,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scaworker/scaworker/cmd/scaworker/internal/bench"
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 )
 
 func main() {
+	if role := os.Getenv(bench.ChildEnv); role != "" {
+		os.Exit(bench.Child(role)) // a process of `scaworker bench`
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runWithInput(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -127,6 +131,8 @@ func runWithInput(ctx context.Context, args []string, env settings.LookupEnv, st
 		err = replayCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "demo":
 		err = demoCommand(ctx, p.CLI.Demo, log, stdout)
+	case "bench":
+		err = benchCommand(ctx, p, stdout, stderr)
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
 		err = dlqCommand(ctx, p, env, log, stdin, stdout, stderr)
 	case "backfill":

@@ -193,12 +193,14 @@ func TestCheck(t *testing.T) {
 		t.Parallel()
 		env := workerEnv(t, startSim(t))
 		env["NATS_URL"] = srv.ClientURL()
+		env["SCA_HOOK_SECRET"] = testHookSecret
+		env["SCA_HOOK_ALLOW_CIDRS"] = "203.0.113.0/24"
 		code, out, errOut := runSync(t, []string{"check"}, env)
 		if code != exitOK {
 			t.Fatalf("check = %d, want 0; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		if n := strings.Count(out, ": ok\n"); n != 5 || strings.Contains(out, "FAILED") || !strings.Contains(out, "durability: ok\n") {
-			t.Errorf("check printed %d ok lines, want 5 with durability's:\n%s", n, out)
+		if n := strings.Count(out, ": ok\n"); n != 6 || strings.Contains(out, "FAILED") || !strings.Contains(out, "durability: ok\n") || !strings.Contains(out, "webhooks: ok\n") {
+			t.Errorf("check printed %d ok lines, want 6 with durability's and webhooks':\n%s", n, out)
 		}
 	})
 	t.Run("embedded", func(t *testing.T) {
@@ -207,6 +209,9 @@ func TestCheck(t *testing.T) {
 		code, out, _ := runSync(t, []string{"check"}, env)
 		if code != exitOK || !strings.Contains(out, "durability: WARNING: the embedded NATS server is a single replica") {
 			t.Errorf("check without NATS_URL = %d, want 0 with the single-replica warning:\n%s", code, out)
+		}
+		if !strings.Contains(out, "webhooks: WARNING: webhook ingress open to the world: neither SCA_HOOK_SECRET nor SCA_HOOK_ALLOW_CIDRS is set") {
+			t.Errorf("check without SCA_HOOK_SECRET and SCA_HOOK_ALLOW_CIDRS lacks the open-ingress warning:\n%s", out)
 		}
 		code, out, _ = runSync(t, []string{"check", "--require-durable"}, env)
 		if code != exitFailure || !strings.Contains(out, "durability: FAILED: SCA_REQUIRE_DURABLE: the embedded NATS server is a single replica") {

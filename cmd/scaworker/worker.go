@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,11 +41,110 @@ func runCommand(ctx context.Context, p *settings.Parsed, env settings.LookupEnv,
 		return newConfigError(err)
 	}
 	log.Info("config", p.LogFields()...)
+	if cfg.hooks.Open() {
+		log.Warn(hooks.OpenWarning)
+	}
 	mp, err := enroll.NewClient(cfg.mangopay, log)
 	if err != nil {
 		return newConfigError(err) // e.g. an unreadable MANGOPAY_TLS_CERT
 	}
+	stopReload := reloadOnSIGHUP(mp, log)
+	defer stopReload()
 	return runWorker(ctx, cfg, mp, log)
+}
+
+// reloadOnSIGHUP rereads the Mangopay secrets (MANGOPAY_API_KEY_FILE, the mTLS
+// certificate) on every SIGHUP until the returned function is called. A failed reload
+// keeps the secrets in use.
+func reloadOnSIGHUP(mp *enroll.Client, log *zap.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				ch, err := mp.Reload()
+				switch {
+				case err != nil:
+					log.Warn("SIGHUP: mangopay secrets not reloaded; the ones in use are kept", zap.Error(err))
+				case !ch.APIKey && !ch.Cert:
+					log.Info("SIGHUP: mangopay secrets unchanged")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// certExpiryMetric is the gauge of the mTLS certificate's expiry.
+const certExpiryMetric = "scaworker_mangopay_cert_expiry_timestamp_seconds"
+
+// registerCertExpiry registers the gauge of the mTLS client certificate's expiry (Unix
+// seconds; it follows reloads) when mTLS is configured.
+func registerCertExpiry(reg prometheus.Registerer, mp *enroll.Client) {
+	if mp.CertNotAfter().IsZero() {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: certExpiryMetric,
+		Help: "Expiry (Unix seconds) of the Mangopay mTLS client certificate in use (MANGOPAY_TLS_CERT); Mangopay's last 12 months. Follows reloads (SIGHUP).",
+	}, func() float64 { return float64(mp.CertNotAfter().Unix()) }))
+}
+
+// lagEvery is how often the consumer's backlog is read for its gauges.
+const lagEvery = 15 * time.Second
+
+// lagMetrics are the gauges of the durable consumer's backlog, as JetStream reports it
+// (the same for every replica: they share the consumer).
+type lagMetrics struct {
+	pending, ackPending prometheus.Gauge
+}
+
+func newLagMetrics(reg prometheus.Registerer) *lagMetrics {
+	m := &lagMetrics{
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scaworker_consumer_pending",
+			Help: "Triggers stored in SCA_STREAM and not yet delivered to the durable consumer (its lag), read every 15s.",
+		}),
+		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scaworker_consumer_ack_pending",
+			Help: "Triggers delivered and not yet acknowledged, across all replicas, read every 15s.",
+		}),
+	}
+	reg.MustRegister(m.pending, m.ackPending)
+	return m
+}
+
+// watch reads the consumer's info until ctx ends.
+func (m *lagMetrics) watch(ctx context.Context, js jetstream.JetStream, c consumer.Config, log *zap.Logger) {
+	tick := time.NewTicker(lagEvery)
+	defer tick.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := js.Consumer(rctx, c.Stream, c.Durable)
+		if err == nil {
+			var ci *jetstream.ConsumerInfo
+			if ci, err = info.Info(rctx); err == nil {
+				m.pending.Set(float64(ci.NumPending))
+				m.ackPending.Set(float64(ci.NumAckPending))
+			}
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Debug("consumer lag not read", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // readiness answers /readyz: NATS connected and the consumer ready.
@@ -75,6 +177,8 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := consumer.NewMetrics(reg)
+	registerCertExpiry(reg, mp)
+	lag := newLagMetrics(reg)
 
 	var state readiness
 	ops := httpserver.Ops{Ready: state.ready, Gatherer: reg}
@@ -118,7 +222,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 		g.Go(func() error { return httpserver.Serve(gctx, srv, ln, httpGrace) })
 	}
 	g.Go(func() error {
-		err := work(gctx, cfg, mp, log, metrics, &state, hk)
+		err := work(gctx, cfg, mp, log, metrics, lag, &state, hk)
 		if err != nil && ctx.Err() != nil {
 			return nil // interrupted during start-up: a clean stop
 		}
@@ -132,7 +236,7 @@ func runWorker(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *z
 
 // work is the NATS side of the worker; it returns after the consumer has
 // drained, then closes the connection and stops the embedded server.
-func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, state *readiness, hk *hooks.Handler) error {
+func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Logger, metrics *consumer.Metrics, lag *lagMetrics, state *readiness, hk *hooks.Handler) error {
 	url, setting := cfg.nats.URL, "NATS_URL"
 	if url == "" {
 		emb, err := natsembed.Start(natsembed.Options{Listen: cfg.embedded.Listen, DataDir: cfg.embedded.DataDir, Log: log})
@@ -179,10 +283,11 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 			return err
 		}
 	}
-	if err := bindHooks(ctx, js, hk, cfg); err != nil {
+	unbindHooks, err := bindHooks(ctx, js, hk, cfg)
+	if err != nil {
 		return err
 	}
-	defer hk.Bind(nil) // the connection closes: hooks answer 503 until the listener stops
+	defer unbindHooks() // the connection closes: hooks answer 503 until the listener stops
 	closeBudget, err := shareBudget(ctx, js, cfg.consumer, cfg.mangopay.Rate, cfg.mangopay.RequestTimeout, mp.Governor(), log, true)
 	if err != nil {
 		return err
@@ -228,6 +333,9 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 		return fmt.Errorf("consumer: %w", err)
 	}
 	state.con.Store(c)
+	lctx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go lag.watch(lctx, js, cfg.consumer.Defaults(), log)
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -13,6 +13,7 @@ type CLI struct {
 	Dlq           Dlq           `cmd:"" name:"dlq" help:"Dead letters: list, show, redrive, purge."`
 	Backfill      Backfill      `cmd:"" help:"Store Mangopay's SCA enrollment events of the last hours or days that no webhook delivered (at most 45 days back)."`
 	Audit         Audit         `cmd:"" help:"Show the audit records of the operator commands that change state, newest first."`
+	Bench         Bench         `cmd:"" help:"Measure the worker against the bare pipeline and raw JetStream, side by side, on embedded NATS and a simulated Mangopay."`
 	Version       Version       `cmd:"" help:"Print version and build information."`
 	SettingsTable SettingsTable `cmd:"" name:"settings-table" hidden:"" help:"Print the README's settings table (Markdown)."`
 }
@@ -37,6 +38,7 @@ type Check struct {
 	Mangopay Mangopay   `embed:"" group:"Mangopay"`
 	NATS     NATS       `embed:"" group:"NATS"`
 	Durable  Durability `embed:"" group:"NATS"`
+	Hooks    Hooks      `embed:"" group:"Webhooks"`
 	Consumer Consumer   `embed:"" group:"Consumer"`
 	Log      Log        `embed:"" group:"Logging"`
 }
@@ -164,6 +166,25 @@ type Demo struct {
 	Log         DemoLog `embed:"" group:"Logging"`
 }
 
+// Bench holds the settings of `scaworker bench`. Its flags have no
+// environment variable: they describe one run.
+type Bench struct {
+	N         int           `name:"n" short:"n" envvar:"-" default:"20000" help:"Triggers per phase."`
+	InFlight  int           `name:"in-flight" envvar:"-" default:"64" help:"Triggers handled at once: the worker's SCA_CONCURRENCY and the baselines' pool."`
+	Cluster   bool          `name:"cluster" envvar:"-" help:"Run a 3-node JetStream cluster (streams and buckets R3, sync always) instead of one node."`
+	Latency   time.Duration `name:"latency" envvar:"-" default:"0s" help:"Simulated Mangopay latency of every call."`
+	ErrorRate float64       `name:"error-rate" envvar:"-" default:"0" help:"Share of Mangopay calls the simulator answers 500 (0..1)."`
+	Budget    string        `name:"budget" envvar:"-" placeholder:"N/DURATION" help:"Mangopay rate budget: the simulator's window and the worker's SCA_MANGOPAY_RATE (default: unlimited)."`
+	Mix       string        `name:"mix" envvar:"-" default:"owners=1" help:"Trigger mix as weights of owners, payers, enrolled, invalid, duplicates (e.g. owners=70,payers=25,invalid=5)."`
+	Rate      float64       `name:"rate" envvar:"-" help:"Publish each phase's triggers live at this many per second (trigger-to-link latency) instead of a prefilled backlog."`
+	Phases    []string      `name:"phases" envvar:"-" default:"raw,bare,worker" help:"Phases to run, in order: raw (consume and ack), bare (consume, POST, publish, ack), worker."`
+	Duration  time.Duration `name:"duration" envvar:"-" default:"10m" help:"Longest phase: a backlog larger than the budget ends here."`
+	JSON      bool          `name:"json" envvar:"-" help:"Print the report as JSON."`
+	Profile   string        `name:"profile" envvar:"-" placeholder:"DIR" help:"Write CPU, mutex and block profiles of the worker phase, and the NATS server's CPU profile, to DIR."`
+	Progress  bool          `name:"progress" envvar:"-" default:"true" negatable:"" help:"Show a progress bar per phase on stderr."`
+	Log       DemoLog       `embed:"" group:"Logging"`
+}
+
 // Version holds the settings of `scaworker version` (none).
 type Version struct{}
 
@@ -222,8 +243,10 @@ type HTTP struct {
 type Hooks struct {
 	Secret         string        `name:"hook-secret" secret:"" help:"When set, hooks are accepted only at /hooks/mangopay/<secret> (16-128 of A-Z a-z 0-9 - _ . ~; never printed); other paths answer 404."`
 	AllowCIDRs     []string      `name:"hook-allow-cidrs" help:"When set, only these source addresses may send hooks (comma-separated CIDRs or addresses, IPv4/IPv6); others answer 403."`
-	ClientIPHeader string        `name:"hook-client-ip-header" help:"Header set by your trusted reverse proxy with the client address, e.g. X-Forwarded-For (its right-most entry is used); empty: the TCP peer."`
-	Rate           string        `name:"hook-rate" default:"20/1m" help:"The ingress's own rate of stored hooks, N/duration (token bucket); over it hooks answer 429 and Mangopay resends."`
+	ClientIPHeader string        `name:"hook-client-ip-header" help:"Header set by your reverse proxy with the client address, e.g. X-Forwarded-For; read only from peers in SCA_HOOK_TRUSTED_PROXIES (its right-most entry that is not a trusted proxy is the client); empty: the TCP peer."`
+	TrustedProxies []string      `name:"hook-trusted-proxies" help:"Addresses of the reverse proxies whose SCA_HOOK_CLIENT_IP_HEADER is believed (comma-separated CIDRs or addresses); required with SCA_HOOK_CLIENT_IP_HEADER."`
+	Rate           string        `name:"hook-rate" default:"20/1m" help:"The deployment's rate of stored hooks, N/duration: every replica draws from it together through SCA_BUDGET_BUCKET (and each process caps itself with a token bucket of SCA_HOOK_BURST); over it hooks answer 429 and Mangopay resends."`
+	SourceRate     string        `name:"hook-source-rate" default:"10/1m" help:"Most stored hooks per duration from one client address (IPv6: one /64), N/duration; over it that address gets 429 and spends nothing of SCA_HOOK_RATE."`
 	Burst          int           `name:"hook-burst" default:"60" help:"Hooks stored at once before SCA_HOOK_RATE applies."`
 	StoreTimeout   time.Duration `name:"hook-store-timeout" default:"1.5s" help:"Deadline to store one hook; past it the answer is 503 and Mangopay resends (under Mangopay's 2s limit)."`
 }
@@ -292,6 +315,8 @@ func (c *CLI) LogSettings(command string) (level, format string) {
 		return c.Replay.Log.Level, c.Replay.Log.Format
 	case "demo":
 		return c.Demo.Log.Level, c.Demo.Log.Format
+	case "bench":
+		return c.Bench.Log.Level, c.Bench.Log.Format
 	case "backfill":
 		return c.Backfill.Log.Level, c.Backfill.Log.Format
 	case "dlq list", "dlq show <seq>", "dlq redrive", "dlq purge":
