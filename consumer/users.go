@@ -108,6 +108,15 @@ func (s *userState) decide(c claim) (decision, bool) {
 		i = len(s.Links) - 1
 	}
 	m := &s.Links[i]
+	if !m.Published && !c.ProvesDead {
+		// A signup holding a call in flight still yields to a link that
+		// another trigger (an expiry joining meanwhile) got published first:
+		// its own link, if minted, is not sent, and its mark goes.
+		if last := s.lastPublished(); !last.IsZero() && c.Now.Sub(last) < c.RecentLink {
+			s.Links = slices.Delete(s.Links, i, i+1)
+			return recentLink, true
+		}
+	}
 	switch {
 	case m.Published: // a redelivery of the trigger that has the link
 		return granted, changed

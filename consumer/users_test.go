@@ -37,9 +37,16 @@ func TestDecidePerUser(t *testing.T) {
 		{"expiry after a recent link", []linkMark{published("a", time.Minute)}, true, time.Time{}, granted, []string{"a", "me"}},
 		{"expiry at the cap", []linkMark{published("a", 50*time.Minute), published("b", 30*time.Minute), flying("c", time.Minute)}, true, time.Time{}, userCap, []string{"a", "b", "c"}},
 		{"cap window slides", []linkMark{published("a", 61*time.Minute), published("b", 30*time.Minute), published("c", 20*time.Minute)}, true, time.Time{}, granted, []string{"b", "c", "me"}},
-		{"holder comes back after its lease lapsed", []linkMark{{Key: "me", At: now.Add(-time.Minute), Lease: now.Add(-time.Minute)}, published("a", time.Minute)}, false, time.Time{}, granted, []string{"me", "a"}},
+		{"holder comes back after its lease lapsed", []linkMark{{Key: "me", At: now.Add(-time.Minute), Lease: now.Add(-time.Minute)}, published("b", 20*time.Minute)}, false, time.Time{}, granted, []string{"me", "b"}},
+		{"holder comes back after another's recent link", []linkMark{{Key: "me", At: now.Add(-time.Minute), Lease: now.Add(-time.Minute)}, published("a", time.Minute)}, false, time.Time{}, recentLink, []string{"a"}},
 		{"link minted after another won", []linkMark{published("a", time.Second)}, false, now, recentLink, []string{"a"}},
 		{"link minted by the holder", []linkMark{flying("me", time.Minute)}, false, now, granted, []string{"me"}},
+		// An expiry joined while a signup's call was in flight, and its link
+		// was published first: the signup's link is not sent (the checker's
+		// seed 10102), and its mark goes.
+		{"signup's link minted after an expiry's link", []linkMark{flying("me", time.Minute), published("x", 2*time.Second)}, false, now, recentLink, []string{"x"}},
+		{"signup claims again after an expiry's link", []linkMark{flying("me", time.Minute), published("x", 2*time.Second)}, false, time.Time{}, recentLink, []string{"x"}},
+		{"expiry's link minted after a signup's link", []linkMark{flying("me", time.Minute), published("a", 2*time.Second)}, true, now, granted, []string{"me", "a"}},
 	}
 	for _, tt := range tests {
 		s := &userState{Links: append([]linkMark(nil), tt.links...)}

@@ -139,8 +139,9 @@
 // # Recording
 //
 // Every call is recorded ([Call]: method, path, Idempotency-Key, status, time, dropped,
-// abandoned); tests read them with [Sim.Calls], [Sim.Count] and [Sim.ResetCalls], the
-// requests being served right now with [Sim.InFlight], and the number of issued tokens with
-// [Sim.Tokens]. The clock is [Options].Now, so expiry, windows and
+// abandoned, and the link an enrollment minted); tests read them with [Sim.Calls],
+// [Sim.Count] and [Sim.ResetCalls], the requests being served right now with [Sim.InFlight],
+// the number of issued tokens with [Sim.Tokens] and the tokens themselves with
+// [Sim.AccessTokens]. The clock is [Options].Now, so expiry, windows and
 // retention are tested without sleeping.
 package mangosim

@@ -31,6 +31,9 @@ type Call struct {
 	At        time.Time
 	Dropped   bool // the connection was closed without an answer (DropAfterCommit)
 	Abandoned bool // the client hung up during Latency or a hold (executed only with CommitAbandoned)
+	// Link is the RedirectUrl an enrollment POST minted ("" for every other call), so a
+	// test can tell which call a published link came from.
+	Link string
 }
 
 // Sim is the simulated Mangopay API. It is an http.Handler and is safe for concurrent use.
@@ -45,6 +48,7 @@ type Sim struct {
 	users    map[string]*userState
 	tokens   map[string]time.Time // access token -> expiry
 	issued   int
+	minted   []string // every access token issued, for tests that scan logs for secrets
 	keys     map[string]*stored
 	pruneAt  time.Time // the next time pruneKeys looks at keys
 	events   []Event
@@ -75,6 +79,7 @@ type reply struct {
 	contentType string
 	body        []byte
 	header      http.Header // extra headers (pagination)
+	link        string      // the RedirectUrl an enrollment minted
 }
 
 // New returns a simulator configured by opts (zero fields take defaults, see [Options]).
@@ -235,6 +240,14 @@ func (s *Sim) Tokens() int {
 	return s.issued
 }
 
+// AccessTokens returns every access token issued so far, expired ones included (tests
+// check that none reaches a log line).
+func (s *Sim) AccessTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.minted...)
+}
+
 // shutdown ends pending Latency waits (used by [Server.Close]).
 func (s *Sim) shutdown() { s.once.Do(func() { close(s.stop) }) }
 
@@ -259,7 +272,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.mu.Unlock()
 		if s.faults.CommitAbandoned {
 			rp, _, _ := s.handle(r)
-			call.Status = rp.status
+			call.Status, call.Link = rp.status, rp.link
 		}
 		s.calls = append(s.calls, call)
 		return
@@ -267,7 +280,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	rp, rate, drop := s.handle(r)
-	call.Status, call.Dropped = rp.status, drop
+	call.Status, call.Dropped, call.Link = rp.status, drop, rp.link
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
 
@@ -468,6 +481,7 @@ func (s *Sim) token(r *http.Request, now time.Time) reply {
 	tok := randHex(16)
 	s.tokens[tok] = now.Add(s.opts.TokenTTL)
 	s.issued++
+	s.minted = append(s.minted, tok)
 	for t, exp := range s.tokens {
 		if !now.Before(exp) {
 			delete(s.tokens, t)
@@ -598,9 +612,12 @@ func (s *Sim) enroll(id string, now time.Time) reply {
 	type pending struct {
 		RedirectURL string `json:"RedirectUrl"`
 	}
-	return jsonReply(http.StatusOK, struct {
+	link := "https://" + host + "/?token=" + randHex(16)
+	rp := jsonReply(http.StatusOK, struct {
 		PendingUserAction pending `json:"PendingUserAction"`
-	}{pending{"https://" + host + "/?token=" + randHex(16)}})
+	}{pending{link}})
+	rp.link = link
+	return rp
 }
 
 func (s *Sim) scaStatus(id string, now time.Time) reply {

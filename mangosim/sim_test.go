@@ -632,13 +632,19 @@ func TestCalls(t *testing.T) {
 	if len(calls) != 4 {
 		t.Fatalf("Calls() = %d calls, want 4", len(calls))
 	}
+	if !strings.HasPrefix(calls[1].Link, "https://"+DefaultLinkHost+"/?token=") {
+		t.Errorf("Calls()[1].Link = %q, want the link the enrollment minted", calls[1].Link)
+	}
 	want := Call{Method: "POST", Path: "/v2.01/sim-client/sca/users/" + UserOwnerNatural + "/enrollment",
-		IdempotencyKey: "calls-key-000000000001", Status: 200, At: h.clock.Now()}
+		IdempotencyKey: "calls-key-000000000001", Status: 200, At: h.clock.Now(), Link: calls[1].Link}
 	if calls[1] != want {
 		t.Errorf("Calls()[1] = %+v, want %+v", calls[1], want)
 	}
-	if got := calls[2].Status; got != 400 {
-		t.Errorf("payer call status = %d, want 400", got)
+	if got := calls[2].Status; got != 400 || calls[2].Link != "" {
+		t.Errorf("payer call status = %d, link %q; want 400 and no link", got, calls[2].Link)
+	}
+	if n := len(h.srv.AccessTokens()); n != 1 || h.srv.AccessTokens()[0] != tok {
+		t.Errorf("AccessTokens() = %d tokens, want the one issued", n)
 	}
 	for _, tc := range []struct {
 		method, suffix string

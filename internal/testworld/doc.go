@@ -35,7 +35,9 @@
 // [World.OutcomeAt], [World.WaitOutcome] and [World.Settled]. Reads:
 // [World.Outcomes], [World.Links], [World.DeadLetters],
 // [World.StreamMsgs], [World.ConsumerInfo], [World.LedgerEntry] and
-// [World.LogText].
+// [World.LogText]. Faults and extra parts: [World.RestartServer] restarts
+// NATS on the same port and store; [EnrollConfig] is the world's client
+// configuration, for tests that build one client per replica.
 //
 // A test reads:
 //

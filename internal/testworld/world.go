@@ -2,6 +2,7 @@ package testworld
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,7 @@ func New(t testing.TB, o Options) *World {
 	w := &World{T: t, quiet: o.Quiet}
 	w.StoreDir = t.TempDir()
 	w.Server, w.JS = runJetStream(t, w.StoreDir)
+	t.Cleanup(func() { w.Server.Shutdown() }) // the server of the last RestartServer
 
 	simOpts := mangosim.Options{}
 	if o.Sim != nil {
@@ -96,15 +98,7 @@ func New(t testing.TB, o Options) *World {
 		w.Log = zap.NewNop()
 	}
 
-	ecfg := enroll.Config{
-		BaseURL: w.Sim.URL, ClientID: w.Sim.ClientID(), APIKey: w.Sim.APIKey(),
-		ReturnURL:       ReturnURL,
-		LinkHosts:       enroll.DefaultLinkHosts(),
-		RequestTimeout:  2 * time.Second,
-		MaxRetries:      2,
-		InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond,
-		Rate: enroll.Rate{N: 100000, Per: time.Second},
-	}
+	ecfg := EnrollConfig(w.Sim)
 	if o.Enroll != nil {
 		o.Enroll(&ecfg)
 	}
@@ -152,6 +146,35 @@ func New(t testing.TB, o Options) *World {
 		}
 	})
 	return w
+}
+
+// EnrollConfig is the client configuration of a world: the simulator sim,
+// [ReturnURL], millisecond retries and a rate no test reaches. Tests that
+// build more clients (one per replica) start from it.
+func EnrollConfig(sim *mangosim.Server) enroll.Config {
+	return enroll.Config{
+		BaseURL: sim.URL, ClientID: sim.ClientID(), APIKey: sim.APIKey(),
+		ReturnURL:       ReturnURL,
+		LinkHosts:       enroll.DefaultLinkHosts(),
+		RequestTimeout:  2 * time.Second,
+		MaxRetries:      2,
+		InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond,
+		Rate: enroll.Rate{N: 100000, Per: time.Second},
+	}
+}
+
+// RestartServer shuts the NATS server down and starts it again on the same
+// port and store, as an operator's restart would; clients reconnect. It
+// returns once the new server accepts connections (JetStream may still be
+// recovering its streams: poll for what the test needs).
+func (w *World) RestartServer() {
+	w.T.Helper()
+	port := w.Server.Addr().(*net.TCPAddr).Port
+	w.Server.Shutdown()
+	w.Server.WaitForShutdown()
+	opts := natsserver.DefaultTestOptions
+	opts.Port, opts.JetStream, opts.StoreDir = port, true, w.StoreDir
+	w.Server = natsserver.RunServer(&opts)
 }
 
 // JetStream starts an embedded JetStream server with nothing on it, for
