@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/scaworker/scaworker/consumer"
 	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
+	"github.com/scaworker/scaworker/hooks"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 	"github.com/scaworker/scaworker/ops/audit"
@@ -172,6 +174,49 @@ func TestOverview(t *testing.T) {
 		"<td>missing_legal_representative_email</td>", `data-refresh="10"`, "/static/refresh.js", "read-only")
 	wantNot(t, "overview", body, "<b>down</b>")
 	b.noSecrets(t, "overview", body)
+}
+
+// TestOverviewHookIngress: the webhook requests by result, summed over the
+// processes' keys, for the last hour and day; a result no ingress writes
+// (a hostile key) shows as text.
+func TestOverviewHookIngress(t *testing.T) {
+	t.Parallel()
+	b := setup(t, console.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := console.StatsBucket(ctx, b.w.JS, "sca_stats", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{hooks.ResultStored, hooks.ResultStored, hooks.ResultDuplicate, hostile} {
+		b.stats.RecordHook(r)
+	}
+	clock := time.Now().Add(-3 * time.Hour)
+	other := console.NewStats(kv, "replica-b", func() time.Time { return clock })
+	for _, r := range []string{hooks.ResultStored, hooks.ResultStored, hooks.ResultStored, hooks.ResultStored, hooks.ResultStored, hooks.ResultRateLimited} {
+		other.RecordHook(r)
+	}
+	clock = time.Now()
+	for _, r := range []string{hooks.ResultStored, hooks.ResultRejected, hooks.ResultRejected, hooks.ResultRejected, hooks.ResultRejected} {
+		other.RecordHook(r)
+	}
+	for _, s := range []*console.Stats{b.stats, other} {
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := b.get(t, "/")
+	if code != http.StatusOK {
+		t.Fatalf("GET / = %d", code)
+	}
+	row := func(result string, hour, day int) string {
+		return "<tr><td>" + result + `</td><td class="n">` + strconv.Itoa(hour) + `</td><td class="n">` + strconv.Itoa(day) + "</td></tr>"
+	}
+	want(t, "overview", body, "Mangopay hook ingress",
+		row(hooks.ResultStored, 3, 8), row(hooks.ResultDuplicate, 1, 1), row(hooks.ResultIgnored, 0, 0),
+		row(hooks.ResultRejected, 4, 4), row(hooks.ResultUnavailable, 0, 0), row(hooks.ResultRateLimited, 0, 1),
+		row(html.EscapeString(hostile), 1, 1), "replica-a, replica-b")
+	wantNot(t, "overview", body, "<script>alert")
 }
 
 func TestTriggerLookupByEventID(t *testing.T) {

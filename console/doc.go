@@ -9,7 +9,8 @@
 //     outcomes of the last hour and day ([ReadStats]), the deployment's
 //     Mangopay budget (budget.ReadUsage) and Mangopay's own windows, the
 //     serving process's state ([Status]), dead letters and hooks stored,
-//     the replicas seen. It reloads itself with a tiny script.
+//     the hook ingress's requests by result (hooks.Results) over the last
+//     hour and day, the replicas seen. It reloads itself with a tiny script.
 //   - Trigger lookup: the ledger entry of an event id (consumer.OpenLedger
 //     and events.KeyOf, for the given source or each source the workers
 //     saw), its redrive copies (dlq.RedriveID) and forced replays
@@ -35,6 +36,9 @@
 // Outcome counts are not scanned from the ledger: each worker process
 // keeps its own in [Stats] (5-minute slots over a day, one key per
 // process in SCA_STATS_BUCKET, written every few seconds), and the
-// overview sums the keys. A crashed process loses at most its last
+// overview sums the keys. The same slots count the process's hook
+// ingress requests by result ([Stats.RecordHook], fed by
+// hooks.Handler.OnResult once NATS is connected: the 503s answered
+// before that are only in scaworker_hooks_total). A crashed process loses at most its last
 // flush interval; its key expires 25 hours after its last write.
 package console

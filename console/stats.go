@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/hooks"
 )
 
 // Outcome counters: every worker process keeps its own counts in 5-minute
@@ -40,11 +41,13 @@ type statsValue struct {
 
 type statsSlot struct {
 	Start  time.Time      `json:"start"`
-	Counts map[string]int `json:"counts"` // "type outcome reason" -> n
+	Counts map[string]int `json:"counts"`          // "type outcome reason" -> n
+	Hooks  map[string]int `json:"hooks,omitempty"` // hook ingress result -> n
 }
 
 // Stats counts this process's outcomes for the console's overview. Pass
-// [Stats.Record] as consumer.Deps.OnOutcome and run [Stats.Run].
+// [Stats.Record] as consumer.Deps.OnOutcome, [Stats.RecordHook] to
+// hooks.Handler.OnResult, and run [Stats.Run].
 type Stats struct {
 	kv   jetstream.KeyValue
 	name string
@@ -96,17 +99,33 @@ func statsKey(name string) string {
 func (s *Stats) Record(o consumer.Outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.slot().Counts[o.Type+" "+o.Outcome+" "+o.Reason]++
+	// The sources seen let the console find a trigger by its id alone.
+	if src := o.Source; src != "" && !slices.Contains(s.val.Sources, src) && len(s.val.Sources) < maxSources {
+		s.val.Sources = append(s.val.Sources, src)
+	}
+}
+
+// RecordHook counts one webhook request by its result (hooks.Results).
+func (s *Stats) RecordHook(result string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slot()
+	if sl.Hooks == nil {
+		sl.Hooks = map[string]int{}
+	}
+	sl.Hooks[result]++
+}
+
+// slot is the slot of now, appended when new; s.mu is held.
+func (s *Stats) slot() *statsSlot {
 	start := s.now().UTC().Truncate(slotLen)
 	n := len(s.val.Slots)
 	if n == 0 || !s.val.Slots[n-1].Start.Equal(start) {
 		s.val.Slots = append(s.val.Slots, statsSlot{Start: start, Counts: map[string]int{}})
 		n++
 	}
-	s.val.Slots[n-1].Counts[o.Type+" "+o.Outcome+" "+o.Reason]++
-	// The sources seen let the console find a trigger by its id alone.
-	if src := o.Source; src != "" && !slices.Contains(s.val.Sources, src) && len(s.val.Sources) < maxSources {
-		s.val.Sources = append(s.val.Sources, src)
-	}
+	return &s.val.Slots[n-1]
 }
 
 // Run writes the counters every few seconds until ctx ends, then once
@@ -159,9 +178,18 @@ type CountRow struct {
 	N                     int
 }
 
+// HookRow is the webhook requests of one result over the last hour and day.
+type HookRow struct {
+	Result    string
+	Hour, Day int
+}
+
 // Overall is what the stats bucket says of the whole deployment.
 type Overall struct {
 	Hour, Day Counts
+	// Hooks are the webhook ingress's requests by result: every one of
+	// hooks.Results in its order, then any other result written.
+	Hooks []HookRow
 	// Replicas are the processes that wrote within the last minute.
 	Replicas []string
 	// Sources are the CloudEvents sources the processes saw.
@@ -180,6 +208,7 @@ func ReadStats(ctx context.Context, kv jetstream.KeyValue, now time.Time) (Overa
 	}
 	defer func() { _ = w.Stop() }()
 	hour, day := map[string]int{}, map[string]int{}
+	hooksHour, hooksDay := map[string]int{}, map[string]int{}
 	read := 0
 	for {
 		var e jetstream.KeyValueEntry
@@ -217,11 +246,34 @@ func ReadStats(ctx context.Context, kv jetstream.KeyValue, now time.Time) (Overa
 					hour[k] += n
 				}
 			}
+			for r, n := range sl.Hooks {
+				if age < statsKeep {
+					hooksDay[r] += n
+				}
+				if age < time.Hour {
+					hooksHour[r] += n
+				}
+			}
 		}
 	}
 	slices.Sort(ov.Replicas)
 	ov.Hour, ov.Day = countsOf(hour), countsOf(day)
+	ov.Hooks = hookRows(hooksHour, hooksDay)
 	return ov, nil
+}
+
+func hookRows(hour, day map[string]int) []HookRow {
+	results := hooks.Results()
+	for _, r := range slices.Sorted(maps.Keys(day)) {
+		if !slices.Contains(results, r) {
+			results = append(results, r)
+		}
+	}
+	rows := make([]HookRow, 0, len(results))
+	for _, r := range results {
+		rows = append(rows, HookRow{Result: r, Hour: hour[r], Day: day[r]})
+	}
+	return rows
 }
 
 func countsOf(m map[string]int) Counts {

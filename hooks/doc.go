@@ -110,7 +110,8 @@
 // {"Validity":"VALID"}), so do not set the rate below your real peak.
 //
 // Metrics: scaworker_hooks_total{result} with result stored, duplicate, ignored,
-// rejected, unavailable or rate_limited, and scaworker_hook_store_seconds. Logs: one Info
+// rejected, unavailable or rate_limited ([Results]; [Handler.OnResult] reports the same
+// results, for the console's overview), and scaworker_hook_store_seconds. Logs: one Info
 // "hook stored" per stored hook (event_id, user_id, event_type, stream_seq), a Warn per
 // 503, Debug for everything else. After an outage longer than Mangopay's retries, run
 // `scaworker backfill`: it stores the same ids, so nothing doubles.

@@ -40,6 +40,7 @@ type Handler struct {
 	sources *sourceLimits
 	shared  atomic.Pointer[sharedBox]
 	store   atomic.Pointer[Store]
+	result  atomic.Pointer[func(result string)]
 }
 
 // sharedBox holds a SharedBudget for an atomic pointer.
@@ -87,6 +88,25 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(Path+"/", h)
 }
 
+// OnResult makes the handler call f with the result of every request (one of
+// [Results]), as it counts it in [Metrics]; nil stops it. f must not block: it runs
+// before the answer is written.
+func (h *Handler) OnResult(f func(result string)) {
+	if f == nil {
+		h.result.Store(nil)
+		return
+	}
+	h.result.Store(&f)
+}
+
+// count counts one request's result in the metrics and tells [Handler.OnResult]'s f.
+func (h *Handler) count(result string) {
+	h.m.count(result)
+	if f := h.result.Load(); f != nil {
+		(*f)(result)
+	}
+}
+
 // Bind makes the handler store hooks with s; until then it answers 503.
 func (h *Handler) Bind(s *Store) { h.store.Store(s) }
 
@@ -127,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hook, rej := ParseHook(q, now)
 	if rej != nil {
 		if rej.Ignored() {
-			h.m.count(ResultIgnored)
+			h.count(ResultIgnored)
 			h.log.Debug("hook ignored", zap.String("event_type", truncate(q.Get(ParamEventType), 64)))
 			reply(w, http.StatusOK, "ignored")
 			return
@@ -143,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the process's or the deployment's budget.
 	if wait, ok := h.admit(r.Context(), client, clientOK, now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-		h.m.count(ResultRateLimited)
+		h.count(ResultRateLimited)
 		h.log.Debug("hook rate limited", zap.Duration("retry_after", wait))
 		reply(w, http.StatusTooManyRequests, "rate limited")
 		return
@@ -190,7 +210,7 @@ func (h *Handler) store503(w http.ResponseWriter, r *http.Request, hook Hook) {
 	log := h.log.With(zap.String("event_id", hook.ID()), zap.String("user_id", hook.UserID), zap.String("event_type", hook.EventType))
 	s := h.store.Load()
 	if s == nil {
-		h.m.count(ResultUnavailable)
+		h.count(ResultUnavailable)
 		log.Warn("hook not stored: not connected to JetStream yet; Mangopay will resend")
 		reply(w, http.StatusServiceUnavailable, "unavailable")
 		return
@@ -201,7 +221,7 @@ func (h *Handler) store503(w http.ResponseWriter, r *http.Request, hook Hook) {
 	res, err := s.Put(ctx, hook, ByWebhook)
 	h.m.observe(time.Since(start).Seconds())
 	if err != nil {
-		h.m.count(ResultUnavailable)
+		h.count(ResultUnavailable)
 		log.Warn("hook not stored; Mangopay will resend", zap.Duration("store_timeout", h.cfg.StoreTimeout), zap.Error(err))
 		reply(w, http.StatusServiceUnavailable, "unavailable")
 		return
@@ -210,10 +230,10 @@ func (h *Handler) store503(w http.ResponseWriter, r *http.Request, hook Hook) {
 		log.Warn("hook stored but not marked; a resend is dropped by JetStream or the ledger", zap.Error(res.MarkErr))
 	}
 	if res.Duplicate {
-		h.m.count(ResultDuplicate)
+		h.count(ResultDuplicate)
 		log.Debug("hook already stored")
 	} else {
-		h.m.count(ResultStored)
+		h.count(ResultStored)
 		log.Info("hook stored", zap.Uint64("stream_seq", res.Seq), zap.Time("occurred_at", hook.Date))
 	}
 	reply(w, http.StatusOK, "ok")
@@ -231,7 +251,7 @@ func (h *Handler) pathOK(p string) bool {
 }
 
 func (h *Handler) reject(w http.ResponseWriter, status int, reason string) {
-	h.m.count(ResultRejected)
+	h.count(ResultRejected)
 	h.log.Debug("hook rejected", zap.Int("status", status), zap.String("reason", reason))
 	reply(w, status, reason)
 }

@@ -522,3 +522,49 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Validate() = %v for a good config", err)
 	}
 }
+
+// TestOnResult: the callback sees every request's result, once, as the metrics count it.
+func TestOnResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{cfg: hooks.Config{Rate: enroll.Rate{N: 3, Per: time.Hour}, Burst: 3}})
+	var mu sync.Mutex
+	var got []string
+	e.h.OnResult(func(r string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r)
+	})
+	now := time.Now()
+	hook := hooks.Path + "?" + query("SCA_ENROLLMENT_FAILED", "u1", now)
+	store := hooks.NewStore(e.JS, e.kv, events.DefaultSubjects(), "SCA_EVENTS", nil)
+	for _, step := range []struct {
+		do   func() *httptest.ResponseRecorder
+		code int
+	}{
+		{func() *httptest.ResponseRecorder { return e.get(hook) }, http.StatusOK},
+		{func() *httptest.ResponseRecorder { return e.get(hook) }, http.StatusOK},
+		{func() *httptest.ResponseRecorder { return e.get(hooks.Path + "?EventType=KYC_SUCCEEDED") }, http.StatusOK},
+		{func() *httptest.ResponseRecorder { return e.do(http.MethodPost, hooks.Path, nil) }, http.StatusMethodNotAllowed},
+		{func() *httptest.ResponseRecorder {
+			e.h.Bind(nil)
+			defer e.h.Bind(store)
+			return e.get(hooks.Path + "?" + query("SCA_ENROLLMENT_FAILED", "u2", now))
+		}, http.StatusServiceUnavailable},
+		{func() *httptest.ResponseRecorder {
+			return e.get(hooks.Path + "?" + query("SCA_ENROLLMENT_FAILED", "u3", now))
+		}, http.StatusTooManyRequests},
+	} {
+		if w := step.do(); w.Code != step.code {
+			t.Fatalf("status = %d %q, want %d", w.Code, w.Body.String(), step.code)
+		}
+	}
+	e.h.OnResult(nil)
+	if w := e.get(hook); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("after OnResult(nil): status = %d, want 429", w.Code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if g, w := strings.Join(got, " "), strings.Join(hooks.Results(), " "); g != w {
+		t.Errorf("results seen = %q, want %q (each once, in request order)", g, w)
+	}
+}

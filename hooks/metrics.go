@@ -21,6 +21,12 @@ const (
 	ResultRateLimited = "rate_limited"
 )
 
+// Results are every result, in the order of the constants above: the labels of
+// scaworker_hooks_total and what [Handler.OnResult] reports.
+func Results() []string {
+	return []string{ResultStored, ResultDuplicate, ResultIgnored, ResultRejected, ResultUnavailable, ResultRateLimited}
+}
+
 // Metrics are the ingress's Prometheus metrics.
 type Metrics struct {
 	total *prometheus.CounterVec
@@ -42,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 1.5, 2},
 		}),
 	}
-	for _, r := range []string{ResultStored, ResultDuplicate, ResultIgnored, ResultRejected, ResultUnavailable, ResultRateLimited} {
+	for _, r := range Results() {
 		m.total.WithLabelValues(r)
 	}
 	if reg != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scaworker/scaworker/cmd/scaworker/internal/settings"
 	"github.com/scaworker/scaworker/hooks"
+	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
 )
 
@@ -98,6 +99,13 @@ func TestRunHooks(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The console's overview counts them too, from the stats bucket (written every 5 s).
+	testworld.WaitFor(t, "the overview's hook ingress counts", 20*time.Second, func() bool {
+		_, overview := get(t, admin+"/")
+		return strings.Contains(overview, `<tr><td>stored</td><td class="n">1</td>`) &&
+			strings.Contains(overview, `<tr><td>duplicate</td><td class="n">2</td>`) &&
+			strings.Contains(overview, `<tr><td>rejected</td><td class="n">1</td>`)
+	})
 	if n := strings.Count(w.stderr.String(), `"msg":"hook stored"`); n != 1 {
 		t.Errorf("hook stored log lines = %d, want 1", n)
 	}

@@ -300,6 +300,8 @@ func work(ctx context.Context, cfg serviceConfig, mp *enroll.Client, log *zap.Lo
 		return err
 	}
 	defer stopStats()
+	hk.OnResult(stats.RecordHook) // the console's hook ingress counts
+	defer hk.OnResult(nil)
 	if cfg.http.AdminAddr != "" {
 		con, err := newConsole(js, cfg, console.Config{Status: workerStatus(name, &state.con, mp.Governor()), Log: log})
 		if err != nil {
