@@ -173,7 +173,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05Z")
 		},
-		"join": strings.Join,
+		"join":   strings.Join,
+		"window": enroll.WindowLabel,
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {

@@ -202,6 +202,14 @@ func runDemo(ctx context.Context, d settings.Demo, log *zap.Logger, out io.Write
 	if !d.KeepRunning {
 		return nil
 	}
+	// The console's overview reads the stats bucket: write the script's
+	// outcomes there now rather than at the next periodic write.
+	fctx, cancelFlush := context.WithTimeout(ctx, 5*time.Second)
+	err = stats.Flush(fctx)
+	cancelFlush()
+	if err != nil {
+		return fmt.Errorf("console stats: %w", err)
+	}
 	var live atomic.Pointer[consumer.Consumer]
 	live.Store(c)
 	return keepRunning(ctx, js, d.AdminAddr, ccfg, mp, sim, outcomes, workerStatus(name, &live, mp.Governor()), log, out)
