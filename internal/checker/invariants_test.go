@@ -166,6 +166,12 @@ func (r *run) links(ctx context.Context) ([]linkMsg, error) {
 type linkMsg struct {
 	events.LinkSend
 	id string
+	// decided is when the worker decided the link (its ledger entry's
+	// DecidedAt; zero when unknown). A link read back from Mangopay's
+	// stored answer keeps that answer's mint time, which can be older than
+	// links decided before it: the per-user rules follow the worker's
+	// order of decisions.
+	decided time.Time
 }
 
 func (l linkMsg) mint() time.Time { return l.ExpiresAt.Add(-linkTTL) }
@@ -224,7 +230,7 @@ func (r *run) checkLinks(ctx context.Context, trs []*trigger) {
 	}
 	perLineage := map[string][]string{}
 	usedAnswer := map[string]string{}
-	for _, l := range links {
+	for i, l := range links {
 		key := events.KeyOf(l.Trigger.Source, l.Trigger.ID)
 		tr := byKey[key]
 		if tr == nil {
@@ -232,6 +238,9 @@ func (r *run) checkLinks(ctx context.Context, trs []*trigger) {
 			continue
 		}
 		perLineage[tr.root] = append(perLineage[tr.root], l.Trigger.ID)
+		if tr.entry != nil {
+			links[i].decided = tr.entry.DecidedAt
+		}
 		if e := tr.entry; e != nil && e.Outcome != "" && (e.Outcome != events.OutcomeLink || e.LinkID != l.id) {
 			r.violate(invOutcome, "trigger %s: a link %s was published but its ledger says %s/%s (link %q)", tr.ev.ID, l.id, e.Outcome, e.Reason, e.LinkID)
 		}
@@ -299,6 +308,9 @@ func (r *run) checkUserRules(links []linkMsg) {
 	}
 	for user, ls := range byUser {
 		sort.SliceStable(ls, func(i, j int) bool {
+			if di, dj := ls[i].decided, ls[j].decided; !di.IsZero() && !dj.IsZero() && !di.Equal(dj) {
+				return di.Before(dj)
+			}
 			if !ls[i].mint().Equal(ls[j].mint()) {
 				return ls[i].mint().Before(ls[j].mint())
 			}

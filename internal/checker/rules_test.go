@@ -18,6 +18,11 @@ func link(typ, id, user string, minted time.Time) linkMsg {
 		Trigger: events.Ref{Type: typ, Source: "/checker", ID: id}}, id: "link-" + id}
 }
 
+func decidedAt(l linkMsg, at time.Time) linkMsg {
+	l.decided = at
+	return l
+}
+
 func TestUserRulesCheck(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -30,6 +35,14 @@ func TestUserRulesCheck(t *testing.T) {
 		{"two signups at once", []linkMsg{link(events.TypeUserCreated, "a", "u", t0), link(events.TypeUserCreated, "b", "u", t0)}, 1},
 		{"signup after an expiry's link", []linkMsg{link(events.TypeSessionExpired, "a", "u", t0), link(events.TypeUserCreated, "b", "u", t0.Add(3*time.Second))}, 1},
 		{"expiry after a signup's link", []linkMsg{link(events.TypeUserCreated, "a", "u", t0), link(events.TypeSessionExpired, "b", "u", t0.Add(time.Second))}, 0},
+		// Seed 20171: a failure's link read back from an answer Mangopay stored
+		// 15 s before a signup's link, but decided after it.
+		{"expiry decided after a signup's link, minted before it", []linkMsg{
+			decidedAt(link(events.TypeUserCreated, "a", "u", t0.Add(15*time.Second)), t0.Add(15*time.Second)),
+			decidedAt(link(events.TypeSessionFailed, "b", "u", t0), t0.Add(16*time.Second))}, 0},
+		{"signup decided after an expiry's link", []linkMsg{
+			decidedAt(link(events.TypeSessionFailed, "a", "u", t0), t0.Add(time.Second)),
+			decidedAt(link(events.TypeUserCreated, "b", "u", t0.Add(2*time.Second)), t0.Add(2*time.Second))}, 1},
 		{"signup past the window", []linkMsg{link(events.TypeUserCreated, "a", "u", t0), link(events.TypeUserCreated, "b", "u", t0.Add(11*time.Minute))}, 0},
 		{"other users", []linkMsg{link(events.TypeUserCreated, "a", "u", t0), link(events.TypeUserCreated, "b", "v", t0)}, 0},
 		{"four expiries in an hour", []linkMsg{
