@@ -169,8 +169,10 @@ type linkMsg struct {
 	// decided is when the worker decided the link (its ledger entry's
 	// DecidedAt; zero when unknown). A link read back from Mangopay's
 	// stored answer keeps that answer's mint time, which can be older than
-	// links decided before it: the per-user rules follow the worker's
-	// order of decisions.
+	// links decided before it: a signup's link is held against an earlier
+	// link only when it was also decided after it. (Decisions are not
+	// ordered by the user's compare-and-set either, so links minted in
+	// the same second keep the order that is allowed.)
 	decided time.Time
 }
 
@@ -308,9 +310,6 @@ func (r *run) checkUserRules(links []linkMsg) {
 	}
 	for user, ls := range byUser {
 		sort.SliceStable(ls, func(i, j int) bool {
-			if di, dj := ls[i].decided, ls[j].decided; !di.IsZero() && !dj.IsZero() && !di.Equal(dj) {
-				return di.Before(dj)
-			}
 			if !ls[i].mint().Equal(ls[j].mint()) {
 				return ls[i].mint().Before(ls[j].mint())
 			}
@@ -318,7 +317,11 @@ func (r *run) checkUserRules(links []linkMsg) {
 		})
 		for i := 1; i < len(ls); i++ {
 			prev, cur := ls[i-1], ls[i]
-			if cur.mint().Sub(prev.mint()) < r.cfg.RecentLink-timeSlack && cur.Trigger.Type == events.TypeUserCreated {
+			// The worker may have decided the later-minted link first (a link
+			// read back from a stored answer keeps its old mint time): then
+			// the signup's link came first, and the expiry's followed it.
+			decidedFirst := !cur.decided.IsZero() && !prev.decided.IsZero() && cur.decided.Before(prev.decided)
+			if cur.mint().Sub(prev.mint()) < r.cfg.RecentLink-timeSlack && cur.Trigger.Type == events.TypeUserCreated && !decidedFirst {
 				r.violate(invUserRules, "user %s: link of %s %s minted %s after the link of %s %s, inside the recent-link window",
 					user, cur.Trigger.Type, cur.Trigger.ID, cur.mint().Sub(prev.mint()), prev.Trigger.Type, prev.Trigger.ID)
 			}

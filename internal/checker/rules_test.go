@@ -40,6 +40,11 @@ func TestUserRulesCheck(t *testing.T) {
 		{"expiry decided after a signup's link, minted before it", []linkMsg{
 			decidedAt(link(events.TypeUserCreated, "a", "u", t0.Add(15*time.Second)), t0.Add(15*time.Second)),
 			decidedAt(link(events.TypeSessionFailed, "b", "u", t0), t0.Add(16*time.Second))}, 0},
+		// Seeds 30020, 30085: minted in the same second; the expiry's ledger
+		// write landed first, though the signup's claim came first.
+		{"same second, decided in the other order", []linkMsg{
+			decidedAt(link(events.TypeSessionExpired, "a", "u", t0), t0.Add(100*time.Millisecond)),
+			decidedAt(link(events.TypeUserCreated, "b", "u", t0), t0.Add(200*time.Millisecond))}, 0},
 		{"signup decided after an expiry's link", []linkMsg{
 			decidedAt(link(events.TypeSessionFailed, "a", "u", t0), t0.Add(time.Second)),
 			decidedAt(link(events.TypeUserCreated, "b", "u", t0.Add(2*time.Second)), t0.Add(2*time.Second))}, 1},
