@@ -78,9 +78,24 @@ func bucketIfAny(ctx context.Context, js jetstream.JetStream, name, setting stri
 
 // ledgerKeysOf returns the keys of the ledger entries of userID.
 func ledgerKeysOf(ctx context.Context, kv jetstream.KeyValue, userID string) ([]string, error) {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	keys, err := KeysWhere(ctx, kv, func(value []byte) bool {
+		var le struct {
+			UserID string `json:"user_id"`
+		}
+		return json.Unmarshal(value, &le) == nil && le.UserID == userID
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	return keys, nil
+}
+
+// KeysWhere returns the keys of kv whose current value match reports,
+// reading every entry once (a scan for erasures, not for hot paths).
+func KeysWhere(ctx context.Context, kv jetstream.KeyValue, match func(value []byte) bool) ([]string, error) {
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
 	var keys []string
@@ -92,10 +107,7 @@ func ledgerKeysOf(ctx context.Context, kv jetstream.KeyValue, userID string) ([]
 			if e == nil {
 				return keys, nil
 			}
-			var le struct {
-				UserID string `json:"user_id"`
-			}
-			if json.Unmarshal(e.Value(), &le) == nil && le.UserID == userID {
+			if match(e.Value()) {
 				keys = append(keys, e.Key())
 			}
 		}

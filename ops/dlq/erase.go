@@ -170,23 +170,9 @@ func (d *Tools) opsEntriesNaming(ctx context.Context, user string) ([]string, er
 	if err != nil || kv == nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	keys, err := consumer.KeysWhere(ctx, kv, func(value []byte) bool { return containsToken(value, user) })
 	if err != nil {
 		return nil, fmt.Errorf("read operator state: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	var keys []string
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e := <-w.Updates():
-			if e == nil {
-				return keys, nil
-			}
-			if containsToken(e.Value(), user) {
-				keys = append(keys, e.Key())
-			}
-		}
-	}
+	return keys, nil
 }
