@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -32,33 +33,61 @@ type natsCluster struct {
 
 func startCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	c := &natsCluster{t: t}
-	var routes []string
+	// Every node must know the route ports before it starts, so the test picks free ports and
+	// releases them; another test of the run may take one meanwhile (a listener or the local
+	// end of a connection). A start that fails is retried on fresh ports.
+	var err error
 	for range 3 {
-		routes = append(routes, "nats://"+freeAddr(t))
+		var c *natsCluster
+		if c, err = tryCluster(t); err == nil {
+			t.Cleanup(func() {
+				for i := range 3 {
+					c.kill(i)
+				}
+			})
+			return c
+		}
+		t.Logf("starting the cluster: %v; again on other ports", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// tryCluster starts three nodes on ports picked now, or stops them all and says why not.
+func tryCluster(t *testing.T) (*natsCluster, error) {
+	c := &natsCluster{t: t}
+	var clients, routes []int
+	for range 3 {
+		clients = append(clients, portOf(t, freeAddr(t)))
+		routes = append(routes, portOf(t, freeAddr(t)))
+	}
+	var urls []string
+	for _, p := range routes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	for i := range 3 {
 		o := natsserver.DefaultTestOptions
-		_, cport, _ := net.SplitHostPort(strings.TrimPrefix(routes[i], "nats://"))
 		o.ServerName = "n" + strconv.Itoa(i)
-		o.Port = portOf(t, freeAddr(t))
+		o.Port = clients[i]
 		o.JetStream, o.StoreDir = true, t.TempDir()
-		o.Cluster.Name, o.Cluster.Host, o.Cluster.Port = "sca", "127.0.0.1", portOf(t, "127.0.0.1:"+cport)
-		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		o.Cluster.Name, o.Cluster.Host, o.Cluster.Port = "sca", "127.0.0.1", routes[i]
+		o.Routes = server.RoutesFromStr(strings.Join(urls, ","))
 		c.opts = append(c.opts, &o)
 		c.srvs = append(c.srvs, nil)
 	}
 	var wg sync.WaitGroup
+	errs := make([]error, 3)
 	for i := range 3 {
-		wg.Go(func() { c.start(i) })
+		wg.Go(func() { errs[i] = c.start(i) })
 	}
 	wg.Wait()
-	t.Cleanup(func() {
+	if err := errors.Join(errs...); err != nil {
 		for i := range 3 {
 			c.kill(i)
 		}
-	})
-	return c
+		return nil, err
+	}
+	return c, nil
 }
 
 func portOf(t *testing.T, addr string) int {
@@ -74,13 +103,29 @@ func portOf(t *testing.T, addr string) int {
 	return n
 }
 
-// start (re)starts node i.
-func (c *natsCluster) start(i int) {
+// start (re)starts node i on its ports and store, and waits until it accepts connections.
+// The wait is generous: on a loaded machine a node recovering its store takes a while; a
+// port taken by someone else shows as a node that never gets ready.
+func (c *natsCluster) start(i int) error {
 	o := *c.opts[i]
-	srv := natsserver.RunServer(&o)
+	// As nats-server's own test helper: no logger (a logged Fatalf would exit the test
+	// binary), one route connection per peer, no compression.
+	o.NoLog, o.NoSigs = true, true
+	o.Cluster.PoolSize = -1
+	o.Cluster.Compression.Mode = server.CompressionOff
+	srv, err := server.NewServer(&o)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", o.ServerName, err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return fmt.Errorf("node %s not accepting connections after 30s (client port %d, route port %d taken?)", o.ServerName, c.opts[i].Port, c.opts[i].Cluster.Port)
+	}
 	c.mu.Lock()
 	c.srvs[i] = srv
 	c.mu.Unlock()
+	return nil
 }
 
 // kill stops node i, if it runs.
@@ -207,7 +252,9 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 	mark("killed replica a with SIGKILL (links so far: %d)", so)
 
 	waitLinks(35)
-	cluster.start(node)
+	if err := cluster.start(node); err != nil {
+		t.Fatal(err)
+	}
 	mark("NATS node %s back", old)
 	a = startReplica(t, bin, "a2", env)
 	ready(a)
@@ -228,7 +275,9 @@ func TestClusterSurvivesNodeAndReplicaLoss(t *testing.T) {
 	mark("KV_sca_ledger has a new leader: %s", leader("KV_sca_ledger"))
 	waitLinks(so + 10) // progress with the node down
 	mark("%d links with node %s down", links(), old)
-	cluster.start(node)
+	if err := cluster.start(node); err != nil {
+		t.Fatal(err)
+	}
 	mark("NATS node %s back", old)
 
 	testworld.WaitFor(t, "the backlog to drain", 90*time.Second, func() bool {
