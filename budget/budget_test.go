@@ -235,3 +235,52 @@ func TestSettledGrantsAreMerged(t *testing.T) {
 		t.Errorf("stored %d entries holding %d tokens, want at most about 100 entries holding all 300", len(st.Grants), total)
 	}
 }
+
+// TestBusyProcessGrantsFollowItsPace: a process calling as fast as it can under a budget
+// far above its pace sizes its grants to that pace, so it writes the bucket a few times per
+// lease rather than once per MaxLease-of-Mangopay-rates (16) calls; and at Mangopay's rates
+// a grant still holds at most 16 tokens.
+func TestBusyProcessGrantsFollowItsPace(t *testing.T) {
+	t.Parallel()
+	if got := defaultMaxLease(enroll.Rate{N: 2300, Per: 15 * time.Minute}, DefaultLease); got != 16 {
+		t.Errorf("MaxLease at Mangopay's rate = %d, want 16", got)
+	}
+	if got := defaultMaxLease(enroll.Rate{N: 12, Per: 3 * time.Second}, DefaultLease); got != 3 {
+		t.Errorf("MaxLease at 12 per 3s = %d, want 3 (a quarter of the budget)", got)
+	}
+	kv := bucket(t, testworld.JetStream(t))
+	rate := enroll.Rate{N: 1_000_000, Per: time.Second}
+	b := open(t, kv, Config{Rate: rate, RequestTimeout: time.Second, Lease: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const tokens = 20_000
+	var grants atomic.Int64
+	var wg sync.WaitGroup
+	var left atomic.Int64
+	left.Store(tokens)
+	for range 4 {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				b.mu.Lock()
+				seq := b.seq
+				b.mu.Unlock()
+				if err := b.Take(ctx); err != nil {
+					t.Errorf("Take: %v", err)
+					return
+				}
+				b.mu.Lock()
+				if b.seq != seq {
+					grants.Add(1)
+				}
+				b.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	// One grant per 16 tokens would be 1,250; doubling from one token reaches 20,000 in
+	// about 15 grants, and a lease ending with tokens left restarts from its pace.
+	if g := grants.Load(); g > 100 {
+		t.Errorf("%d grants for %d tokens, want the grants to grow with the pace (at most 100)", g, tokens)
+	}
+	t.Logf("%d grants for %d tokens", grants.Load(), tokens)
+}

@@ -10,8 +10,9 @@
 //
 // Mangopay counts calls in sliding windows, so the budget is a sliding log of grants, kept
 // under one key ("grants") and changed only with compare-and-set. A process that needs to
-// call takes a grant of a few tokens (as many as it has callers waiting, at most
-// [Config.MaxLease]) when the tokens of the live grants leave room for them within
+// call takes a grant of tokens — as many as it has callers waiting or used during its
+// previous lease (twice that when it ran out before the lease ended), at most
+// [Config.MaxLease] — when the tokens of the live grants leave room for them within
 // [Config.Rate]. Its tokens may start requests during [Config.Lease] after the grant; a
 // grant counts against the budget until Lease + RequestTimeout + Rate.Per after it was
 // taken, because Mangopay may count a request as late as RequestTimeout after it was sent
