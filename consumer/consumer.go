@@ -134,7 +134,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	slots := make(chan struct{}, c.cfg.Concurrency)
+	// A fixed pool of handlers, one per slot: a goroutine per message would
+	// grow a fresh stack for every trigger (a tenth of a skip's CPU).
+	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
+	for range c.cfg.Concurrency {
+		wg.Go(func() {
+			for msg := range msgs {
+				c.handle(ctx, work, msg)
+				<-slots
+			}
+		})
+	}
 	for ctx.Err() == nil {
 		if d := c.pause(); d > 0 {
 			sleepCtx(ctx, min(d, time.Second))
@@ -164,12 +175,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				c.handle(ctx, work, msg)
-			}()
+			msgs <- msg
 		}
 		for ; got < n; got++ {
 			<-slots
@@ -179,6 +185,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 
+	close(msgs)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	timer := time.NewTimer(c.cfg.ShutdownTimeout)
