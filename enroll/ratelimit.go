@@ -338,11 +338,7 @@ func (g *Governor) takeLocked(now time.Time) (time.Time, bool) {
 	if g.budget.N == 0 {
 		return time.Time{}, true
 	}
-	drop := 0
-	for drop < len(g.sent) && !now.Before(g.sent[drop].Add(g.budget.Per)) {
-		drop++
-	}
-	g.sent = g.sent[drop:]
+	g.pruneLocked(now)
 	if len(g.sent) < g.budget.N {
 		g.sent = append(g.sent, now)
 		return time.Time{}, true
@@ -356,16 +352,23 @@ func (g *Governor) nextSlotLocked(now time.Time) time.Time {
 	if g.budget.N == 0 {
 		return time.Time{}
 	}
-	live := 0
-	for _, t := range g.sent {
-		if now.Before(t.Add(g.budget.Per)) {
-			live++
-		}
-	}
-	if live < g.budget.N {
+	g.pruneLocked(now)
+	if len(g.sent) < g.budget.N {
 		return time.Time{}
 	}
-	return g.sent[len(g.sent)-live].Add(g.budget.Per)
+	return g.sent[0].Add(g.budget.Per)
+}
+
+// pruneLocked drops the sends that left the client-side window by now. g.sent is in time
+// order, so they are at its front: each send is dropped once, whatever the budget.
+func (g *Governor) pruneLocked(now time.Time) {
+	drop := 0
+	for drop < len(g.sent) && !now.Before(g.sent[drop].Add(g.budget.Per)) {
+		drop++
+	}
+	if drop > 0 {
+		g.sent = g.sent[drop:]
+	}
 }
 
 // Observe records an answer from Mangopay: its status and its rate-limit headers. A status
