@@ -92,6 +92,14 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 		if ev.Category == events.CategoryPayer || ev.Category == events.CategoryPlatform {
 			return outcomeOf(events.OutcomeSkip, events.ReasonNotOwner)
 		}
+		if ev.Category == events.CategoryOwner && j.newEntry && j.us == nil {
+			// A first delivery of a signup that needs no Mangopay call before
+			// its session: most such owners have no entry yet, so mint's claim
+			// creates it without reading it first; the claim applies every
+			// per-user rule, and an entry that exists after all is read then.
+			j.us, j.usRev = &userState{}, 0
+			return c.mint(stop, work, j, e, ev.Email, ev.Locale)
+		}
 		us, err := c.userState(work, j)
 		if err != nil {
 			return verdict{kind: retry, err: err}
@@ -269,6 +277,12 @@ func (c *Consumer) perUser(d decision) verdict {
 		return outcomeOf(events.OutcomeSkip, events.ReasonRecentLink)
 	case userCap:
 		return outcomeOf(events.OutcomeSkip, events.ReasonUserCap)
+	case enrolled:
+		return outcomeOf(events.OutcomeSkip, events.ReasonAlreadyEnrolled)
+	case closed:
+		return outcomeOf(events.OutcomeSkip, events.ReasonUserClosed)
+	case notRequired:
+		return outcomeOf(events.OutcomeSkip, events.ReasonSCANotRequired)
 	default: // inFlight
 		return verdict{kind: wait, err: errors.New("another trigger's link for this user is in flight")}
 	}

@@ -81,10 +81,13 @@ type claim struct {
 type decision int
 
 const (
-	granted    decision = iota // the trigger holds a mark: call Mangopay, or keep its link
-	recentLink                 // skip: a link newer than RecentLink still works
-	userCap                    // skip: the cap is reached in the window
-	inFlight                   // wait: another trigger's call for this user is in flight
+	granted     decision = iota // the trigger holds a mark: call Mangopay, or keep its link
+	recentLink                  // skip: a link newer than RecentLink still works
+	userCap                     // skip: the cap is reached in the window
+	inFlight                    // wait: another trigger's call for this user is in flight
+	enrolled                    // skip: Mangopay confirmed the user's enrollment
+	closed                      // skip: the user is CLOSED
+	notRequired                 // skip: Mangopay said the user needs no SCA session
 )
 
 // decide applies the per-user rules to s for c, in one step, and takes or
@@ -93,6 +96,16 @@ func (s *userState) decide(c claim) (decision, bool) {
 	changed := s.prune(c)
 	i := slices.IndexFunc(s.Links, func(m linkMark) bool { return m.Key == c.Key })
 	if i < 0 {
+		// What is known of the user comes first: a claim may start from a
+		// state this delivery never read (a new owner's first claim).
+		switch {
+		case s.Enrolled:
+			return enrolled, changed
+		case s.Closed:
+			return closed, changed
+		case s.SCANotRequired:
+			return notRequired, changed
+		}
 		if !c.ProvesDead {
 			if last := s.lastPublished(); !last.IsZero() && c.Now.Sub(last) < c.RecentLink {
 				return recentLink, changed
@@ -156,8 +169,8 @@ func (u users) update(ctx context.Context, userID string, fn func(*userState) bo
 }
 
 // updateFrom is update starting from s at revision rev, the state this
-// delivery last read or wrote (nil: read it), so the common case is one
-// write and no read. A conflict reads the entry again; so does a copy that
+// delivery last read or wrote (nil: read it; rev 0: the entry is presumed
+// missing and is created), so the common case is one write and no read. A conflict reads the entry again; so does a copy that
 // fn leaves unchanged, since that answer must come from the entry itself.
 // It returns the state and revision now stored.
 func (u users) updateFrom(ctx context.Context, userID string, s *userState, rev uint64, fn func(*userState) bool) (*userState, uint64, error) {
