@@ -135,16 +135,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stopWork()
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	// A fixed pool of handlers, one per slot: a goroutine per message would
-	// grow a fresh stack for every trigger (a tenth of a skip's CPU).
+	// grow a fresh stack for every trigger (a tenth of a skip's CPU). A
+	// handler whose goroutine ends inside handle (runtime.Goexit at a crash
+	// test's checkpoint) frees its slot and is replaced, so the pool keeps
+	// its size.
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
-	for range c.cfg.Concurrency {
-		wg.Go(func() {
-			for msg := range msgs {
-				c.handle(ctx, work, msg)
+	var handler func()
+	handler = func() {
+		died := true
+		defer func() {
+			if died {
 				<-slots
+				wg.Go(handler)
 			}
-		})
+		}()
+		for msg := range msgs {
+			c.handle(ctx, work, msg)
+			<-slots
+		}
+		died = false
+	}
+	for range c.cfg.Concurrency {
+		wg.Go(handler)
 	}
 	for ctx.Err() == nil {
 		if d := c.pause(); d > 0 {

@@ -20,7 +20,9 @@ import (
 // JetStream redeliver, and checks the trigger ends with exactly one link.
 // With a one-second duplicate window on the links stream, the redelivery
 // comes after JetStream forgot the first publish, so only the ledger and
-// the stream lookup can prevent a second link.
+// the stream lookup can prevent a second link. The worker has a single
+// handler: the one that died must be replaced for the redelivery to be
+// handled at all.
 func TestHandlerDiesAtEveryStep(t *testing.T) {
 	t.Parallel()
 	for _, point := range []string{"decided", "recorded", "published"} {
@@ -29,7 +31,9 @@ func TestHandlerDiesAtEveryStep(t *testing.T) {
 				t.Parallel()
 				var died atomic.Int32
 				w := testworld.New(t, testworld.Options{
-					Consumer: func(c *consumer.Config) { c.AckWait = time.Second; c.AttemptTimeout = 500 * time.Millisecond },
+					Consumer: func(c *consumer.Config) {
+						c.AckWait, c.AttemptTimeout, c.Concurrency = time.Second, 500*time.Millisecond, 1
+					},
 					// A links stream whose duplicate window is window.
 					Links: &jetstream.StreamConfig{
 						Subjects: []string{"sca.links.>"}, AllowMsgTTL: true,
