@@ -48,7 +48,8 @@ func TestSCANotRequired(t *testing.T) {
 	// So do later triggers for the user, an expiry included (no sca-status).
 	w.UserCreated("a2", user, nil)
 	w.Hook(events.TypeSessionExpired, "a3", user, time.Now())
-	for _, id := range []string{"a2", "a3"} {
+	w.UserCreated("a4", user, map[string]any{"category": "OWNER"}) // no read before its claim
+	for _, id := range []string{"a2", "a3", "a4"} {
 		if got := w.OutcomeFor(id); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonSCANotRequired {
 			t.Errorf("%s: outcome = %s/%s, want skip/sca_not_required", id, got.Outcome, got.Reason)
 		}

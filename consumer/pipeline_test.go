@@ -152,13 +152,38 @@ func TestPerUserRules(t *testing.T) {
 		before := callsOf(w, mangosim.UserOwnerTriggered)
 		w.Hook(events.TypeSessionExpired, "e2", mangosim.UserOwnerTriggered, time.Now())
 		w.UserCreated("e3", mangosim.UserOwnerTriggered, nil)
-		for _, id := range []string{"e2", "e3"} {
+		// A signup that says OWNER claims the user without reading its entry
+		// first: the claim itself finds the enrollment.
+		w.UserCreated("e4", mangosim.UserOwnerTriggered, map[string]any{"category": "OWNER"})
+		for _, id := range []string{"e2", "e3", "e4"} {
 			if got := w.OutcomeFor(id); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonAlreadyEnrolled {
 				t.Errorf("%s = %s/%s, want skip/already_enrolled", id, got.Outcome, got.Reason)
 			}
 		}
 		if after := callsOf(w, mangosim.UserOwnerTriggered); after != before {
 			t.Errorf("calls after enrollment was recorded: %+v, want %+v", after, before)
+		}
+	})
+	t.Run("closed users are remembered", func(t *testing.T) {
+		t.Parallel()
+		w := testworld.New(t, testworld.Options{})
+		w.UserCreated("c1", mangosim.UserOwnerClosed, nil)
+		if got := w.OutcomeFor("c1"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonUserClosed {
+			t.Fatalf("signup of a closed user = %s/%s, want skip/user_closed", got.Outcome, got.Reason)
+		}
+		before := callsOf(w, mangosim.UserOwnerClosed)
+		// A signup that says OWNER makes no read before its claim: the claim
+		// finds the closure.
+		w.UserCreated("c2", mangosim.UserOwnerClosed, map[string]any{"category": "OWNER"})
+		if got := w.OutcomeFor("c2"); got.Outcome != events.OutcomeSkip || got.Reason != events.ReasonUserClosed {
+			t.Errorf("second signup = %s/%s, want skip/user_closed", got.Outcome, got.Reason)
+		}
+		w.Settled()
+		if after := callsOf(w, mangosim.UserOwnerClosed); after != before {
+			t.Errorf("calls after the closure was recorded: %+v, want %+v", after, before)
+		}
+		if n := len(w.Links()); n != 0 {
+			t.Errorf("links = %d, want 0", n)
 		}
 	})
 }
