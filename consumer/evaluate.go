@@ -98,7 +98,15 @@ func (c *Consumer) evaluate(stop, work context.Context, j *job, e *LedgerEntry) 
 			// creates it without reading it first; the claim applies every
 			// per-user rule, and an entry that exists after all is read then.
 			j.us, j.usRev = &userState{}, 0
-			return c.mint(stop, work, j, e, ev.Email, ev.Locale)
+			v := c.mint(stop, work, j, e, ev.Email, ev.Locale)
+			if j.usRev == 0 {
+				// No claim was written: the presumed state was never read, so
+				// it must not stand for the entry if the delivery goes on (a
+				// ledger conflict restarts it: the trigger is not new after
+				// all, and it reads the user's entry then).
+				j.us = nil
+			}
+			return v
 		}
 		us, err := c.userState(work, j)
 		if err != nil {

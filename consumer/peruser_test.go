@@ -209,3 +209,56 @@ func TestMarkDroppedWhenALaterDeliveryEndsWithoutALink(t *testing.T) {
 		t.Errorf("user state after mark-1 was dead-lettered: %s; want no mark left", e.Value())
 	}
 }
+
+// TestDuplicateOfAPendingTriggerReadsTheUser: a trigger published again
+// under another message id (a first delivery, so no ledger read) whose
+// entry turns out to exist — its first copy's holder was killed mid-call,
+// leaving the entry pending and its mark held — while the user has
+// enrolled since. A new owner's signup claims without reading the user's
+// entry, but once the ledger says the trigger is not new, the delivery
+// must read the entry: the user is skipped as enrolled, without a call,
+// and the dead holder's mark goes with that outcome.
+func TestDuplicateOfAPendingTriggerReadsTheUser(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{})
+	ctx := w.Context()
+	user, id := mangosim.UserOwnerNatural, "pending-dup"
+	key := events.KeyOf("/users", id)
+	now := time.Now().UTC()
+	ledgerKV, err := w.JS.KeyValue(ctx, w.Config.Defaults().LedgerBucket)
+	if err != nil {
+		t.Fatalf("ledger bucket: %v", err)
+	}
+	entry, err := json.Marshal(consumer.LedgerEntry{Type: events.TypeUserCreated, EventID: id, UserID: user,
+		Attempts: 1, FirstAttemptAt: now, LastAttemptAt: now, Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledgerKV.Create(ctx, key, entry); err != nil {
+		t.Fatalf("store the pending entry: %v", err)
+	}
+	usersKV, err := w.JS.KeyValue(ctx, w.Config.Defaults().UsersBucket)
+	if err != nil {
+		t.Fatalf("users bucket: %v", err)
+	}
+	state := fmt.Sprintf(`{"enrolled":true,"enrolled_at":%q,"links":[{"key":%q,"at":%q,"lease":%q}]}`,
+		now.Format(time.RFC3339Nano), key, now.Format(time.RFC3339Nano), now.Add(time.Minute).Format(time.RFC3339Nano))
+	if _, err := usersKV.Create(ctx, user, []byte(state)); err != nil {
+		t.Fatalf("store the user's state: %v", err)
+	}
+
+	w.UserCreated(id, user, map[string]any{"category": "OWNER"})
+	if o := w.OutcomeFor(id); o.Outcome != events.OutcomeSkip || o.Reason != events.ReasonAlreadyEnrolled {
+		t.Errorf("outcome = %s/%s, want skip/%s", o.Outcome, o.Reason, events.ReasonAlreadyEnrolled)
+	}
+	w.Settled()
+	if c := callsOf(w, user); c != (calls{}) {
+		t.Errorf("Mangopay calls = %+v, want none", c)
+	}
+	if n := len(w.Links()); n != 0 {
+		t.Errorf("links = %d, want 0", n)
+	}
+	if st := userState(t, w, user); st["links"] != nil {
+		t.Errorf("user state = %v, want the dead holder's mark released", st)
+	}
+}
