@@ -79,3 +79,33 @@ func TestDecidePerUser(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideStanding: what is known of the user (enrolled, closed, no SCA
+// needed) refuses a trigger that holds no mark — a new owner's first claim
+// starts from a state it never read, so the claim must see it — while the
+// trigger that already has the user's link keeps it.
+func TestDecideStanding(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	c := claim{Key: "me", Now: now, RecentLink: 10 * time.Minute, Cap: 3, Window: time.Hour, Lease: 5 * time.Minute}
+	for _, tt := range []struct {
+		name  string
+		state userState
+		want  decision
+	}{
+		{"enrolled", userState{Enrolled: true}, enrolled},
+		{"closed", userState{Closed: true}, closed},
+		{"no SCA needed", userState{SCANotRequired: true}, notRequired},
+		{"enrolled and closed", userState{Enrolled: true, Closed: true}, enrolled},
+		{"enrolled after the trigger's link", userState{Enrolled: true, Links: []linkMark{{Key: "me", At: now.Add(-time.Minute), Published: true}}}, granted},
+	} {
+		s := tt.state
+		n := len(s.Links)
+		if got, _ := s.decide(c); got != tt.want {
+			t.Errorf("%s: decide() = %d, want %d", tt.name, got, tt.want)
+		}
+		if len(s.Links) != n {
+			t.Errorf("%s: marks %v, want none taken", tt.name, s.Links)
+		}
+	}
+}
