@@ -67,6 +67,7 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited }) // a failed test leaves no worker running
 		return cmd, stderr, exited
 	}
 
