@@ -29,7 +29,10 @@ func TestHandlerDiesAtEveryStep(t *testing.T) {
 				t.Parallel()
 				var died atomic.Int32
 				w := testworld.New(t, testworld.Options{
-					Consumer: func(c *consumer.Config) { c.AckWait = time.Second; c.AttemptTimeout = 500 * time.Millisecond },
+					// Redelivery two seconds after the handler died, past the one-second
+					// duplicate window; a call gets 1.5s before its attempt fails (a
+					// timed-out POST would be a third one).
+					Consumer: func(c *consumer.Config) { c.AckWait = 2 * time.Second; c.AttemptTimeout = 1500 * time.Millisecond },
 					// A links stream whose duplicate window is window.
 					Links: &jetstream.StreamConfig{
 						Subjects: []string{"sca.links.>"}, AllowMsgTTL: true,
