@@ -223,41 +223,16 @@ func (c *Console) redrivePreview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) redrive(w http.ResponseWriter, r *http.Request) {
-	if !c.action(w, r) {
-		return
-	}
-	op, bad := operator(r)
-	sel, f, bad2 := readSelection(r, c.cfg.Now())
-	if bad == "" {
-		bad = bad2
-	}
-	if bad == "" && len(f.Seqs) == 0 {
-		bad = "nothing to redrive: confirm from the dry-run page"
-	}
-	d := actionData{Action: "redrive", Sel: sel, Operator: authUser(r)}
-	if bad != "" {
-		d.Err = bad
-		c.render(w, http.StatusBadRequest, "confirm", "Redrive", d)
-		return
-	}
-	ctx, cancel := c.ctx(r)
-	defer cancel()
-	if err := c.audit.Ensure(ctx); err != nil {
-		c.fail(w, http.StatusBadGateway, "audit stream (nothing was changed)", err)
-		return
-	}
-	tools := dlq.New(c.js, dlq.Config{Layout: c.cfg.Layout, Log: c.cfg.Log.Named("audit"), Now: c.cfg.Now, Operator: op})
-	res, err := tools.RedriveWith(ctx, f, dlq.RedriveOptions{Limit: c.redriveLimit()})
-	seq, aerr := c.record(ctx, op, audit.CommandDLQRedrive, dlq.AuditSelection(f, 0, c.redriveLimit()), dlq.RedriveCounts(res), err)
-	if err != nil {
-		c.fail(w, http.StatusBadGateway, "redrive", err)
-		return
-	}
-	if aerr != nil {
-		c.fail(w, http.StatusBadGateway, "redrive done, but its audit record was not written", aerr)
-		return
-	}
-	c.render(w, http.StatusOK, "confirm", "Redrive", actionData{Action: "redrive", Sel: sel, Done: true, Redrives: res, Operator: op, Audit: seq})
+	c.confirmed(w, r, "redrive", "Redrive", audit.CommandDLQRedrive, func(_ selection, f dlq.Filter) string {
+		if len(f.Seqs) == 0 {
+			return "nothing to redrive: confirm from the dry-run page"
+		}
+		return ""
+	}, func(ctx context.Context, tools *dlq.Tools, op string, sel selection, f dlq.Filter) (actionData, map[string]string, map[string]int, error) {
+		res, err := tools.RedriveWith(ctx, f, dlq.RedriveOptions{Limit: c.redriveLimit()})
+		done := actionData{Action: "redrive", Sel: sel, Done: true, Redrives: res, Operator: op}
+		return done, dlq.AuditSelection(f, 0, c.redriveLimit()), dlq.RedriveCounts(res), err
+	})
 }
 
 func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request) {
@@ -293,6 +268,30 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) purge(w http.ResponseWriter, r *http.Request) {
+	c.confirmed(w, r, "purge", "Purge", audit.CommandDLQPurge, func(sel selection, f dlq.Filter) string {
+		if f.Empty() || sel.Until == "" {
+			return "nothing to purge: confirm from the dry-run page"
+		}
+		return ""
+	}, func(ctx context.Context, tools *dlq.Tools, op string, sel selection, f dlq.Filter) (actionData, map[string]string, map[string]int, error) {
+		var age time.Duration
+		if sel.Age != "" {
+			age, _ = ops.ParseDuration(sel.Age)
+		}
+		res, err := tools.Purge(ctx, f, dlq.PurgeOptions{OlderThan: age})
+		done := actionData{Action: "purge", Sel: sel, Done: true, Purge: res, Operator: op}
+		return done, dlq.AuditSelection(f, age, 0), dlq.PurgeCounts(res), err
+	})
+}
+
+// confirmed carries out a confirmed redrive or purge, the one way both go: the request is
+// checked (write enabled, CSRF, the operator, the selection, and missing's complaint about
+// it), the audit stream made ready before anything changes, the change done by do with the
+// operator's tools, its audit record written, and the result or the failure rendered.
+func (c *Console) confirmed(w http.ResponseWriter, r *http.Request, action, title, command string,
+	missing func(selection, dlq.Filter) string,
+	do func(ctx context.Context, tools *dlq.Tools, op string, sel selection, f dlq.Filter) (done actionData, auditSel map[string]string, counts map[string]int, err error),
+) {
 	if !c.action(w, r) {
 		return
 	}
@@ -301,13 +300,11 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request) {
 	if bad == "" {
 		bad = bad2
 	}
-	if bad == "" && (f.Empty() || sel.Until == "") {
-		bad = "nothing to purge: confirm from the dry-run page"
+	if bad == "" {
+		bad = missing(sel, f)
 	}
-	d := actionData{Action: "purge", Sel: sel, Operator: authUser(r)}
 	if bad != "" {
-		d.Err = bad
-		c.render(w, http.StatusBadRequest, "confirm", "Purge", d)
+		c.render(w, http.StatusBadRequest, "confirm", title, actionData{Action: action, Sel: sel, Operator: authUser(r), Err: bad})
 		return
 	}
 	ctx, cancel := c.ctx(r)
@@ -317,21 +314,18 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tools := dlq.New(c.js, dlq.Config{Layout: c.cfg.Layout, Log: c.cfg.Log.Named("audit"), Now: c.cfg.Now, Operator: op})
-	var age time.Duration
-	if sel.Age != "" {
-		age, _ = ops.ParseDuration(sel.Age)
-	}
-	res, err := tools.Purge(ctx, f, dlq.PurgeOptions{OlderThan: age})
-	seq, aerr := c.record(ctx, op, audit.CommandDLQPurge, dlq.AuditSelection(f, age, 0), dlq.PurgeCounts(res), err)
+	done, auditSel, counts, err := do(ctx, tools, op, sel, f)
+	seq, aerr := c.record(ctx, op, command, auditSel, counts, err)
 	if err != nil {
-		c.fail(w, http.StatusBadGateway, "purge", err)
+		c.fail(w, http.StatusBadGateway, action, err)
 		return
 	}
 	if aerr != nil {
-		c.fail(w, http.StatusBadGateway, "purge done, but its audit record was not written", aerr)
+		c.fail(w, http.StatusBadGateway, action+" done, but its audit record was not written", aerr)
 		return
 	}
-	c.render(w, http.StatusOK, "confirm", "Purge", actionData{Action: "purge", Sel: sel, Done: true, Purge: res, Operator: op, Audit: seq})
+	done.Audit = seq
+	c.render(w, http.StatusOK, "confirm", title, done)
 }
 
 // action checks a state-changing request: write enabled, CSRF.
