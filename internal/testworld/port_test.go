@@ -1,11 +1,13 @@
 package testworld_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/scaworker/scaworker/internal/testworld"
 )
@@ -68,4 +70,22 @@ func TestReservedPortsAreNotHandedOut(t *testing.T) {
 			t.Errorf("a connection's local end got the reserved port %d", p)
 		}
 	}
+}
+
+// A world's server comes back on its port, which stays reserved while it
+// is down, and the world's client reconnects to it.
+func TestRestartServerKeepsItsPort(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{NoStart: true})
+	addr := w.Server.Addr().String()
+	w.RestartServer()
+	if got := w.Server.Addr().String(); got != addr {
+		t.Fatalf("restarted server on %s, want %s", got, addr)
+	}
+	testworld.WaitFor(t, "the client to reconnect and read the layout", testworld.Timeout, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := w.JS.Stream(ctx, w.Config.Defaults().Stream)
+		return err == nil
+	})
 }
