@@ -90,8 +90,7 @@ func tryCluster(t *testing.T) (*natsCluster, error) {
 }
 
 // start (re)starts node i on its ports and store, and waits until it accepts connections.
-// The wait is generous: on a loaded machine a node recovering its store takes a while; a
-// port taken by someone else shows as a node that never gets ready.
+// The wait is generous: on a loaded machine a node recovering its store takes a while.
 func (c *natsCluster) start(i int) error {
 	o := *c.opts[i]
 	// As nats-server's own test helper: no logger (a logged Fatalf would exit the test
@@ -106,7 +105,7 @@ func (c *natsCluster) start(i int) error {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return fmt.Errorf("node %s not accepting connections after 30s (client port %d, route port %d taken?)", o.ServerName, c.opts[i].Port, c.opts[i].Cluster.Port)
+		return fmt.Errorf("node %s not accepting connections after 30s (client port %d, route port %d)", o.ServerName, c.opts[i].Port, c.opts[i].Cluster.Port)
 	}
 	c.mu.Lock()
 	c.srvs[i] = srv
