@@ -31,8 +31,12 @@ func TestHandlerDiesAtEveryStep(t *testing.T) {
 				t.Parallel()
 				var died atomic.Int32
 				w := testworld.New(t, testworld.Options{
+					// Redelivery two seconds after the handler died, past the one-second
+					// duplicate window; a call gets 1.5s before its attempt fails (a
+					// timed-out POST would be a third one). One handler: a handler that
+					// dies must be replaced, or the worker stops.
 					Consumer: func(c *consumer.Config) {
-						c.AckWait, c.AttemptTimeout, c.Concurrency = time.Second, 500*time.Millisecond, 1
+						c.AckWait, c.AttemptTimeout, c.Concurrency = 2*time.Second, 1500*time.Millisecond, 1
 					},
 					// A links stream whose duplicate window is window.
 					Links: &jetstream.StreamConfig{

@@ -15,9 +15,12 @@ import (
 // redelivers them meanwhile: the shared heartbeat keeps every one alive.
 func TestHeartbeatOutlastsAckWait(t *testing.T) {
 	t.Parallel()
-	const ackWait = 300 * time.Millisecond
+	// An ack wait of a second: a beat comes every third of it, so a beat late
+	// by half a second (a loaded machine, the race detector) is still in
+	// time; and a Mangopay call gets 700ms before its attempt fails.
+	const ackWait = time.Second
 	w := testworld.New(t, testworld.Options{NoStart: true, Consumer: func(c *consumer.Config) {
-		c.AckWait, c.AttemptTimeout = ackWait, 200*time.Millisecond
+		c.AckWait, c.AttemptTimeout = ackWait, 700*time.Millisecond
 	}})
 	w.Sim.SetFaults(mangosim.Faults{RateLimitedUntil: time.Now().Add(5 * ackWait)})
 	users := map[string]string{"hb-1": mangosim.UserOwnerNatural, "hb-2": mangosim.UserOwnerNatural2, "hb-3": mangosim.UserOwnerSoletrader}

@@ -84,7 +84,7 @@ func TestDuplicatesAndReplays(t *testing.T) {
 	for i := range 3 {
 		w.Publish(events.DefaultSubjects().UserCreated, body, "copy-"+string(rune('a'+i)))
 	}
-	testworld.WaitFor(t, "three duplicates", 10*time.Second, func() bool {
+	testworld.WaitFor(t, "three duplicates", testworld.Timeout, func() bool {
 		n := 0
 		for _, o := range w.Outcomes() {
 			if o.EventID == "d1" && o.Outcome == events.OutcomeDuplicate {
@@ -252,10 +252,10 @@ func TestRetries(t *testing.T) {
 func TestDeploymentFault(t *testing.T) {
 	t.Parallel()
 	w := testworld.New(t, testworld.Options{})
-	testworld.WaitFor(t, "ready", 5*time.Second, func() bool { return w.Consumer.Ready() == nil })
+	testworld.WaitFor(t, "ready", testworld.Timeout, func() bool { return w.Consumer.Ready() == nil })
 	w.Sim.SetFaults(mangosim.Faults{Status403: true})
 	w.UserCreated("z1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
-	testworld.WaitFor(t, "readiness off", 10*time.Second, func() bool { return w.Consumer.Ready() != nil })
+	testworld.WaitFor(t, "readiness off", testworld.Timeout, func() bool { return w.Consumer.Ready() != nil })
 	faultLines := w.Logs.FilterMessageSnippet("deployment-wide fault: consumption paused").Len()
 	if faultLines != 1 {
 		t.Errorf("fault error lines = %d, want 1", faultLines)
@@ -267,7 +267,7 @@ func TestDeploymentFault(t *testing.T) {
 	if got := w.OutcomeFor("z1"); got.Outcome != events.OutcomeLink {
 		t.Errorf("outcome after the fault = %s/%s, want link", got.Outcome, got.Reason)
 	}
-	testworld.WaitFor(t, "ready again", 5*time.Second, func() bool { return w.Consumer.Ready() == nil })
+	testworld.WaitFor(t, "ready again", testworld.Timeout, func() bool { return w.Consumer.Ready() == nil })
 }
 
 // TestRateLimitWindowStopsPulling: while a Mangopay window is spent, no

@@ -2,7 +2,6 @@ package consumer_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -36,7 +35,7 @@ func TestReplayReopensSkipsButNeverLinks(t *testing.T) {
 	if got := w.OutcomeAt(replaySeq); got.Outcome != events.OutcomeLink {
 		t.Errorf("replayed skip = %s/%s, want link", got.Outcome, got.Reason)
 	}
-	testworld.WaitFor(t, "the replayed link to be a duplicate", 10*time.Second, func() bool {
+	testworld.WaitFor(t, "the replayed link to be a duplicate", testworld.Timeout, func() bool {
 		for _, o := range w.Outcomes() {
 			if o.StreamSeq == ownerSeq {
 				return o.Outcome == events.OutcomeDuplicate

@@ -695,14 +695,7 @@ func natsWithValuesAccount(t *testing.T) string {
 		t.Fatalf("the account of values.yaml as a server config: %v", err)
 	}
 	opts.NoSigs, opts.NoLog = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	s := testworld.StartServer(t, opts)
 	t.Cleanup(s.Shutdown)
 	return fmt.Sprintf("nats://scaworker:%s@%s", password, s.Addr().String())
 }

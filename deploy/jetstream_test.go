@@ -19,6 +19,7 @@ import (
 	"github.com/scaworker/scaworker/budget"
 	"github.com/scaworker/scaworker/console"
 	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/internal/testworld"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/nats/jetstream from what scaworker provisions")
@@ -36,14 +37,7 @@ const definitionReplicas = 3
 func provisioned(t *testing.T) (map[string]jetstream.StreamConfig, jetstream.ConsumerConfig) {
 	t.Helper()
 	// A bare server: testworld would provision its own (test-sized) layout first.
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	srv := testworld.StartServer(t, &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
 	t.Cleanup(srv.Shutdown)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {

@@ -67,7 +67,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.h.Register(e.mux)
 	if o.consumer {
 		e.Start()
-		testworld.WaitFor(t, "consumer bound", 15*time.Second, func() bool { return e.Consumer.Ready() == nil })
+		testworld.WaitFor(t, "consumer bound", testworld.Timeout, func() bool { return e.Consumer.Ready() == nil })
 	}
 	return e
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,9 +32,9 @@ type natsCluster struct {
 
 func startCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	// Every node must know the route ports before it starts, so the test picks free ports and
-	// releases them; another test of the run may take one meanwhile (a listener or the local
-	// end of a connection). A start that fails is retried on fresh ports.
+	// Every node must know the route ports before it starts, and a node killed comes back on
+	// its ports: they are reserved for the test (testworld.ReservePort), so no other test of
+	// the run takes one meanwhile. A start that fails all the same is retried on fresh ports.
 	var err error
 	for range 3 {
 		var c *natsCluster
@@ -58,8 +57,8 @@ func tryCluster(t *testing.T) (*natsCluster, error) {
 	c := &natsCluster{t: t}
 	var clients, routes []int
 	for range 3 {
-		clients = append(clients, portOf(t, freeAddr(t)))
-		routes = append(routes, portOf(t, freeAddr(t)))
+		clients = append(clients, testworld.ReservePort(t))
+		routes = append(routes, testworld.ReservePort(t))
 	}
 	var urls []string
 	for _, p := range routes {
@@ -90,22 +89,8 @@ func tryCluster(t *testing.T) (*natsCluster, error) {
 	return c, nil
 }
 
-func portOf(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // start (re)starts node i on its ports and store, and waits until it accepts connections.
-// The wait is generous: on a loaded machine a node recovering its store takes a while; a
-// port taken by someone else shows as a node that never gets ready.
+// The wait is generous: on a loaded machine a node recovering its store takes a while.
 func (c *natsCluster) start(i int) error {
 	o := *c.opts[i]
 	// As nats-server's own test helper: no logger (a logged Fatalf would exit the test
@@ -120,7 +105,7 @@ func (c *natsCluster) start(i int) error {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return fmt.Errorf("node %s not accepting connections after 30s (client port %d, route port %d taken?)", o.ServerName, c.opts[i].Port, c.opts[i].Cluster.Port)
+		return fmt.Errorf("node %s not accepting connections after 30s (client port %d, route port %d)", o.ServerName, c.opts[i].Port, c.opts[i].Cluster.Port)
 	}
 	c.mu.Lock()
 	c.srvs[i] = srv

@@ -67,6 +67,7 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited }) // a failed test leaves no worker running
 		return cmd, stderr, exited
 	}
 
@@ -95,7 +96,7 @@ func TestCrashMidCallReachesAnOutcome(t *testing.T) {
 	if ws, ok := first.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("worker ended with %v, want SIGKILL", first.ProcessState)
 	}
-	testworld.WaitFor(t, "the abandoned POSTs to be executed", 10*time.Second, func() bool {
+	testworld.WaitFor(t, "the abandoned POSTs to be executed", 30*time.Second, func() bool {
 		return sim.InFlight("", "") == 0
 	})
 	abandoned := 0

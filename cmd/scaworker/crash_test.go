@@ -183,6 +183,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited }) // a failed test leaves no worker running
 		startPending, _ := pending()
 		deadline := time.Now().Add(60 * time.Second)
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -232,6 +233,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	testworld.WaitFor(t, "the backlog to drain", 90*time.Second, func() bool {
 		p, inHand := pending()
 		return p == 0 && inHand == 0

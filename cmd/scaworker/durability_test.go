@@ -55,7 +55,7 @@ func systemServer(t *testing.T, syncAlways bool) *nats.Conn {
 	opts.Accounts = []*server.Account{sys}
 	opts.SystemAccount = "SYS"
 	opts.Users = []*server.User{{Username: "sys", Password: "sys-pass", Account: sys}}
-	srv := natsserver.RunServer(&opts)
+	srv := testworld.StartServer(t, &opts)
 	t.Cleanup(srv.Shutdown)
 	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("sys", "sys-pass"))
 	if err != nil {

@@ -47,10 +47,11 @@ func TestSecretsRotateWithoutRestart(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan int, 1)
-	go func() { _ = cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
+	done, waited := make(chan int, 1), make(chan struct{})
+	go func() { _ = cmd.Wait(); done <- cmd.ProcessState.ExitCode(); close(waited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-waited // gone before its SCA_DATA_DIR, a TempDir, is removed
 	})
 	addr := waitLog(t, stderr, done, "nats listening", nil)["addr"].(string)
 	waitLog(t, stderr, done, "ready", nil)

@@ -306,11 +306,16 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan int, 1)
+	exited, waited := make(chan int, 1), make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		exited <- cmd.ProcessState.ExitCode()
+		close(waited)
 	}()
+	t.Cleanup(func() { // a failed test leaves no worker running on its TempDir
+		_ = cmd.Process.Kill()
+		<-waited
+	})
 	waitLog(t, &stderr, exited, "ready", nil)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

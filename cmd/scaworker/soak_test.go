@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,7 +59,7 @@ func BenchmarkSoakWorkerProcess(b *testing.B) {
 		}
 	}
 
-	addr := freeAddr(b)
+	addr := fmt.Sprintf("127.0.0.1:%d", testworld.ReservePort(b)) // the worker logs at warn level: no "http listening" line to read
 	logPath := filepath.Join(b.TempDir(), "worker.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -119,18 +118,6 @@ func BenchmarkSoakWorkerProcess(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(maxHeap/(1<<20), "worker-max-heap-MiB")
 	b.ReportMetric(maxRSS/(1<<20), "worker-max-rss-MiB")
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago (the worker logs at warn level, so its "http listening" line is not
-// there to read).
-func freeAddr(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // scrape reads the unlabelled gauges of a Prometheus text page.

@@ -18,16 +18,11 @@ import (
 	"github.com/scaworker/scaworker/mangosim"
 )
 
-// closedURL returns a NATS URL on a loopback port where nothing listens.
+// closedURL returns a NATS URL on a loopback port where nothing listens,
+// held for the test so that no server of another test gets it meanwhile.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "nats://" + addr
+	return fmt.Sprintf("nats://127.0.0.1:%d", testworld.ReservePort(t))
 }
 
 // runBounded runs a command with a deadline well past the one under test,

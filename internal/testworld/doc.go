@@ -10,7 +10,7 @@
 //
 // [New] starts, for one test and torn down by its cleanups:
 //
-//   - an embedded NATS server with JetStream (any free port, its store in
+//   - an embedded NATS server with JetStream (a reserved port, its store in
 //     t.TempDir), and a client connection;
 //   - the Mangopay simulator ([mangosim.Start]);
 //   - an [enroll.Client] on the simulator, with millisecond retries and a
@@ -38,6 +38,13 @@
 // [World.LogText]. Faults and extra parts: [World.RestartServer] restarts
 // NATS on the same port and store; [EnrollConfig] is the world's client
 // configuration, for tests that build one client per replica.
+//
+// Servers and ports: [StartServer] starts a NATS server and fails the test
+// (never panics) when it does not come up; [ReservePort] holds a loopback
+// port for the test, for a server that must know its port before it starts
+// or come back on it, or for an address where nothing answers. A port
+// picked free and released before a server binds it is a race with every
+// other test of the run: use ReservePort instead.
 //
 // A test reads:
 //

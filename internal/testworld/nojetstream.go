@@ -14,7 +14,7 @@ func ServerWithoutJetStream(t testing.TB) *server.Server {
 	t.Helper()
 	opts := natsserver.DefaultTestOptions
 	opts.Port, opts.JetStream = -1, false
-	srv := natsserver.RunServer(&opts)
+	srv := StartServer(t, &opts)
 	t.Cleanup(srv.Shutdown)
 	return srv
 }

@@ -164,8 +164,9 @@ func EnrollConfig(sim *mangosim.Server) enroll.Config {
 }
 
 // RestartServer shuts the NATS server down and starts it again on the same
-// port and store, as an operator's restart would; clients reconnect. It
-// returns once the new server accepts connections (JetStream may still be
+// port and store, as an operator's restart would; clients reconnect. The
+// port stays reserved for the test meanwhile ([ReservePort]). It returns
+// once the new server accepts connections (JetStream may still be
 // recovering its streams: poll for what the test needs).
 func (w *World) RestartServer() {
 	w.T.Helper()
@@ -174,7 +175,31 @@ func (w *World) RestartServer() {
 	w.Server.WaitForShutdown()
 	opts := natsserver.DefaultTestOptions
 	opts.Port, opts.JetStream, opts.StoreDir = port, true, w.StoreDir
-	w.Server = natsserver.RunServer(&opts)
+	w.Server = StartServer(w.T, &opts)
+}
+
+// ServerStartTimeout is how long [StartServer] waits for a server to accept
+// connections: a JetStream server recovering its store on a loaded machine,
+// under the race detector, takes far longer than on an idle one.
+const ServerStartTimeout = time.Minute
+
+// StartServer starts a NATS server with opts, as nats-server's
+// test.RunServer does, and waits up to [ServerStartTimeout] until it
+// accepts connections. Unlike RunServer, which panics after 10s (and a
+// panic ends every test of the process), it fails t. The caller shuts the
+// server down.
+func StartServer(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(ServerStartTimeout) {
+		srv.Shutdown()
+		t.Fatalf("nats server on port %d not accepting connections after %s", opts.Port, ServerStartTimeout)
+	}
+	return srv
 }
 
 // JetStream starts an embedded JetStream server with nothing on it, for
@@ -194,13 +219,14 @@ func Server(t testing.TB) (*server.Server, jetstream.JetStream) {
 }
 
 // runJetStream starts an embedded server with JetStream stored in
-// storeDir, on any free port, and connects to it. The connection
-// reconnects forever, so a test may stop and restart JetStream.
+// storeDir, on a port reserved for the test, and connects to it. The
+// connection reconnects forever, so a test may stop and restart JetStream
+// on that port.
 func runJetStream(t testing.TB, storeDir string) (*server.Server, jetstream.JetStream) {
 	t.Helper()
 	opts := natsserver.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, storeDir // -1: any free port
-	srv := natsserver.RunServer(&opts)
+	opts.Port, opts.JetStream, opts.StoreDir = ReservePort(t), true, storeDir
+	srv := StartServer(t, &opts)
 	t.Cleanup(srv.Shutdown)
 	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
 	if err != nil {

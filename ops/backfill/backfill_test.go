@@ -231,13 +231,16 @@ func TestBackfilledEventIsProcessed(t *testing.T) {
 
 // The client's budget paces the backfill: with 3 requests an hour, only 3
 // requests reach Mangopay (the token and two pages) before the deadline.
+// The deadline leaves the two pages time to be read and stored under -race
+// on a loaded machine (they take 5-50ms on an idle one; 500ms was the
+// deadline); the third would wait for the budget an hour.
 func TestBackfillRespectsRateBudget(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, testworld.Options{NoStart: true, Enroll: func(c *enroll.Config) {
 		c.Rate = enroll.Rate{N: 3, Per: time.Hour}
 	}})
 	simEvents(w, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	res, err := backfill.Run(ctx, w.JS, w.Client, backfill.Config{Layout: w.Config, From: time.Now().Add(-2 * time.Hour)})
 	if !errors.Is(err, context.DeadlineExceeded) {
