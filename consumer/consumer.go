@@ -141,23 +141,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// its size.
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
-	var handler func()
-	handler = func() {
+	var handler func(slot int)
+	handler = func(slot int) {
 		died := true
 		defer func() {
 			if died {
 				<-slots
-				wg.Go(handler)
+				wg.Go(func() { handler(slot) })
 			}
 		}()
 		for msg := range msgs {
-			c.handle(ctx, work, msg)
+			c.handle(ctx, work, msg, slot)
 			<-slots
 		}
 		died = false
 	}
-	for range c.cfg.Concurrency {
-		wg.Go(handler)
+	for slot := range c.cfg.Concurrency {
+		wg.Go(func() { handler(slot) })
 	}
 	for ctx.Err() == nil {
 		if d := c.pause(); d > 0 {
@@ -271,41 +271,52 @@ func (c *Consumer) retryDelay(attempts int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// heartbeat keeps msg from being redelivered while it is handled, however
-// long a rate-limit wait or a slow call takes. The returned func stops it.
-// One goroutine beats for every message in hand (see beats), not one
-// goroutine and ticker per message.
-func (c *Consumer) heartbeat(msg jetstream.Msg) func() {
-	return c.beats.add(msg, c.cfg.AckWait/3, c.log)
+// heartbeat keeps msg, in the hands of pool handler slot, from being
+// redelivered while it is handled, however long a rate-limit wait or a
+// slow call takes, until beats.drop(slot). One goroutine beats for every
+// message in hand (see beats), not one goroutine and ticker per message.
+func (c *Consumer) heartbeat(slot int, msg jetstream.Msg) {
+	c.beats.hold(slot, msg, c.cfg.AckWait/3, c.log)
 }
 
 // beats sends InProgress for the messages in hand, each at most every
 // interval after it was taken: a message is never silent for longer than
-// 1.5 intervals (half the ack wait). Its goroutine runs only while
-// messages are in hand.
+// 1.5 intervals (half the ack wait). Each pool handler has its place, so
+// taking and dropping a message allocates nothing. Its goroutine runs only
+// while messages are in hand.
 type beats struct {
 	mu      sync.Mutex
-	msgs    map[jetstream.Msg]time.Time // message -> when it last showed life
+	msgs    []beat // by handler slot; msg nil: none in hand
+	held    int
 	running bool
 }
 
-func (b *beats) add(msg jetstream.Msg, interval time.Duration, log *zap.Logger) func() {
+type beat struct {
+	msg  jetstream.Msg
+	last time.Time // when it last showed life
+}
+
+func (b *beats) hold(slot int, msg jetstream.Msg, interval time.Duration, log *zap.Logger) {
 	interval = max(interval, 10*time.Millisecond)
+	now := time.Now()
 	b.mu.Lock()
-	if b.msgs == nil {
-		b.msgs = map[jetstream.Msg]time.Time{}
+	if slot >= len(b.msgs) {
+		b.msgs = append(b.msgs, make([]beat, slot+1-len(b.msgs))...)
 	}
-	b.msgs[msg] = time.Now()
+	b.msgs[slot] = beat{msg: msg, last: now}
+	b.held++
 	if !b.running {
 		b.running = true
 		go b.loop(interval, log)
 	}
 	b.mu.Unlock()
-	return func() {
-		b.mu.Lock()
-		delete(b.msgs, msg)
-		b.mu.Unlock()
-	}
+}
+
+func (b *beats) drop(slot int) {
+	b.mu.Lock()
+	b.msgs[slot] = beat{}
+	b.held--
+	b.mu.Unlock()
 }
 
 func (b *beats) loop(interval time.Duration, log *zap.Logger) {
@@ -315,15 +326,15 @@ func (b *beats) loop(interval time.Duration, log *zap.Logger) {
 	for now := range t.C {
 		due = due[:0]
 		b.mu.Lock()
-		if len(b.msgs) == 0 {
+		if b.held == 0 {
 			b.running = false
 			b.mu.Unlock()
 			return
 		}
-		for m, last := range b.msgs {
-			if now.Sub(last) >= interval {
-				b.msgs[m] = now
-				due = append(due, m)
+		for i := range b.msgs {
+			if m := &b.msgs[i]; m.msg != nil && now.Sub(m.last) >= interval {
+				m.last = now
+				due = append(due, m.msg)
 			}
 		}
 		b.mu.Unlock()

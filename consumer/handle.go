@@ -104,12 +104,14 @@ var errLedger = errors.New("ledger unavailable")
 // errStopping means the worker is shutting down before a call was made.
 var errStopping = errors.New("worker stopping")
 
-// handle settles one delivery. stop ends at SIGTERM (no new waits); work
-// ends at the shutdown timeout (calls and writes in progress stop).
-func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg) {
+// handle settles one delivery, in the hands of pool handler slot. stop
+// ends at SIGTERM (no new waits); work ends at the shutdown timeout (calls
+// and writes in progress stop).
+func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg, slot int) {
 	c.m.addInflight(1)
 	defer c.m.addInflight(-1)
-	defer c.heartbeat(msg)()
+	c.heartbeat(slot, msg)
+	defer c.beats.drop(slot)
 
 	j := &job{msg: msg, subject: msg.Subject(), typ: typeUnknown}
 	if h := msg.Headers(); h != nil {
