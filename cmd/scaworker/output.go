@@ -316,18 +316,7 @@ func (t *replayTable) Add(s replay.Step) {
 	if s.Action == replay.Filtered {
 		return
 	}
-	ledger := "-"
-	switch {
-	case s.Outcome != "" && s.Reason != "":
-		ledger = s.Outcome + "/" + s.Reason
-	case s.Outcome != "":
-		ledger = s.Outcome
-	}
-	action := s.Action
-	if s.NewID != "" {
-		action += " as " + s.NewID
-	}
-	t.rows = append(t.rows, [5]string{strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), ledger, action})
+	t.rows = append(t.rows, [5]string{strconv.FormatUint(s.Seq, 10), s.Type, dash(s.UserID), s.Ledger(), s.Did()})
 	if len(t.rows) >= replayTableBlock {
 		_ = t.Flush()
 	}

@@ -144,6 +144,27 @@ type Step struct {
 	NewID string
 }
 
+// Ledger is the step's ledger record as the replay tables show it:
+// "outcome/reason", "outcome", or "-" when there is none.
+func (s Step) Ledger() string {
+	switch {
+	case s.Outcome != "" && s.Reason != "":
+		return s.Outcome + "/" + s.Reason
+	case s.Outcome != "":
+		return s.Outcome
+	}
+	return "-"
+}
+
+// Did is the step's action as the replay tables show it, with the new
+// trigger's id of a forced replay appended ("<action> as <id>").
+func (s Step) Did() string {
+	if s.NewID != "" {
+		return s.Action + " as " + s.NewID
+	}
+	return s.Action
+}
+
 // Report sums a replay up.
 type Report struct {
 	Name     string // the cursor's name

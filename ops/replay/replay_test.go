@@ -627,18 +627,7 @@ func stepLines(out *strings.Builder) func(replay.Step) {
 		if s.Action == replay.Filtered {
 			return
 		}
-		ledger := "-"
-		switch {
-		case s.Outcome != "" && s.Reason != "":
-			ledger = s.Outcome + "/" + s.Reason
-		case s.Outcome != "":
-			ledger = s.Outcome
-		}
-		action := s.Action
-		if s.NewID != "" {
-			action += " as " + s.NewID
-		}
-		fmt.Fprintf(out, "%d %s %s %s %s\n", s.Seq, s.Type, s.UserID, ledger, action)
+		fmt.Fprintf(out, "%d %s %s %s %s\n", s.Seq, s.Type, s.UserID, s.Ledger(), s.Did())
 	}
 }
 
