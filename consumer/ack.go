@@ -56,7 +56,7 @@ func (c *Consumer) finish(ctx context.Context, j *job, s settlement) {
 	var err error
 	switch s.verb {
 	case ack:
-		err = j.msg.DoubleAck(ctx)
+		err = c.req.doubleAck(ctx, j.msg)
 	case term:
 		err = j.msg.TermWithReason(s.reason)
 	default: // nak; again never reaches here

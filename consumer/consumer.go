@@ -29,6 +29,7 @@ type Consumer struct {
 
 	ledger ledger
 	users  users
+	req    *requests
 	bound  atomic.Bool
 	// dupWindow is each output stream's duplicate window, read at bind.
 	dupWindow  map[string]time.Duration
@@ -124,8 +125,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.dupWindow[name] = st.CachedInfo().Config.Duplicates
 	}
+	// The hot requests (ledger and user writes, acks) wait on replies of
+	// their own (see requests).
+	c.req = newRequests(c.js.Conn(), c.js.Options().DefaultTimeout, c.cfg.Concurrency)
+	defer c.req.close()
+	c.ledger = ledger{leanWrites(bindCtx, c.js, ledgerKV, c.req)}
+	c.users = users{leanWrites(bindCtx, c.js, usersKV, c.req)}
 	cancel()
-	c.ledger, c.users = ledger{kv: ledgerKV}, users{kv: usersKV}
 	c.bound.Store(true)
 	defer c.bound.Store(false)
 

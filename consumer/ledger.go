@@ -76,7 +76,7 @@ type PendingEvent struct {
 
 // ledger stores entries in a KV bucket.
 type ledger struct {
-	kv jetstream.KeyValue
+	bucket
 }
 
 // encoders encode ledger entries into buffers reused across writes.
@@ -131,12 +131,8 @@ func (l ledger) put(ctx context.Context, key string, e *LedgerEntry, rev uint64)
 		return 0, fmt.Errorf("encode ledger entry: %w", err)
 	}
 	// The connection copies b before the write returns: enc is free again after it.
-	if rev == 0 {
-		rev, err = l.kv.Create(ctx, key, b)
-	} else {
-		rev, err = l.kv.Update(ctx, key, b, rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	rev, err = l.write(ctx, key, b, rev)
+	if errors.Is(err, errConflict) {
 		return 0, errConflict
 	}
 	if err != nil {
@@ -162,7 +158,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, cfg Config) (*Ledge
 	if err != nil {
 		return nil, fmt.Errorf("SCA_LEDGER_BUCKET: look up bucket %s: %w", cfg.LedgerBucket, err)
 	}
-	return &Ledger{l: ledger{kv: kv}}, nil
+	return &Ledger{l: ledger{bucket{kv: kv}}}, nil
 }
 
 // Entry returns the entry at key (see [TriggerKey]); nil when there is

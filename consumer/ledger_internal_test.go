@@ -3,8 +3,11 @@ package consumer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/events"
 )
@@ -56,6 +59,62 @@ func BenchmarkLedgerMarshal(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestParsePubAck: JetStream's answers to a write read as jetstream reads
+// them, the common one without decoding JSON.
+func TestParsePubAck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		ack        string
+		seq        uint64
+		wrongLast  bool
+		invalidAck bool
+	}{
+		{ack: `{"stream":"KV_sca_ledger","seq":7}`, seq: 7},
+		{ack: `{"stream":"KV_sca_ledger","domain":"hub","seq":18446744073709551615,"duplicate":true}`, seq: 18446744073709551615},
+		{ack: `{"stream":"KV_a", "seq": 12}`, seq: 12},
+		{ack: `{"seq":3,"stream":"KV_a"}`, seq: 3},
+		{ack: `{"stream":"KV_\"seq\":9","seq":4}`, seq: 4},
+		{ack: `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"KV_a","seq":0}`, wrongLast: true},
+		{ack: `{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"}}`, wrongLast: true},
+		{ack: `{"stream":"","seq":1}`, invalidAck: true},
+		{ack: `{"seq":1}`, invalidAck: true},
+		{ack: `not json`, invalidAck: true},
+	}
+	for _, tt := range tests {
+		seq, err := parsePubAck([]byte(tt.ack))
+		switch {
+		case tt.wrongLast:
+			if !isWrongLastSeq(err) {
+				t.Errorf("parsePubAck(%s) = %d, %v; want the wrong-last-sequence error", tt.ack, seq, err)
+			}
+		case tt.invalidAck:
+			if !errors.Is(err, jetstream.ErrInvalidJSAck) {
+				t.Errorf("parsePubAck(%s) = %d, %v; want %v", tt.ack, seq, err, jetstream.ErrInvalidJSAck)
+			}
+		default:
+			if err != nil || seq != tt.seq {
+				t.Errorf("parsePubAck(%s) = %d, %v; want %d", tt.ack, seq, err, tt.seq)
+			}
+		}
+	}
+	// An API error that is no conflict stays one, as jetstream reports it.
+	_, err := parsePubAck([]byte(`{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}`))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10077 || isWrongLastSeq(err) {
+		t.Errorf("parsePubAck(an API error) = %v, want that API error", err)
+	}
+}
+
+func BenchmarkParsePubAck(b *testing.B) {
+	ack := []byte(`{"stream":"KV_sca_ledger","seq":123456}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parsePubAck(ack); err != nil {
 			b.Fatal(err)
 		}
 	}

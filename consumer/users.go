@@ -143,7 +143,7 @@ func (s *userState) decide(c claim) (decision, bool) {
 
 // users stores userState in a KV bucket.
 type users struct {
-	kv jetstream.KeyValue
+	bucket
 }
 
 func (u users) get(ctx context.Context, userID string) (*userState, uint64, error) {
@@ -193,13 +193,8 @@ func (u users) updateFrom(ctx context.Context, userID string, s *userState, rev 
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode user state: %w", err)
 		}
-		var next uint64
-		if rev == 0 {
-			next, err = u.kv.Create(ctx, userID, b)
-		} else {
-			next, err = u.kv.Update(ctx, userID, b, rev)
-		}
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		next, err := u.write(ctx, userID, b, rev)
+		if errors.Is(err, errConflict) {
 			if ctx.Err() != nil {
 				return nil, 0, ctx.Err()
 			}

@@ -43,7 +43,7 @@ func ReadUser(ctx context.Context, js jetstream.JetStream, cfg Config, userID st
 	if err != nil {
 		return nil, fmt.Errorf("SCA_USERS_BUCKET: look up bucket %s: %w", cfg.UsersBucket, err)
 	}
-	s, rev, err := users{kv: kv}.get(ctx, userID)
+	s, rev, err := users{bucket{kv: kv}}.get(ctx, userID)
 	if err != nil || rev == 0 {
 		return nil, err
 	}

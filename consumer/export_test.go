@@ -1,0 +1,49 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrConflict is errConflict, for the tests of package consumer_test.
+var ErrConflict = errConflict
+
+// TestBucket is a bucket as the worker writes it, for tests.
+type TestBucket struct {
+	b bucket
+	// Lean says the writes go straight to the key's subject.
+	Lean bool
+}
+
+// NewTestBucket binds kv of js as [Consumer.Run] does; its requests end
+// with the test.
+func NewTestBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, cleanup func(func())) TestBucket {
+	req := newRequests(js.Conn(), js.Options().DefaultTimeout, 4)
+	cleanup(req.close)
+	b := leanWrites(ctx, js, kv, req)
+	return TestBucket{b: b, Lean: b.req != nil}
+}
+
+// Write is the worker's compare-and-set write (rev 0: create).
+func (b TestBucket) Write(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	return b.b.write(ctx, key, value, rev)
+}
+
+// TestRequests are the worker's requests on nc, for tests.
+type TestRequests struct{ q *requests }
+
+// NewTestRequests returns requests on nc that keep one replier, giving up
+// after timeout when the ctx has no deadline.
+func NewTestRequests(nc *nats.Conn, timeout time.Duration, cleanup func(func())) TestRequests {
+	q := newRequests(nc, timeout, 1)
+	cleanup(q.close)
+	return TestRequests{q: q}
+}
+
+// Write sends a compare-and-set write of value to subject and returns the answer.
+func (r TestRequests) Write(ctx context.Context, subject string, value []byte, last uint64) ([]byte, error) {
+	return r.q.write(ctx, subject, value, last)
+}
