@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -90,16 +91,157 @@ var encoders = sync.Pool{New: func() any {
 type entryEncoder struct {
 	buf bytes.Buffer
 	enc *json.Encoder
+	out []byte
 }
 
 // encode encodes e as json.Marshal would and returns the bytes, valid
-// until the encoder is used again.
+// until the encoder is used again. An entry's own fields are appended
+// directly (a skip's entry is most writes); its pending event, and a
+// time json.Marshal would refuse, go through encoding/json.
 func (x *entryEncoder) encode(e *LedgerEntry) ([]byte, error) {
+	if !rfc3339(e.FirstAttemptAt) || !rfc3339(e.LastAttemptAt) || !rfc3339(e.ExpiresAt) || !rfc3339(e.DecidedAt) {
+		return x.encodeJSON(e)
+	}
+	b := append(x.out[:0], '{')
+	field := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			field(name)
+			b = appendJSONString(b, v)
+		}
+	}
+	str("outcome", e.Outcome)
+	str("reason", e.Reason)
+	str("type", e.Type)
+	str("event_id", e.EventID)
+	str("user_id", e.UserID)
+	if e.StreamSeq != 0 {
+		field("stream_seq")
+		b = strconv.AppendUint(b, e.StreamSeq, 10)
+	}
+	field("attempts")
+	b = strconv.AppendInt(b, int64(e.Attempts), 10)
+	field("first_attempt_at")
+	b = appendJSONTime(b, e.FirstAttemptAt)
+	field("last_attempt_at")
+	b = appendJSONTime(b, e.LastAttemptAt)
+	if e.Seq != 0 {
+		field("seq")
+		b = strconv.AppendInt(b, int64(e.Seq), 10)
+	}
+	str("last_error", e.LastError)
+	if e.LastFault {
+		field("last_fault")
+		b = append(b, "true"...)
+	}
+	if e.Pending != nil {
+		x.buf.Reset()
+		if err := x.enc.Encode(e.Pending); err != nil {
+			return nil, err
+		}
+		field("pending")
+		b = append(b, bytes.TrimSuffix(x.buf.Bytes(), []byte("\n"))...)
+	}
+	str("link_id", e.LinkID)
+	if !e.ExpiresAt.IsZero() {
+		field("expires_at")
+		b = appendJSONTime(b, e.ExpiresAt)
+	}
+	if !e.DecidedAt.IsZero() {
+		field("decided_at")
+		b = appendJSONTime(b, e.DecidedAt)
+	}
+	if e.ReplaySeq != 0 {
+		field("replay_seq")
+		b = strconv.AppendUint(b, e.ReplaySeq, 10)
+	}
+	str("redriven_to", e.RedrivenTo)
+	b = append(b, '}')
+	x.out = b
+	return b, nil
+}
+
+// encodeJSON is encode through encoding/json.
+func (x *entryEncoder) encodeJSON(e *LedgerEntry) ([]byte, error) {
 	x.buf.Reset()
 	if err := x.enc.Encode(e); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(x.buf.Bytes(), []byte("\n")), nil
+}
+
+// rfc3339 reports whether t is written by appendJSONTime exactly as
+// time.Time's MarshalJSON writes it: a four-digit year and a zone offset
+// in whole minutes.
+func rfc3339(t time.Time) bool {
+	_, offset := t.Zone()
+	return t.Year() >= 0 && t.Year() <= 9999 && offset%60 == 0
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON does (see rfc3339).
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendJSONString appends s as encoding/json writes a string: quoted,
+// with <, > and & escaped, and invalid UTF-8 replaced.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // errConflict means another writer changed the entry first.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -24,26 +25,92 @@ func typicalEntry() *LedgerEntry {
 }
 
 // TestEncodeEntryIsMarshal: the pooled encoding writes what json.Marshal
-// writes, so readers of the ledger see the same bytes.
+// writes, so readers of the ledger see the same bytes: for every field
+// set (a field added to LedgerEntry but not to the encoder fails here),
+// for strings that need escaping, and for times in other zones or that
+// json.Marshal refuses.
 func TestEncodeEntryIsMarshal(t *testing.T) {
 	t.Parallel()
-	for _, e := range []*LedgerEntry{{}, typicalEntry(), {LastError: "a <b> & c", Reason: "user_cap"}} {
-		want, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
+	paris := time.FixedZone("Paris", 3600)
+	odd := time.FixedZone("LMT", 561) // an offset with seconds: MarshalJSON refuses it
+	skip := &LedgerEntry{Outcome: events.OutcomeSkip, Reason: events.ReasonNotOwner, Type: events.TypeUserCreated,
+		EventID: "evt-1", UserID: "user-1", StreamSeq: 7, Attempts: 1,
+		FirstAttemptAt: time.Date(2026, 12, 5, 12, 0, 0, 120000000, paris), LastAttemptAt: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC),
+		DecidedAt: time.Date(2026, 12, 5, 12, 0, 1, 1, time.Local)}
+	entries := []*LedgerEntry{{}, typicalEntry(), skip, filled(),
+		{LastError: "a <b> & c \"quoted\" \\ \n\r\t\b\f \x01\x1f\x7f é \u2028\u2029 \xff\xfe end", Reason: "user_cap"},
+		{FirstAttemptAt: time.Date(2026, 1, 2, 3, 4, 5, 0, odd)},
+		{DecidedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Attempts: -3, Seq: -1}}
+	for _, e := range entries {
+		want, wantErr := json.Marshal(e)
 		enc := encoders.Get().(*entryEncoder)
 		enc.buf.WriteString("left over from the last write")
+		enc.out = append(enc.out[:0], "left over"...)
 		got, err := enc.encode(e)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("encode = %s, %v; json.Marshal = %s", got, err, want)
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("encode = %s, %v; json.Marshal = %s, %v", got, err, want, wantErr)
 		}
 		encoders.Put(enc)
 	}
 }
 
+// filled returns an entry with every field set, by reflection, so a field
+// added to LedgerEntry is set too.
+func filled() *LedgerEntry {
+	e := new(LedgerEntry)
+	fill(reflect.ValueOf(e).Elem())
+	return e
+}
+
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 12, 5, 12, 0, 0, 5, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i))
+			}
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.String:
+		v.SetString(v.Type().Name() + " <&> value")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(42)
+	case reflect.Uint64:
+		v.SetUint(43)
+	case reflect.Slice:
+		v.Set(reflect.ValueOf([]byte("body")).Convert(v.Type()))
+	default:
+		panic("fill: a ledger field of kind " + v.Kind().String())
+	}
+}
+
 func BenchmarkLedgerEncode(b *testing.B) {
 	e := typicalEntry()
+	b.ReportAllocs()
+	for b.Loop() {
+		enc := encoders.Get().(*entryEncoder)
+		if _, err := enc.encode(e); err != nil {
+			b.Fatal(err)
+		}
+		encoders.Put(enc)
+	}
+}
+
+// BenchmarkLedgerEncodeSkip: a skip's entry, the most written one.
+func BenchmarkLedgerEncodeSkip(b *testing.B) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 123456789, time.UTC)
+	e := &LedgerEntry{Outcome: events.OutcomeSkip, Reason: events.ReasonNotOwner, Type: events.TypeUserCreated,
+		EventID: "evt-01HZX3K9Q2", UserID: "user_m_01HZX3K9Q2", StreamSeq: 123456, Attempts: 1,
+		FirstAttemptAt: now, LastAttemptAt: now, Seq: 1, DecidedAt: now}
 	b.ReportAllocs()
 	for b.Loop() {
 		enc := encoders.Get().(*entryEncoder)
