@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -18,7 +19,10 @@ import (
 // connection's lock, a context with a timer, and a hop through the
 // connection's reply goroutine; here a replier is taken from a free list
 // (one per request in flight), its answer is handed over by the
-// connection's read loop, and its timer is reused.
+// connection's read loop, and its timer is reused. A replier keeps its
+// reply subject, so the server routes its answers from its subject
+// cache; one whose request gave up before its answer came is dropped,
+// and a late answer finds nobody.
 //
 // A request answers what nats.Conn's would: the reply, nats.ErrNoResponders
 // when no stream listens, ctx's error when ctx ends, and
@@ -27,10 +31,11 @@ import (
 type requests struct {
 	nc      *nats.Conn
 	timeout time.Duration
-	root    string // reply subjects are <root>.<replier>.<request>
+	root    string // reply subjects are <root>.<replier>
 	free    chan *replier
 
 	mu     sync.Mutex
+	n      int // repliers made
 	all    []*replier
 	closed bool
 }
@@ -39,10 +44,12 @@ type requests struct {
 type replier struct {
 	sub   *nats.Subscription
 	ch    chan *nats.Msg
-	inbox string // <root>.<replier>.
-	n     uint64 // the request's number, the last token of its reply subject
+	inbox string // <root>.<replier>
 	timer *time.Timer
-	msg   nats.Msg
+	// spoiled: a request gave up before its answer came; the replier is
+	// dropped, since the answer may still come.
+	spoiled bool
+	msg     nats.Msg
 	// expect is the header of a compare-and-set write.
 	expect nats.Header
 }
@@ -77,16 +84,15 @@ func (q *requests) get() (*replier, error) {
 	if q.closed {
 		return nil, nats.ErrConnectionClosed
 	}
+	q.n++
 	r := &replier{
-		// A late answer to a request that gave up may come in too: room for
-		// a few, they are read and dropped before the next answer.
-		ch:     make(chan *nats.Msg, 8),
-		inbox:  q.root + "." + strconv.Itoa(len(q.all)) + ".",
+		ch:     make(chan *nats.Msg, 1),
+		inbox:  q.root + "." + strconv.Itoa(q.n),
 		timer:  time.NewTimer(time.Hour),
 		expect: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{""}},
 	}
 	r.timer.Stop()
-	sub, err := q.nc.ChanSubscribe(r.inbox+"*", r.ch)
+	sub, err := q.nc.ChanSubscribe(r.inbox, r.ch)
 	if err != nil {
 		return nil, err
 	}
@@ -97,20 +103,19 @@ func (q *requests) get() (*replier, error) {
 
 func (q *requests) put(r *replier) {
 	r.msg = nats.Msg{}
-	select {
-	case q.free <- r:
-	default: // more were in flight than usual: keep the usual number
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		_ = r.sub.Unsubscribe()
-		r.timer.Stop()
-		for i, o := range q.all {
-			if o == r {
-				q.all[i] = q.all[len(q.all)-1]
-				q.all = q.all[:len(q.all)-1]
-				break
-			}
+	if !r.spoiled {
+		select {
+		case q.free <- r:
+			return
+		default: // more were in flight than usual: keep the usual number
 		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_ = r.sub.Unsubscribe()
+	r.timer.Stop()
+	if i := slices.Index(q.all, r); i >= 0 {
+		q.all = slices.Delete(q.all, i, i+1)
 	}
 }
 
@@ -152,14 +157,12 @@ func (q *requests) doubleAck(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
-// roundTrip sends r.msg with r's next reply subject and waits for the answer.
+// roundTrip sends r.msg with r's reply subject and waits for the answer.
 func (q *requests) roundTrip(ctx context.Context, r *replier) (*nats.Msg, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r.n++
-	reply := r.inbox + strconv.FormatUint(r.n, 10)
-	r.msg.Reply = reply
+	r.msg.Reply = r.inbox
 	var expired <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
 		r.timer.Reset(q.timeout)
@@ -167,23 +170,22 @@ func (q *requests) roundTrip(ctx context.Context, r *replier) (*nats.Msg, error)
 		expired = r.timer.C
 	}
 	if err := q.nc.PublishMsg(&r.msg); err != nil {
+		// Written in part, it may still be answered.
+		r.spoiled = true
 		return nil, err
 	}
-	for {
-		select {
-		case m := <-r.ch:
-			if m.Subject != reply {
-				continue // the answer to an earlier request that gave up
-			}
-			if len(m.Data) == 0 && m.Header.Get("Status") == noResponders {
-				return nil, nats.ErrNoResponders
-			}
-			return m, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-expired:
-			return nil, context.DeadlineExceeded
+	select {
+	case m := <-r.ch:
+		if len(m.Data) == 0 && m.Header.Get("Status") == noResponders {
+			return nil, nats.ErrNoResponders
 		}
+		return m, nil
+	case <-ctx.Done():
+		r.spoiled = true
+		return nil, ctx.Err()
+	case <-expired:
+		r.spoiled = true
+		return nil, context.DeadlineExceeded
 	}
 }
 
