@@ -2,8 +2,10 @@ package consumer
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/scaworker/scaworker/events"
@@ -29,7 +31,7 @@ type verb int
 const (
 	again verb = iota // a ledger write lost a race: start over from the ledger
 	nak               // hand back: NakWithDelay, no outcome yet
-	ack               // outcome durable: DoubleAck
+	ack               // outcome durable: acknowledged and confirmed (see acks)
 	term              // dead-lettered (record published): TermWithReason
 )
 
@@ -49,14 +51,14 @@ func redeliver(delay time.Duration, why string) settlement {
 
 // finish settles the message as s says, then reports the outcome it
 // carries: NakWithDelay hands it back (JetStream delivers it again after
-// the delay; without an ack or nak it would after AckWait), DoubleAck
-// waits for JetStream to confirm the ack, TermWithReason ends its
+// the delay; without an ack or nak it would after AckWait), an ack waits
+// for JetStream to confirm it (see acks), TermWithReason ends its
 // deliveries for good once its dead-letter record is published.
 func (c *Consumer) finish(ctx context.Context, j *job, s settlement) {
 	var err error
 	switch s.verb {
 	case ack:
-		err = c.req.doubleAck(ctx, j.msg)
+		err = c.acks.ack(ctx, j.msg)
 	case term:
 		err = j.msg.TermWithReason(s.reason)
 	default: // nak; again never reaches here
@@ -85,5 +87,92 @@ func (c *Consumer) report(j *job, s settlement) {
 	}
 	if c.onOutcome != nil {
 		c.onOutcome(out)
+	}
+}
+
+// acks acknowledges messages and waits for JetStream to confirm each, as
+// DoubleAck does, so a handler takes its next message only once the
+// server no longer counts this one as held (SCA_CONCURRENCY bounds what
+// the server sees as held, not only what the worker handles). The acks
+// of the handlers that finish together are confirmed together: one
+// goroutine sends all but the last as plain acks and the last as a
+// double ack; JetStream processes a consumer's acks from one connection
+// in order, so the answer to the last confirms them all, with one reply
+// instead of one per message.
+type acks struct {
+	q    *requests
+	in   chan ackRequest
+	done chan struct{}
+	// errs holds the channels handlers wait on, reused.
+	errs sync.Pool
+}
+
+type ackRequest struct {
+	msg jetstream.Msg
+	err chan error
+}
+
+// startAcks starts confirming acks with q until stop; size is how many
+// handlers ack at once at most.
+func startAcks(ctx context.Context, q *requests, size int) *acks {
+	a := &acks{q: q, in: make(chan ackRequest, size), done: make(chan struct{}),
+		errs: sync.Pool{New: func() any { return make(chan error, 1) }}}
+	go a.run(ctx, size)
+	return a
+}
+
+// stop ends the confirming once no handler acks any more.
+func (a *acks) stop() {
+	close(a.in)
+	<-a.done
+}
+
+// ack acknowledges msg and waits until JetStream confirmed it.
+func (a *acks) ack(ctx context.Context, msg jetstream.Msg) error {
+	if msg.Reply() == "" {
+		return jetstream.ErrMsgNoReply
+	}
+	errc := a.errs.Get().(chan error)
+	a.in <- ackRequest{msg: msg, err: errc}
+	err := <-errc
+	a.errs.Put(errc)
+	return err
+}
+
+func (a *acks) run(ctx context.Context, size int) {
+	defer close(a.done)
+	batch := make([]ackRequest, 0, size)
+	errs := make([]error, 0, size)
+	for {
+		r, ok := <-a.in
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case r, ok := <-a.in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		errs = errs[:0]
+		last := len(batch) - 1
+		for _, r := range batch[:last] {
+			errs = append(errs, a.q.nc.Publish(r.msg.Reply(), ackBody))
+		}
+		confirmed := a.q.doubleAck(ctx, batch[last].msg)
+		for i, r := range batch[:last] {
+			if errs[i] == nil {
+				errs[i] = confirmed
+			}
+			r.err <- errs[i]
+		}
+		batch[last].err <- confirmed
 	}
 }

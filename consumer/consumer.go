@@ -30,6 +30,7 @@ type Consumer struct {
 	ledger ledger
 	users  users
 	req    *requests
+	acks   *acks
 	bound  atomic.Bool
 	// dupWindow is each output stream's duplicate window, read at bind.
 	dupWindow  map[string]time.Duration
@@ -139,6 +140,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// after SIGTERM, until the shutdown timeout cancels it.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	c.acks = startAcks(work, c.req, c.cfg.Concurrency)
+	defer c.acks.stop() // once the handlers are done, before the requests close
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	// A fixed pool of handlers, one per slot: a goroutine per message would
 	// grow a fresh stack for every trigger (a tenth of a skip's CPU). A
