@@ -47,3 +47,20 @@ func NewTestRequests(nc *nats.Conn, timeout time.Duration, cleanup func(func()))
 func (r TestRequests) Write(ctx context.Context, subject string, value []byte, last uint64) ([]byte, error) {
 	return r.q.write(ctx, subject, value, last)
 }
+
+// TestAcks confirms acks as the worker does, for tests.
+type TestAcks struct{ a *acks }
+
+// NewTestAcks starts confirming acks on nc for up to size handlers at once.
+func NewTestAcks(nc *nats.Conn, size int, cleanup func(func())) TestAcks {
+	q := newRequests(nc, 5*time.Second, size)
+	a := startAcks(context.Background(), q, size)
+	cleanup(q.close)
+	cleanup(a.stop) // runs first
+	return TestAcks{a: a}
+}
+
+// Ack acknowledges msg and waits for JetStream's confirmation.
+func (a TestAcks) Ack(ctx context.Context, msg jetstream.Msg) error {
+	return a.a.ack(ctx, msg)
+}

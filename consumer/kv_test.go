@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/consumer"
@@ -109,65 +108,5 @@ func TestBucketWritesToMirror(t *testing.T) {
 	e, err := origin.Get(ctx, "k")
 	if err != nil || string(e.Value()) != "v" || e.Revision() != rev {
 		t.Fatalf("origin holds %v, %v; want v at revision %d", e, err, rev)
-	}
-}
-
-// TestRequestAnswers: a request that gave up does not take the answer
-// of the next one on the same replier; a request nobody listens to ends
-// at once; one nobody answers ends after the timeout.
-func TestRequestAnswers(t *testing.T) {
-	t.Parallel()
-	js := testworld.JetStream(t)
-	nc := js.Conn()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	q := consumer.NewTestRequests(nc, 200*time.Millisecond, t.Cleanup)
-
-	if _, err := q.Write(ctx, "nobody.listens", []byte("x"), 0); !errors.Is(err, nats.ErrNoResponders) {
-		t.Fatalf("request to no one: %v, want %v", err, nats.ErrNoResponders)
-	}
-
-	sub, err := nc.SubscribeSync("service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	// Unanswered: with no deadline of its own, it ends after the timeout.
-	if _, err := q.Write(context.Background(), "service", []byte("first"), 0); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("unanswered request: %v, want %v", err, context.DeadlineExceeded)
-	}
-	first, err := sub.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := first.Header.Get(jetstream.ExpectedLastSubjSeqHeader); got != "0" {
-		t.Fatalf("expected last sequence header = %q, want 0", got)
-	}
-	answer := make(chan []byte, 1)
-	go func() {
-		got, err := q.Write(ctx, "service", []byte("second"), 7)
-		if err != nil {
-			got = []byte(err.Error())
-		}
-		answer <- got
-	}()
-	second, err := sub.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := second.Header.Get(jetstream.ExpectedLastSubjSeqHeader); got != "7" {
-		t.Fatalf("expected last sequence header = %q, want 7", got)
-	}
-	// The late answer to the first request comes first.
-	if err := first.Respond([]byte("late")); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Respond([]byte("on time")); err != nil {
-		t.Fatal(err)
-	}
-	if got := string(<-answer); got != "on time" {
-		t.Fatalf("second request answered %q, want %q", got, "on time")
 	}
 }

@@ -1,0 +1,134 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/internal/testworld"
+)
+
+// TestAcksConfirmed: acks sent together are confirmed together, and an
+// ack returns only once JetStream processed it: the moment the last
+// returns, the server holds none of the messages.
+func TestAcksConfirmed(t *testing.T) {
+	t.Parallel()
+	const n, handlers = 600, 32
+	js := testworld.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ACKS", Subjects: []string{"acks.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := js.Publish(ctx, "acks."+strconv.Itoa(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := consumer.NewTestAcks(js.Conn(), handlers, t.Cleanup)
+	for round := 0; round < n/(2*handlers); round++ {
+		batch, err := cons.Fetch(2*handlers, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(msgs))
+		for h := range handlers {
+			wg.Go(func() {
+				for i := h; i < len(msgs); i += handlers {
+					errs <- a.Ack(ctx, msgs[i])
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending != 0 {
+			t.Fatalf("round %d: %d messages held once their acks returned, want 0", round, info.NumAckPending)
+		}
+	}
+}
+
+// TestRequestAnswers: a request that gave up does not take the answer
+// of the next one on the same replier; a request nobody listens to ends
+// at once; one nobody answers ends after the timeout.
+func TestRequestAnswers(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	nc := js.Conn()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := consumer.NewTestRequests(nc, 200*time.Millisecond, t.Cleanup)
+
+	if _, err := q.Write(ctx, "nobody.listens", []byte("x"), 0); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("request to no one: %v, want %v", err, nats.ErrNoResponders)
+	}
+
+	sub, err := nc.SubscribeSync("service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Unanswered: with no deadline of its own, it ends after the timeout.
+	if _, err := q.Write(context.Background(), "service", []byte("first"), 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unanswered request: %v, want %v", err, context.DeadlineExceeded)
+	}
+	first, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Header.Get(jetstream.ExpectedLastSubjSeqHeader); got != "0" {
+		t.Fatalf("expected last sequence header = %q, want 0", got)
+	}
+	answer := make(chan []byte, 1)
+	go func() {
+		got, err := q.Write(ctx, "service", []byte("second"), 7)
+		if err != nil {
+			got = []byte(err.Error())
+		}
+		answer <- got
+	}()
+	second, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := second.Header.Get(jetstream.ExpectedLastSubjSeqHeader); got != "7" {
+		t.Fatalf("expected last sequence header = %q, want 7", got)
+	}
+	// The late answer to the first request comes first.
+	if err := first.Respond([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Respond([]byte("on time")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(<-answer); got != "on time" {
+		t.Fatalf("second request answered %q, want %q", got, "on time")
+	}
+}
