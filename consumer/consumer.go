@@ -128,7 +128,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	// The hot requests (ledger and user writes, acks) wait on replies of
 	// their own (see requests).
-	c.req = newRequests(c.js.Conn(), c.js.Options().DefaultTimeout, c.cfg.Concurrency)
+	c.req = newRequests(c.js.Conn(), c.js.Options().DefaultTimeout, c.cfg.Concurrency+1) // the handlers', and the acks' confirmation
 	defer c.req.close()
 	c.ledger = ledger{leanWrites(bindCtx, c.js, ledgerKV, c.req)}
 	c.users = users{leanWrites(bindCtx, c.js, usersKV, c.req)}

@@ -61,7 +61,7 @@ func (b bucket) write(ctx context.Context, key string, value []byte, rev uint64)
 		return 0, err
 	}
 	seq, err := parsePubAck(ack)
-	if isWrongLastSeq(err) {
+	if err != nil && isWrongLastSeq(err) {
 		if rev != 0 {
 			return 0, errConflict
 		}

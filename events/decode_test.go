@@ -1,6 +1,9 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -402,6 +405,19 @@ func TestKeyOf(t *testing.T) {
 	if got, want := KeyOf("mangopay", "abc"), "7ff13d4201e174dba129b4658c6614b61bffb92d4063b88d58c3344564fd3287"; got != want {
 		t.Errorf("KeyOf(%q, %q) = %q, want %q", "mangopay", "abc", got, want)
 	}
+	// The framing holds on either side of the longest input hashed from the
+	// stack (an id and a source of MaxIdentityLen bytes each).
+	for _, n := range []int{MaxIdentityLen - 1, MaxIdentityLen, MaxIdentityLen + 1, 4 * MaxIdentityLen} {
+		source, id := strings.Repeat("s", MaxIdentityLen), strings.Repeat("i", n)
+		h := sha256.New()
+		for _, part := range []string{source, id} {
+			_ = binary.Write(h, binary.BigEndian, uint64(len(part)))
+			h.Write([]byte(part))
+		}
+		if got, want := KeyOf(source, id), hex.EncodeToString(h.Sum(nil)); got != want {
+			t.Errorf("KeyOf(%d-byte source, %d-byte id) = %s, want %s", len(source), n, got, want)
+		}
+	}
 	tr := &Trigger{Source: "s", ID: "i"}
 	if got, want := tr.Key(), KeyOf("s", "i"); got != want {
 		t.Errorf("Trigger.Key() = %q, want %q", got, want)
@@ -422,6 +438,13 @@ func TestValidUserID(t *testing.T) {
 		if got := ValidUserID(tt.id); got != tt.want {
 			t.Errorf("ValidUserID(%q) = %v, want %v", tt.id, got, tt.want)
 		}
+	}
+}
+
+func BenchmarkKeyOf(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		KeyOf("https://users.example.com/v1", "0b9d3c1e-6f7a-4c55-9a51-2f7c1d8e4b20")
 	}
 }
 

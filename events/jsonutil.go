@@ -32,6 +32,16 @@ func readObject(raw []byte, what string, names ...string) (vals []json.RawMessag
 	return decodeObject(raw, what, names)
 }
 
+// readValidObject is readObject for raw already known to be valid JSON (a
+// member's value in an object readObject read): it is not validated again.
+func readValidObject(raw []byte, what string, names ...string) (vals []json.RawMessage, dup string, err error) {
+	if i := skipSpace(raw, 0); i < len(raw) && raw[i] == '{' {
+		vals, dup = scanObject(raw, i, names)
+		return vals, dup, nil
+	}
+	return decodeObject(raw, what, names)
+}
+
 // scanObject is readObject for raw that json.Valid accepted, with its
 // object starting at raw[i]: a walk over the bytes, without the
 // decoder's allocations. The values are slices of raw.
@@ -234,7 +244,33 @@ func stringValue(raw json.RawMessage, name string) (string, error) {
 		return "", fmt.Errorf("%s must be a string, got %s", name, kindOf(raw))
 	}
 	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in), nil // nothing to undo: encoding/json would return the same
+		// Nothing to undo: encoding/json would return the same. The values
+		// most events carry are returned as the constants, not copied.
+		switch string(in) {
+		case SpecVersion:
+			return SpecVersion, nil
+		case ContentTypeJSON:
+			return ContentTypeJSON, nil
+		case TypeUserCreated:
+			return TypeUserCreated, nil
+		case TypeSessionExpired:
+			return TypeSessionExpired, nil
+		case TypeSessionFailed:
+			return TypeSessionFailed, nil
+		case TypeEnrollmentSucceeded:
+			return TypeEnrollmentSucceeded, nil
+		case CategoryOwner:
+			return CategoryOwner, nil
+		case CategoryPayer:
+			return CategoryPayer, nil
+		case CategoryPlatform:
+			return CategoryPlatform, nil
+		case PersonNatural:
+			return PersonNatural, nil
+		case PersonLegal:
+			return PersonLegal, nil
+		}
+		return string(in), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

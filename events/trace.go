@@ -42,12 +42,17 @@ func lowerHex(s string) bool {
 // traceOf reads the tracing attributes of an event. A malformed traceparent is ignored,
 // never an error: a tracing header must not stop a link.
 func traceOf(parent, state json.RawMessage) Trace {
-	var p, st string
-	if isNull(parent) || json.Unmarshal(parent, &p) != nil || !ValidTraceParent(p) {
+	if isNull(parent) {
 		return Trace{}
 	}
-	if !isNull(state) && json.Unmarshal(state, &st) == nil && len(st) <= maxTraceState && printableASCII(st) {
-		return Trace{Parent: p, State: st}
+	p, err := stringValue(parent, "traceparent")
+	if err != nil || !ValidTraceParent(p) {
+		return Trace{}
+	}
+	if !isNull(state) {
+		if st, err := stringValue(state, "tracestate"); err == nil && len(st) <= maxTraceState && printableASCII(st) {
+			return Trace{Parent: p, State: st}
+		}
 	}
 	return Trace{Parent: p}
 }

@@ -62,16 +62,34 @@ func (t *Trigger) Ref() Ref {
 // where lengths are byte counts. The length prefixes make the framing unambiguous: no two
 // distinct pairs share an input.
 func KeyOf(source, id string) string {
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
-	h.Write(n[:])
-	h.Write([]byte(source))
-	binary.BigEndian.PutUint64(n[:], uint64(len(id)))
-	h.Write(n[:])
-	h.Write([]byte(id))
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	if n := 16 + len(source) + len(id); n <= keyInputMax {
+		// The common case, hashed from the stack: a valid id and source fit.
+		var in [keyInputMax]byte
+		binary.BigEndian.PutUint64(in[:], uint64(len(source)))
+		copy(in[8:], source)
+		binary.BigEndian.PutUint64(in[8+len(source):], uint64(len(id)))
+		copy(in[16+len(source):], id)
+		sum = sha256.Sum256(in[:n])
+	} else {
+		h := sha256.New()
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(source)))
+		h.Write(n[:])
+		h.Write([]byte(source))
+		binary.BigEndian.PutUint64(n[:], uint64(len(id)))
+		h.Write(n[:])
+		h.Write([]byte(id))
+		h.Sum(sum[:0])
+	}
+	var key [2 * sha256.Size]byte
+	hex.Encode(key[:], sum[:])
+	return string(key[:])
 }
+
+// keyInputMax is the longest input KeyOf hashes from the stack: the
+// framing of an id and a source of MaxIdentityLen bytes each.
+const keyInputMax = 16 + 2*MaxIdentityLen
 
 // ValidKey reports whether key looks like a [KeyOf] result: 64 lowercase hex digits.
 func ValidKey(key string) bool {
@@ -186,10 +204,12 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if err != nil {
 		return nil, &InvalidError{Reason: err.Error()}
 	}
-	ie := &InvalidError{Trace: traceOf(attrs[attrTraceParent], attrs[attrTraceState])}
+	// ie is copied to the heap only when the event is invalid.
+	ie := InvalidError{Trace: traceOf(attrs[attrTraceParent], attrs[attrTraceState])}
 	invalid := func(format string, args ...any) (*Trigger, error) {
-		ie.Reason = fmt.Sprintf(format, args...)
-		return nil, ie
+		e := ie
+		e.Reason = fmt.Sprintf(format, args...)
+		return nil, &e
 	}
 	id, idErr := identityAttr(attrs[attrID], "id")
 	if idErr == nil && dup != "id" {
@@ -253,8 +273,10 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 		if err != nil {
 			return invalid("%v", err)
 		}
-		if mt, _, err := mime.ParseMediaType(v); err != nil || mt != ContentTypeJSON {
-			return invalid("attribute datacontenttype %s is not %s", quote(v), ContentTypeJSON)
+		if v != ContentTypeJSON { // the common value needs no parsing (nor its map)
+			if mt, _, err := mime.ParseMediaType(v); err != nil || mt != ContentTypeJSON {
+				return invalid("attribute datacontenttype %s is not %s", quote(v), ContentTypeJSON)
+			}
 		}
 	}
 	if !isNull(attrs[attrDataBase64]) {
@@ -266,7 +288,8 @@ func (s Subjects) Decode(subject string, body []byte) (*Trigger, error) {
 	if attrs[attrData][0] != '{' {
 		return invalid("attribute data must be a JSON object, got %s", kindOf(attrs[attrData]))
 	}
-	fields, dup, err := readObject(attrs[attrData], "data",
+	// data is a member of the body, which readObject found valid JSON.
+	fields, dup, err := readValidObject(attrs[attrData], "data",
 		"user_id", "category", "person_type", "email", "locale", "occurred_at")
 	if err != nil {
 		return invalid("%v", err)
@@ -407,7 +430,16 @@ func identityAttr(raw json.RawMessage, name string) (string, error) {
 	if isNull(raw) {
 		return "", fmt.Errorf("missing attribute %s", name)
 	}
-	v, err := stringValue(raw, "attribute "+name)
+	var label string
+	switch name { // constant labels: no concatenation per event
+	case "id":
+		label = "attribute id"
+	case "source":
+		label = "attribute source"
+	default:
+		label = "attribute " + name
+	}
+	v, err := stringValue(raw, label)
 	if err != nil {
 		return "", err
 	}
