@@ -78,7 +78,11 @@ func (c *Consumer) finish(ctx context.Context, j *job, s settlement) {
 func (c *Consumer) report(j *job, s settlement) {
 	out := *s.out
 	if s.decided {
-		j.log.Info("trigger settled", zap.String("outcome", out.Outcome), zap.String("reason", out.Reason), zap.Int("attempts", out.Attempts))
+		// The line j.log would write, without encoding its context twice.
+		if ce := c.log.Check(zap.InfoLevel, "trigger settled"); ce != nil {
+			ce.Write(append(j.logContext(make([]zap.Field, 0, 8)),
+				zap.String("outcome", out.Outcome), zap.String("reason", out.Reason), zap.Int("attempts", out.Attempts))...)
+		}
 		c.m.outcome(j.typ, out.Outcome, out.Reason, out.Attempts)
 	} else {
 		j.log.Debug("duplicate trigger", zap.String("outcome", out.Outcome))

@@ -54,6 +54,18 @@ type job struct {
 	marked bool
 }
 
+// logContext appends the fields of every line logged for the delivery to
+// fields: its event, user, stream sequence and delivery count, and its
+// traceparent when it has one.
+func (j *job) logContext(fields []zap.Field) []zap.Field {
+	fields = append(fields, zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
+		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
+	if j.trace.Parent != "" {
+		fields = append(fields, zap.String("traceparent", j.trace.Parent))
+	}
+	return fields
+}
+
 // typeUnknown is the type of a trigger whose event could not be decoded.
 const typeUnknown = "unknown"
 
@@ -131,11 +143,9 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg, slot in
 			j.trace = inv.Trace // an invalid event's dead letter carries its trace too
 		}
 	}
-	j.log = c.log.With(zap.String("event_id", j.eventID), zap.String("user_id", j.userID),
-		zap.Uint64("stream_seq", j.streamSeq), zap.Uint64("attempt", j.delivered))
-	if j.trace.Parent != "" {
-		j.log = j.log.With(zap.String("traceparent", j.trace.Parent))
-	}
+	// Encoded only if the delivery logs through it: a settled trigger's
+	// line is written with the same fields by report.
+	j.log = c.log.WithLazy(j.logContext(nil)...)
 
 	j.fresh = j.delivered == 1 && j.replay == ""
 	// A compare-and-set conflict means another replica or delivery wrote
