@@ -48,7 +48,7 @@
 //     and replays skip without a call;
 //  6. records the outcome and the event it publishes, publishes it with a
 //     deterministic message id, marks it published, and acknowledges
-//     (DoubleAck; Term for dead letters).
+//     (an ack JetStream confirmed; Term for dead letters).
 //
 // A compare-and-set conflict means another replica or delivery wrote
 // first; the handler starts over from what it wrote.
@@ -57,7 +57,9 @@
 //
 // Evaluating a trigger gives a verdict (an outcome, a retryable failure, a
 // fault, a wait for another trigger's call, a shutdown); each path of a
-// delivery ends in one settlement — ack (DoubleAck), term (TermWithReason,
+// delivery ends in one settlement — ack (confirmed, as DoubleAck confirms
+// it: the handlers that finish together send plain acks and one double ack,
+// whose answer confirms them all), term (TermWithReason,
 // once the dead-letter record is published) or nak with a delay — and one
 // function acts on it and reports the outcome.
 //
