@@ -2,7 +2,9 @@ package consumer_test
 
 import (
 	"context"
+	"net/url"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scaworker/scaworker/consumer"
+	"github.com/scaworker/scaworker/enroll"
 	"github.com/scaworker/scaworker/events"
 	"github.com/scaworker/scaworker/internal/testworld"
 	"github.com/scaworker/scaworker/mangosim"
@@ -64,29 +67,36 @@ func TestHandlerDiesAtEveryStep(t *testing.T) {
 				if n := w.Sim.Count("POST", "/enrollment"); n > 2 {
 					t.Errorf("enrollment POSTs = %d, want at most 2 (the second answered 409 and read back)", n)
 				}
+				if point == "recorded" {
+					// The link was recorded, never published: the redelivery found no
+					// event in the links stream and read the link back, without a POST.
+					if n := w.Sim.Count("POST", "/enrollment"); n != 1 {
+						t.Errorf("enrollment POSTs = %d, want 1 (the recorded link is read back, not minted again)", n)
+					}
+					if n := w.Sim.Count("GET", "/responses/"+enroll.IdempotencyKey(events.KeyOf("/users", "c1"), 1)); n != 1 {
+						t.Errorf("reads of the link's stored answer = %d, want 1", n)
+					}
+				}
 			})
 		}
 	}
 }
 
-// TestPublishedMarkIsSavedBeforeTheAck: when the write that clears the
-// pending event (and the link's token with it) loses a race right after
-// the publish, the delivery is not acknowledged until a later round has
-// cleared it, so no token stays in the ledger.
-func TestPublishedMarkIsSavedBeforeTheAck(t *testing.T) {
+// TestLedgerNeverHoldsTheLink: the ledger records a link outcome without
+// the link (its token) — between the publish and the ack, and after — and
+// the entry is not written again after the publish.
+func TestLedgerNeverHoldsTheLink(t *testing.T) {
 	t.Parallel()
 	var (
-		world   atomic.Pointer[testworld.World]
-		touched atomic.Int32
+		world  atomic.Pointer[testworld.World]
+		during atomic.Pointer[[]byte]
 	)
 	w := testworld.New(t, testworld.Options{
 		Checkpoint: func(p string) {
 			w := world.Load()
-			if p != "published" || w == nil || touched.Add(1) != 1 {
+			if p != "published" || w == nil {
 				return
 			}
-			// Another writer touches the entry between the publish and the
-			// write that clears the pending event.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			kv, err := w.JS.KeyValue(ctx, w.Config.Defaults().LedgerBucket)
@@ -94,15 +104,13 @@ func TestPublishedMarkIsSavedBeforeTheAck(t *testing.T) {
 				t.Errorf("ledger bucket: %v", err)
 				return
 			}
-			key := events.KeyOf("/users", "c1")
-			e, err := kv.Get(ctx, key)
+			e, err := kv.Get(ctx, events.KeyOf("/users", "c1"))
 			if err != nil {
 				t.Errorf("ledger entry: %v", err)
 				return
 			}
-			if _, err := kv.Put(ctx, key, e.Value()); err != nil {
-				t.Errorf("touch ledger entry: %v", err)
-			}
+			b := e.Value()
+			during.Store(&b)
 		},
 	})
 	world.Store(w)
@@ -111,17 +119,36 @@ func TestPublishedMarkIsSavedBeforeTheAck(t *testing.T) {
 		t.Fatalf("outcome = %s/%s, want link", got.Outcome, got.Reason)
 	}
 	w.Settled()
-	if touched.Load() == 0 {
+	links := w.Links()
+	if len(links) != 1 {
+		t.Fatalf("links = %d, want exactly 1", len(links))
+	}
+	u, err := url.Parse(links[0].RedirectURL)
+	if err != nil {
+		t.Fatalf("link: %v", err)
+	}
+	token := u.Query().Get("token")
+	if token == "" {
+		t.Fatalf("the simulator's link has no token")
+	}
+	b := during.Load()
+	if b == nil {
 		t.Fatal("the handler never reached the published checkpoint")
 	}
-	var e consumer.LedgerEntry
-	if !w.LedgerEntry("/users", "c1", &e) {
-		t.Fatal("no ledger entry for c1")
+	kv, err := w.JS.KeyValue(w.Context(), w.Config.Defaults().LedgerBucket)
+	if err != nil {
+		t.Fatalf("ledger bucket: %v", err)
 	}
-	if e.Pending != nil {
-		t.Errorf("ledger entry still holds the pending event (and the link's token) after the ack")
+	after, err := kv.Get(w.Context(), events.KeyOf("/users", "c1"))
+	if err != nil {
+		t.Fatalf("ledger entry: %v", err)
 	}
-	if n := len(w.Links()); n != 1 {
-		t.Errorf("links = %d, want exactly 1", n)
+	for name, v := range map[string][]byte{"after the publish": *b, "after the ack": after.Value()} {
+		if strings.Contains(string(v), links[0].RedirectURL) || strings.Contains(string(v), token) || strings.Contains(string(v), "redirect_url") {
+			t.Errorf("ledger entry %s holds the link: %s", name, v)
+		}
+	}
+	if after.Revision() != 1 {
+		t.Errorf("ledger entry revision = %d, want 1: a link is recorded by the one write that decides it", after.Revision())
 	}
 }
