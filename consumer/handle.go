@@ -170,6 +170,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	now := c.now()
 	if e != nil && e.Outcome != "" {
 		if !c.reopen(j, e, now) {
+			j.entry = nil // decided: no attempt to record (see recordAttempt)
 			return c.settle(work, j, e, rev, false)
 		}
 		j.log.Info("replay reopens a decided trigger", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason))
