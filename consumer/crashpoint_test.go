@@ -152,3 +152,75 @@ func TestLedgerNeverHoldsTheLink(t *testing.T) {
 		t.Errorf("ledger entry revision = %d, want 1: a link is recorded by the one write that decides it", after.Revision())
 	}
 }
+
+// TestLinkDyingDuringItsReadBackIsNotPublished: a link recorded but never
+// published (the handler died) is read back by the redelivery of its
+// message; when a Mangopay rate-limit window holds that read back until
+// the link has died, the link is not published: with no whole second left
+// it would carry no TTL and outlive its expiry in the links stream.
+func TestLinkDyingDuringItsReadBackIsNotPublished(t *testing.T) {
+	t.Parallel()
+	const life = 8 * time.Second
+	var (
+		world atomic.Pointer[testworld.World]
+		died  atomic.Int32
+	)
+	w := testworld.New(t, testworld.Options{
+		Mangopay: func(mp consumer.Mangopay) consumer.Mangopay { return agedLinks{mp, life} },
+		Checkpoint: func(p string) {
+			w := world.Load()
+			if p != "recorded" || w == nil || died.Add(1) != 1 {
+				return
+			}
+			// Every window spent until a second after the link dies.
+			w.Sim.SetFaults(mangosim.Faults{RateLimitedUntil: time.Now().Add(life + time.Second)})
+			runtime.Goexit()
+		},
+	})
+	world.Store(w)
+	w.UserCreated("c1", mangosim.UserOwnerNatural, map[string]any{"category": "OWNER"})
+	got := w.OutcomeFor("c1")
+	if got.Outcome != events.OutcomeLink {
+		t.Fatalf("outcome = %s/%s, want link", got.Outcome, got.Reason)
+	}
+	if died.Load() == 0 {
+		t.Fatal("the handler never reached the recorded checkpoint")
+	}
+	w.Settled()
+	// The redelivery found the link alive and read it back, held by the
+	// window until the link had died.
+	read := "/responses/" + enroll.IdempotencyKey(events.KeyOf("/users", "c1"), 1)
+	var limited, answered int
+	for _, c := range w.Sim.Calls() {
+		if c.Method == "GET" && strings.HasSuffix(c.Path, read) {
+			switch c.Status {
+			case 429:
+				limited++
+			case 200:
+				answered++
+			}
+		}
+	}
+	if limited == 0 || answered == 0 {
+		t.Fatalf("reads of the link's stored answer: %d answered 429, %d answered 200; want both", limited, answered)
+	}
+	if links := w.Links(); len(links) != 0 {
+		t.Errorf("links = %d, want none: the link expired at %s, before its read back ended", len(links), links[0].ExpiresAt)
+	}
+}
+
+// agedLinks is the Mangopay client whose fresh links have only left to
+// live, as if Mangopay had answered long ago.
+type agedLinks struct {
+	consumer.Mangopay
+	left time.Duration
+}
+
+func (a agedLinks) Enroll(ctx context.Context, req enroll.Request) (enroll.Result, error) {
+	res, err := a.Mangopay.Enroll(ctx, req)
+	if err == nil && !res.NotRequired {
+		res.ExpiresAt = time.Now().Add(a.left)
+		res.MintedAt = res.ExpiresAt.Add(-enroll.LinkTTL)
+	}
+	return res, err
+}

@@ -397,7 +397,7 @@ func (c *Consumer) finishPending(ctx context.Context, j *job, e *LedgerEntry, re
 		publish = !found
 	}
 	if publish {
-		if err := c.publishEvent(ctx, p.Subject, p.MsgID, p.Body, p.ExpiresAt); err != nil {
+		if err := c.publishEvent(ctx, p.Subject, p.MsgID, p.Body, p.ExpiresAt); err != nil && !errors.Is(err, errLinkDead) {
 			j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
 			return redeliver(c.retryDelay(1), whyRetry), false
 		}
@@ -460,7 +460,12 @@ func (c *Consumer) sendLink(ctx context.Context, j *job, e *LedgerEntry, decided
 		}
 		j.log.Info("recorded link read back from Mangopay and published")
 	}
-	if err := c.publishEvent(ctx, r.Subject, e.LinkID, body, e.ExpiresAt); err != nil {
+	if err := c.publishEvent(ctx, r.Subject, e.LinkID, body, e.ExpiresAt); errors.Is(err, errLinkDead) {
+		// It died while it was read back (a rate-limit window, a slow
+		// Mangopay): as above, not sent.
+		j.log.Warn("recorded link expired before its publish was confirmed; not sent again")
+		return true, settlement{}, true
+	} else if err != nil {
 		j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
 		return false, redeliver(c.retryDelay(1), whyRetry), false
 	}
@@ -489,13 +494,22 @@ func (c *Consumer) rebuildLink(ctx context.Context, j *job, e *LedgerEntry) ([]b
 	return body, err
 }
 
+// errLinkDead: a link has less than a whole second left. It is not
+// published: JetStream takes no TTL under a second (the client then sends
+// none), so the message would outlive the link.
+var errLinkDead = errors.New("link expired")
+
 // publishEvent publishes an outcome event with its message id and, for a
-// link (expiresAt set), a TTL of the whole seconds it has left.
+// link (expiresAt set), a TTL of the whole seconds it has left; a link
+// without one is not published (errLinkDead).
 func (c *Consumer) publishEvent(ctx context.Context, subject, msgID string, body []byte, expiresAt time.Time) error {
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID)}
 	if !expiresAt.IsZero() {
 		ttl := c.linkLeft(expiresAt)
 		c.m.linkLeft(ttl.Seconds())
+		if ttl < time.Second {
+			return errLinkDead
+		}
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
 	}
 	if _, err := c.js.Publish(ctx, subject, body, opts...); err != nil {
