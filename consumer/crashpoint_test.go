@@ -160,7 +160,9 @@ func TestLedgerNeverHoldsTheLink(t *testing.T) {
 // it would carry no TTL and outlive its expiry in the links stream.
 func TestLinkDyingDuringItsReadBackIsNotPublished(t *testing.T) {
 	t.Parallel()
-	const life = 8 * time.Second
+	// The redelivery comes about AckWait (2s) after the handler died: the link
+	// is alive then, with ample margin.
+	const life = 12 * time.Second
 	var (
 		world atomic.Pointer[testworld.World]
 		died  atomic.Int32
