@@ -46,8 +46,12 @@ type job struct {
 	// instead of reading it again.
 	us    *userState
 	usRev uint64
-	// newEntry: the ledger had no entry for the trigger when this pass
-	// began, so no earlier delivery reached a Mangopay call or took a mark.
+	// newEntry: a first delivery, and the ledger had no entry for the
+	// trigger when this pass began, so no earlier delivery reached a
+	// Mangopay call or took a mark. A redelivery without an entry may
+	// follow a first delivery cut short (killed, or by the shutdown
+	// timeout) in its first call: that one writes nothing before its calls
+	// (see recordAttempt), but may have taken a mark.
 	newEntry bool
 	// marked: the user's entry may hold this trigger's mark of a call in
 	// flight (taken by this delivery or an earlier one); see dropMark.
@@ -203,7 +207,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	// The attempt is recorded before the first Mangopay call (see
 	// recordAttempt); a verdict reached without one is recorded by the
 	// write that decides it.
-	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0
+	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0 && j.delivered == 1
 	v := c.evaluate(stop, work, j, e)
 	if v.kind == restart {
 		return settlement{verb: again}
