@@ -284,8 +284,10 @@ func TestMarkDroppedAfterAFirstDeliveryCutMidCall(t *testing.T) {
 	testworld.WaitFor(t, "cut-1's first delivery in its POST", testworld.Timeout, func() bool {
 		return w.Sim.InFlight("POST", "/enrollment") == 1
 	})
-	w.Stop() // the shutdown timeout cuts the POST
-	w.Sim.AddUser(legal("")) // the representative's e-mail is gone
+	// The shutdown timeout cuts the POST; meanwhile the representative's
+	// e-mail is gone.
+	w.Stop()
+	w.Sim.AddUser(legal(""))
 	w.Sim.SetFaults(mangosim.Faults{})
 	w.StartReplica()
 	if o := w.OutcomeFor("cut-1"); o.Outcome != events.OutcomeDLQ || o.Reason != events.ReasonMissingLegalRepEmail {
