@@ -102,8 +102,9 @@
 // the same link, read back from Mangopay's stored answer to the same
 // Idempotency-Key (GET /responses/{key}, one call, on this crash path
 // only), in the same event with the same message id. While Mangopay cannot
-// answer that read, the message is handed back until the link's life ends;
-// no other link is ever minted for the trigger.
+// answer that read, the message is handed back until the link's life ends
+// (a link that dies while it is read, e.g. in a rate-limit window, is not
+// published); no other link is ever minted for the trigger.
 //
 // # Redrive lineage
 //
