@@ -466,7 +466,7 @@ func (c *Consumer) sendLink(ctx context.Context, j *job, e *LedgerEntry, decided
 	}
 	if err := c.publishEvent(ctx, r.Subject, e.LinkID, body, e.ExpiresAt); errors.Is(err, errLinkDead) {
 		// It died while it was read back (a rate-limit window, a slow
-		// Mangopay): as above, not sent.
+		// Mangopay), or before its first publish: as above, not sent.
 		j.log.Warn("recorded link expired before its publish was confirmed; not sent again")
 		return true, settlement{}, true
 	} else if err != nil {
