@@ -69,7 +69,7 @@ func (c *Consumer) finish(ctx context.Context, j *job, s settlement) {
 		return
 	}
 	if err != nil {
-		j.log.Warn("ack failed; the redelivery will be a duplicate", zap.Error(err))
+		j.log.Warn("ack failed; JetStream redelivers the trigger, which then settles as a duplicate (a link found in the links stream is reported again)", zap.Error(err))
 	}
 	c.report(j, s)
 }

@@ -16,6 +16,9 @@ type Mangopay interface {
 	GetUser(ctx context.Context, userID string) (*enroll.User, error)
 	SCAStatus(ctx context.Context, userID string) (*enroll.SCAStatus, error)
 	Enroll(ctx context.Context, req enroll.Request) (enroll.Result, error)
+	// ReadLink reads a minted link back (GET /responses/{key}); only to
+	// publish again a recorded link whose publish was not confirmed.
+	ReadLink(ctx context.Context, userID, trigger string, seq int, locale string) (string, error)
 }
 
 // Pacer says until when no Mangopay request may be sent; the consumer

@@ -30,13 +30,20 @@
 //     id) — except at the first delivery, where no entry is expected: its
 //     first write creates the entry, and a conflict reads it and starts
 //     over. A decided trigger is a duplicate: acknowledged, nothing else.
-//     A decided trigger whose event was not yet confirmed by JetStream is
-//     finished: the event is published again with the same message id;
+//     A decided trigger whose event may not have been published is
+//     finished: a dead letter's record is published again with the same
+//     message id; a link, on a redelivery of the message that decided it,
+//     is looked for in the links stream and, if missing while the link
+//     lives, read back from Mangopay and published with the same id;
 //  3. records the attempt with compare-and-set before its first Mangopay
 //     call (the retry budget is counted here, by the worker, not by the
 //     server's MaxDeliver, so a worker killed during the last allowed
-//     delivery still dead-letters the trigger at the next one); a verdict
-//     reached without a call is recorded once, by the write that decides it;
+//     delivery still dead-letters the trigger at the next one). The first
+//     delivery, which no budget can end, only reads the ledger there (an
+//     entry found starts the delivery over from it); its entry is created
+//     by the write that decides the trigger or saves a retry's progress. A
+//     verdict reached without a call is recorded once, by the write that
+//     decides it;
 //  4. applies the eligibility rules in the documented order, with only the
 //     Mangopay calls they allow, reading the user's state only for the rules
 //     that need it;
@@ -47,8 +54,11 @@
 //     the link mark is released and the user remembered, so later triggers
 //     and replays skip without a call;
 //  6. records the outcome and the event it publishes, publishes it with a
-//     deterministic message id, marks it published, and acknowledges
-//     (an ack JetStream confirmed; Term for dead letters).
+//     deterministic message id, and acknowledges (an ack JetStream
+//     confirmed; Term for dead letters). A link is recorded without the
+//     link itself ([SentLink]: the token never enters the ledger), so that
+//     one write is all; a dead letter's record is kept in the entry until
+//     it is published, then removed.
 //
 // A compare-and-set conflict means another replica or delivery wrote
 // first; the handler starts over from what it wrote.
@@ -90,7 +100,13 @@
 // dies after recording a link and before JetStream confirmed its publish,
 // and stays down until the link has expired (10 minutes), the link is not
 // published again (it would be dead) and no second one is minted (the
-// first may have been sent). Within the link's life the republish is exact.
+// first may have been sent). Within the link's life the republish is exact:
+// the same link, read back from Mangopay's stored answer to the same
+// Idempotency-Key (GET /responses/{key}, one call, on this crash path
+// only), in the same event with the same message id. While Mangopay cannot
+// answer that read, the message is handed back until the link's life ends
+// (a link that dies while it is read, e.g. in a rate-limit window, is not
+// published); no other link is ever minted for the trigger.
 //
 // # Redrive lineage
 //

@@ -46,12 +46,21 @@ type job struct {
 	// instead of reading it again.
 	us    *userState
 	usRev uint64
-	// newEntry: the ledger had no entry for the trigger when this pass
-	// began, so no earlier delivery reached a Mangopay call or took a mark.
+	// newEntry: a first delivery, and the ledger had no entry for the
+	// trigger when this pass began, so no earlier delivery reached a
+	// Mangopay call or took a mark. A redelivery without an entry may
+	// follow a first delivery cut short (killed, or by the shutdown
+	// timeout) in its first call: that one writes nothing before its calls
+	// (see recordAttempt), but may have taken a mark.
 	newEntry bool
 	// marked: the user's entry may hold this trigger's mark of a call in
 	// flight (taken by this delivery or an earlier one); see dropMark.
 	marked bool
+	// stop ends at SIGTERM (see handle).
+	stop context.Context
+	// linkBody is the send-link event this delivery decided, kept in
+	// memory only: the ledger records it without the link (see SentLink).
+	linkBody []byte
 }
 
 // logContext appends the fields of every line logged for the delivery to
@@ -125,7 +134,7 @@ func (c *Consumer) handle(stop, work context.Context, msg jetstream.Msg, slot in
 	c.heartbeat(slot, msg)
 	defer c.beats.drop(slot)
 
-	j := &job{msg: msg, subject: msg.Subject(), typ: typeUnknown}
+	j := &job{msg: msg, subject: msg.Subject(), typ: typeUnknown, stop: stop}
 	if h := msg.Headers(); h != nil {
 		j.replay = h.Get(HeaderReplay)
 	}
@@ -175,6 +184,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	now := c.now()
 	if e != nil && e.Outcome != "" {
 		if !c.reopen(j, e, now) {
+			j.entry = nil // decided: no attempt to record (see recordAttempt)
 			return c.settle(work, j, e, rev, false)
 		}
 		j.log.Info("replay reopens a decided trigger", zap.String("outcome", e.Outcome), zap.String("reason", e.Reason))
@@ -207,7 +217,7 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	// The attempt is recorded before the first Mangopay call (see
 	// recordAttempt); a verdict reached without one is recorded by the
 	// write that decides it.
-	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0
+	j.entry, j.rev, j.recorded, j.newEntry = e, rev, false, rev == 0 && j.delivered == 1
 	v := c.evaluate(stop, work, j, e)
 	if v.kind == restart {
 		return settlement{verb: again}
@@ -221,6 +231,17 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 // returns errConflict when another writer got there first.
 func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
 	if j.recorded || j.entry == nil {
+		return nil
+	}
+	if j.delivered == 1 && j.replay == "" && j.rev == 0 && j.entry.Attempts == 1 {
+		e, _, err := c.ledger.get(ctx, j.key)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errLedger, err)
+		}
+		if e != nil {
+			return errConflict
+		}
+		j.recorded = true
 		return nil
 	}
 	rev, err := c.ledger.put(ctx, j.key, j.entry, j.rev)
@@ -290,7 +311,9 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 			return redeliver(c.retryDelay(e.Attempts), whyRetry)
 		}
 		e.LinkID, e.ExpiresAt = id, v.link.ExpiresAt
-		e.Pending = &PendingEvent{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, MsgID: id, Body: body, ExpiresAt: v.link.ExpiresAt, RecordedAt: now}
+		e.Sent = &SentLink{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, RecordedAt: now,
+			StreamSeq: j.streamSeq, KeySeq: e.Seq, Locale: v.locale, Email: v.email}
+		j.linkBody = body
 	case events.OutcomeDLQ:
 		e.LastError = errText(v.err)
 		id := events.DeadLetterID(j.key, j.streamSeq)
@@ -328,63 +351,25 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 	return c.settle(ctx, j, e, rev, true)
 }
 
-// settle finishes a decided trigger: publishes its pending event (with its
-// deterministic message id, so a republish after a crash is dropped by
-// JetStream) and marks it published; the settlement acknowledges it (term
-// for a dead letter) and reports it. decidedNow is false for a redelivery
-// or replay of a decided trigger.
+// settle finishes a decided trigger: publishes its outcome event (with
+// its deterministic message id, so a republish after a crash is dropped by
+// JetStream); the settlement acknowledges it (term for a dead letter) and
+// reports it. decidedNow is false for a redelivery or replay of a decided
+// trigger.
 func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint64, decidedNow bool) settlement {
-	finishing := e.Pending != nil
-	if p := e.Pending; p != nil {
-		opts := []jetstream.PublishOpt{jetstream.WithMsgID(p.MsgID)}
-		publish := true
-		if !p.ExpiresAt.IsZero() {
-			ttl := p.ExpiresAt.Sub(c.now()).Truncate(time.Second)
-			if ttl < time.Second {
-				// The link died before JetStream confirmed it: sending it now is
-				// useless, and minting another could send this trigger twice.
-				j.log.Warn("link expired before its publish was confirmed; not sent again")
-				publish = false
-			}
-			c.m.linkLeft(ttl.Seconds())
-			opts = append(opts, jetstream.WithMsgTTL(ttl))
+	var finishing bool
+	switch {
+	case e.Pending != nil:
+		if s, ok := c.finishPending(ctx, j, e, rev, decidedNow); !ok {
+			return s
 		}
-		if publish && !decidedNow && !c.dedupes(p) {
-			// Past the stream's duplicate window JetStream would take a second
-			// copy: look for the first one instead.
-			found, err := c.published(ctx, p)
-			if err != nil {
-				j.log.Warn("cannot tell whether the outcome was published; redelivering", zap.Error(err))
-				return redeliver(c.retryDelay(1), whyRetry)
-			}
-			publish = !found
+		finishing = true
+	case e.Sent != nil && e.Outcome == events.OutcomeLink:
+		done, s, ok := c.sendLink(ctx, j, e, decidedNow)
+		if !ok {
+			return s
 		}
-		if publish {
-			if _, err := c.js.Publish(ctx, p.Subject, p.Body, opts...); err != nil {
-				j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
-				return redeliver(c.retryDelay(1), whyRetry)
-			}
-			c.checkpoint("published")
-		}
-		if e.Outcome == events.OutcomeLink && !decidedNow {
-			// A link decided by this delivery was counted by its claim when
-			// Mangopay answered; one finished after a crash is counted here.
-			// Counted even when the publish could not be confirmed: it may have been sent.
-			if err := c.users.publish(ctx, e.UserID, j.key, e.ExpiresAt.Add(-enroll.LinkTTL)); err != nil {
-				j.log.Warn("user link count not updated", zap.Error(err))
-			}
-		}
-		e.Pending = nil // the link's token leaves the ledger with it
-		if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
-			// Not acknowledged until the ledger says published: an ack here
-			// would leave the link's token in the ledger for good. The next
-			// round finds the event published (message id or stream lookup).
-			if errors.Is(err, errConflict) {
-				return settlement{verb: again}
-			}
-			j.log.Warn("ledger publish mark not saved; redelivering", zap.Error(err))
-			return redeliver(c.retryDelay(1), whyRetry)
-		}
+		finishing = done
 	}
 	c.takeOver(ctx, j, e)
 	out := Outcome{Key: j.key, EventID: j.eventID, Type: j.typ, UserID: j.userID, Outcome: e.Outcome,
@@ -400,6 +385,167 @@ func (c *Consumer) settle(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 		s.verb, s.reason = term, e.Reason
 	}
 	return s
+}
+
+// finishPending publishes the event e.Pending holds (a dead letter's
+// record; a link recorded before links were kept out of the ledger) and
+// removes it from the entry. ok is false when the delivery must end with s
+// instead.
+func (c *Consumer) finishPending(ctx context.Context, j *job, e *LedgerEntry, rev uint64, decidedNow bool) (s settlement, ok bool) {
+	p := e.Pending
+	publish := true
+	if !p.ExpiresAt.IsZero() && c.linkLeft(p.ExpiresAt) < time.Second {
+		// The link died before JetStream confirmed it: sending it now is
+		// useless, and minting another could send this trigger twice.
+		j.log.Warn("link expired before its publish was confirmed; not sent again")
+		publish = false
+	}
+	if publish && !decidedNow && !c.dedupes(p) {
+		// Past the stream's duplicate window JetStream would take a second
+		// copy: look for the first one instead.
+		found, err := c.published(ctx, p)
+		if err != nil {
+			j.log.Warn("cannot tell whether the outcome was published; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry), false
+		}
+		publish = !found
+	}
+	if publish {
+		if err := c.publishEvent(ctx, p.Subject, p.MsgID, p.Body, p.ExpiresAt); err != nil && !errors.Is(err, errLinkDead) {
+			j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
+			return redeliver(c.retryDelay(1), whyRetry), false
+		}
+	}
+	if e.Outcome == events.OutcomeLink && !decidedNow {
+		c.countLink(ctx, j, e)
+	}
+	e.Pending = nil // the link's token leaves the ledger with it
+	if _, err := c.ledger.put(ctx, j.key, e, rev); err != nil {
+		// Not acknowledged until the ledger says published: an ack here
+		// would leave the link's token in the ledger for good. The next
+		// round finds the event published (message id or stream lookup).
+		if errors.Is(err, errConflict) {
+			return settlement{verb: again}, false
+		}
+		j.log.Warn("ledger publish mark not saved; redelivering", zap.Error(err))
+		return redeliver(c.retryDelay(1), whyRetry), false
+	}
+	return settlement{}, true
+}
+
+// sendLink publishes the send-link event of link outcome e. The delivery
+// that decided it has the event in hand (j.linkBody). Any later delivery
+// has only the entry (see SentLink): a redelivery of the deciding message,
+// while the link lives, looks for the event in the links stream and, when
+// the publish never happened, reads the link back from Mangopay and
+// publishes the same event; a copy of the trigger (a replay, a duplicate)
+// leaves that to the deciding message, which is not acknowledged before
+// its event is published. finished says this delivery finished the link's
+// delivery (the deciding delivery did, or one redelivering its message,
+// which then reports the outcome the first never acknowledged); ok is false
+// when the delivery must end with s instead.
+func (c *Consumer) sendLink(ctx context.Context, j *job, e *LedgerEntry, decidedNow bool) (finished bool, s settlement, ok bool) {
+	r := e.Sent
+	body := j.linkBody
+	if !decidedNow {
+		if j.streamSeq != r.StreamSeq || j.ev == nil {
+			return false, settlement{}, true
+		}
+		if c.linkLeft(e.ExpiresAt) < time.Second {
+			// Dead: whether or not it was sent, nothing is sent again and no
+			// other link is minted for this trigger.
+			j.log.Warn("recorded link expired before its publish was confirmed; not sent again")
+			return true, settlement{}, true
+		}
+		p := &PendingEvent{Stream: r.Stream, Subject: r.Subject, RecordedAt: r.RecordedAt, MsgID: e.LinkID}
+		found, err := c.published(ctx, p)
+		if err != nil {
+			j.log.Warn("cannot tell whether the link was published; redelivering", zap.Error(err))
+			return false, redeliver(c.retryDelay(1), whyRetry), false
+		}
+		if found {
+			c.countLink(ctx, j, e)
+			return true, settlement{}, true
+		}
+		if body, err = c.rebuildLink(ctx, j, e); err != nil {
+			// Tried again until the link's life ends; never minted anew.
+			j.log.Warn("recorded link not published and not read back; redelivering", zap.Error(err))
+			return false, redeliver(c.retryDelay(1), whyRetry), false
+		}
+		j.log.Info("recorded link read back from Mangopay and published")
+	}
+	if err := c.publishEvent(ctx, r.Subject, e.LinkID, body, e.ExpiresAt); errors.Is(err, errLinkDead) {
+		// It died while it was read back (a rate-limit window, a slow
+		// Mangopay), or before its first publish: as above, not sent.
+		j.log.Warn("recorded link expired before its publish was confirmed; not sent again")
+		return true, settlement{}, true
+	} else if err != nil {
+		j.log.Warn("publish outcome failed; redelivering", zap.Error(err))
+		return false, redeliver(c.retryDelay(1), whyRetry), false
+	}
+	if !decidedNow {
+		c.countLink(ctx, j, e)
+	}
+	return true, settlement{}, true
+}
+
+// rebuildLink reads link outcome e's link back from Mangopay and encodes
+// the event its deciding delivery published (or would have).
+func (c *Consumer) rebuildLink(ctx context.Context, j *job, e *LedgerEntry) ([]byte, error) {
+	r := e.Sent
+	var link string
+	err := c.call(j.stop, ctx, j, "read_link", func(ctx context.Context) (err error) {
+		link, err = c.mp.ReadLink(ctx, j.ev.UserID, j.key, r.KeySeq, r.Locale)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, body, err := events.EncodeLinkSend(j.key, events.LinkSend{
+		UserID: j.ev.UserID, RedirectURL: link, ExpiresAt: e.ExpiresAt, Trigger: j.ev.Ref(),
+		Locale: r.Locale, Email: r.Email, Trace: j.trace,
+	}, r.RecordedAt)
+	return body, err
+}
+
+// errLinkDead: a link has less than a whole second left. It is not
+// published: JetStream takes no TTL under a second (the client then sends
+// none), so the message would outlive the link.
+var errLinkDead = errors.New("link expired")
+
+// publishEvent publishes an outcome event with its message id and, for a
+// link (expiresAt set), a TTL of the whole seconds it has left; a link
+// without one is not published (errLinkDead).
+func (c *Consumer) publishEvent(ctx context.Context, subject, msgID string, body []byte, expiresAt time.Time) error {
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID)}
+	if !expiresAt.IsZero() {
+		ttl := c.linkLeft(expiresAt)
+		c.m.linkLeft(ttl.Seconds())
+		if ttl < time.Second {
+			return errLinkDead
+		}
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
+	if _, err := c.js.Publish(ctx, subject, body, opts...); err != nil {
+		return err
+	}
+	c.checkpoint("published")
+	return nil
+}
+
+// linkLeft is the whole seconds a link expiring at expiresAt has left.
+func (c *Consumer) linkLeft(expiresAt time.Time) time.Duration {
+	return expiresAt.Sub(c.now()).Truncate(time.Second)
+}
+
+// countLink counts a link finished by a later delivery in the user's
+// entry. A link decided by this delivery was counted by its claim when
+// Mangopay answered; one finished after a crash is counted here, even when
+// its publish could not be confirmed: it may have been sent.
+func (c *Consumer) countLink(ctx context.Context, j *job, e *LedgerEntry) {
+	if err := c.users.publish(ctx, e.UserID, j.key, e.ExpiresAt.Add(-enroll.LinkTTL)); err != nil {
+		j.log.Warn("user link count not updated", zap.Error(err))
+	}
 }
 
 // maxRecord is the largest dead-letter record that fits in a message and,

@@ -23,10 +23,14 @@ import (
 // read it.
 //
 // A trigger is pending while Outcome is empty. Once Outcome is set the
-// trigger is decided; if the decision publishes an event (a link or a
-// dead letter), Pending holds that event until JetStream acknowledged it,
-// so a crash between the record and the publish is finished by the next
-// delivery with the very same message id.
+// trigger is decided. A dead letter's record is kept in Pending until
+// JetStream acknowledged it, so a crash between the record and the publish
+// is finished by the next delivery with the very same message id. A link
+// is recorded by Sent, without the link itself (its token never enters the
+// ledger), and the entry is not written again after the publish: a
+// redelivery of the deciding message looks for the event in the links
+// stream and, if the publish never happened, reads the link back from
+// Mangopay (GET /responses/{key}) and publishes it with the same id.
 type LedgerEntry struct {
 	Outcome string `json:"outcome,omitempty"`
 	Reason  string `json:"reason,omitempty"`
@@ -47,8 +51,11 @@ type LedgerEntry struct {
 	LastError string `json:"last_error,omitempty"`
 	LastFault bool   `json:"last_fault,omitempty"`
 
-	// Pending is the outcome event not yet acknowledged by JetStream.
+	// Pending is the outcome event not yet acknowledged by JetStream (a
+	// dead letter's record; a link's, for entries written before Sent).
 	Pending *PendingEvent `json:"pending,omitempty"`
+	// Sent is what a link outcome publishes, short of the link.
+	Sent *SentLink `json:"sent,omitempty"`
 	// LinkID and ExpiresAt describe the published link, if any.
 	LinkID    string    `json:"link_id,omitempty"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
@@ -75,6 +82,27 @@ type PendingEvent struct {
 	ExpiresAt  time.Time `json:"expires_at,omitzero"` // links only: the message TTL ends here
 }
 
+// SentLink is the send-link event of a link outcome as recorded before its
+// first publish, without the link (whose token never enters the ledger):
+// with the trigger's event and Mangopay's stored answer to the key KeySeq
+// it rebuilds the very same event. Its message id is the entry's LinkID,
+// its TTL ends at the entry's ExpiresAt.
+type SentLink struct {
+	Stream  string `json:"stream"`
+	Subject string `json:"subject"`
+	// RecordedAt is when the event was recorded: its time.
+	RecordedAt time.Time `json:"recorded_at"`
+	// StreamSeq is the sequence of the trigger message whose delivery
+	// decided the link. That message is acknowledged only once the event is
+	// published, so only its redelivery may have to publish it again; any
+	// other copy of the trigger is a duplicate.
+	StreamSeq uint64 `json:"stream_seq"`
+	// KeySeq is the Idempotency-Key sequence whose answer holds the link.
+	KeySeq int    `json:"key_seq"`
+	Locale string `json:"locale,omitempty"`
+	Email  string `json:"email,omitempty"`
+}
+
 // ledger stores entries in a KV bucket.
 type ledger struct {
 	bucket
@@ -96,8 +124,8 @@ type entryEncoder struct {
 
 // encode encodes e as json.Marshal would and returns the bytes, valid
 // until the encoder is used again. An entry's own fields are appended
-// directly (a skip's entry is most writes); its pending event, and a
-// time json.Marshal would refuse, go through encoding/json.
+// directly (a skip's entry is most writes); its pending or sent event,
+// and a time json.Marshal would refuse, go through encoding/json.
 func (x *entryEncoder) encode(e *LedgerEntry) ([]byte, error) {
 	if !rfc3339(e.FirstAttemptAt) || !rfc3339(e.LastAttemptAt) || !rfc3339(e.ExpiresAt) || !rfc3339(e.DecidedAt) {
 		return x.encodeJSON(e)
@@ -141,12 +169,20 @@ func (x *entryEncoder) encode(e *LedgerEntry) ([]byte, error) {
 		field("last_fault")
 		b = append(b, "true"...)
 	}
-	if e.Pending != nil {
+	// The events of links and dead letters, less frequent, through encoding/json.
+	for _, v := range []struct {
+		name  string
+		value any
+		set   bool
+	}{{"pending", e.Pending, e.Pending != nil}, {"sent", e.Sent, e.Sent != nil}} {
+		if !v.set {
+			continue
+		}
 		x.buf.Reset()
-		if err := x.enc.Encode(e.Pending); err != nil {
+		if err := x.enc.Encode(v.value); err != nil {
 			return nil, err
 		}
-		field("pending")
+		field(v.name)
 		b = append(b, bytes.TrimSuffix(x.buf.Bytes(), []byte("\n"))...)
 	}
 	str("link_id", e.LinkID)

@@ -262,3 +262,56 @@ func TestDuplicateOfAPendingTriggerReadsTheUser(t *testing.T) {
 		t.Errorf("user state = %v, want the dead holder's mark released", st)
 	}
 }
+
+// TestMarkDroppedAfterAFirstDeliveryCutMidCall: a first delivery writes
+// nothing to the ledger before its calls, so when it is cut mid-POST (here
+// by the shutdown timeout; a kill is the same) it leaves the mark it took
+// and no ledger entry. The redelivery, on another replica, ends without a
+// link before it calls again (the data changed: dead-lettered); the mark
+// must go with that outcome, not linger until its lease ends.
+func TestMarkDroppedAfterAFirstDeliveryCutMidCall(t *testing.T) {
+	t.Parallel()
+	w := testworld.New(t, testworld.Options{Consumer: func(c *consumer.Config) {
+		c.AckWait, c.AttemptTimeout, c.ShutdownTimeout = 5*time.Second, 4*time.Second, time.Second // the POST outlasts the drain
+	}})
+	legal := func(rep string) mangosim.User {
+		return mangosim.User{ID: "user_m_cut_legal", Category: mangosim.CategoryOwner, PersonType: mangosim.PersonLegal,
+			LegalPersonType: "BUSINESS", Status: mangosim.StatusActive, Email: "company@example.com", LegalRepresentativeEmail: rep}
+	}
+	w.Sim.AddUser(legal("rep@example.com"))
+	w.Sim.SetFaults(mangosim.Faults{HoldEnrollments: true})
+	w.UserCreated("cut-1", "user_m_cut_legal", nil) // no category: GET user, then the POST
+	testworld.WaitFor(t, "cut-1's first delivery in its POST", testworld.Timeout, func() bool {
+		return w.Sim.InFlight("POST", "/enrollment") == 1
+	})
+	// The shutdown timeout cuts the POST; meanwhile the representative's
+	// e-mail is gone.
+	w.Stop()
+	w.Sim.AddUser(legal(""))
+	w.Sim.SetFaults(mangosim.Faults{})
+	w.StartReplica()
+	if o := w.OutcomeFor("cut-1"); o.Outcome != events.OutcomeDLQ || o.Reason != events.ReasonMissingLegalRepEmail {
+		t.Fatalf("cut-1: %s/%s, want dlq/%s", o.Outcome, o.Reason, events.ReasonMissingLegalRepEmail)
+	}
+	ctx := w.Context()
+	kv, err := w.JS.KeyValue(ctx, w.Config.Defaults().UsersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, "user_m_cut_legal")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatal("no user state: the first delivery took no mark")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Links []struct{ Key string } `json:"links"`
+	}
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Links) != 0 {
+		t.Errorf("user state after cut-1 was dead-lettered: %s; want no mark left", e.Value())
+	}
+}

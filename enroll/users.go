@@ -295,6 +295,52 @@ func (c *Client) Enroll(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
+// ReadLink reads back the link that Enroll minted with Idempotency-Key
+// IdempotencyKey(trigger, seq) — GET /v2.01/{ClientId}/responses/{key},
+// with Enroll's retries — and builds it as Enroll did (returnUrl, and lang
+// for locale). The worker never stores a link's token: this is how it
+// publishes again a recorded link whose first publish was not confirmed.
+// Unlike Enroll it never mints and ignores how long the link has left:
+// a stored answer that is not a 200 with a RedirectUrl, or a record that
+// stays unreadable, is an error.
+func (c *Client) ReadLink(ctx context.Context, userID, trigger string, seq int, locale string) (string, error) {
+	if err := checkUserID(userID); err != nil {
+		return "", fmt.Errorf("read link: %w", err)
+	}
+	if c.links == nil {
+		return "", fmt.Errorf("read link of user %s: read-only client: no SCA_RETURN_URL to build links with: %w", userID, errInvalidInput)
+	}
+	if err := validTrigger(trigger); err != nil {
+		return "", fmt.Errorf("read link of user %s: trigger %q: %v: %w", userID, truncateForError(trigger), err, errInvalidInput)
+	}
+	key := IdempotencyKey(trigger, max(seq, 1))
+	var stored *StoredResponse
+	err := c.retry(ctx, "read_link", c.log.With(zap.String("user_id", userID), zap.String("idempotency_key", key)), func(ctx context.Context) (err error) {
+		stored, err = c.readBack(ctx, key)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read link of user %s back (key %s): %w", userID, key, err)
+	}
+	redirect, unusable := "", "the first call failed"
+	if stored.StatusCode == http.StatusOK {
+		var rb enrollJSON
+		if body := bytes.TrimSpace(stored.Body); len(body) > 0 && body[0] == '{' && json.Unmarshal(body, &rb) == nil {
+			redirect, unusable = rb.redirect(), "stored 200 holds no link"
+		} else {
+			unusable = "stored 200 has no readable Enroll answer"
+		}
+	}
+	if redirect == "" {
+		return "", fmt.Errorf("read link of user %s back (key %s): %s", userID, key, unusable)
+	}
+	link, err := c.links.Build(redirect, locale)
+	if err != nil {
+		return "", fmt.Errorf("read link of user %s back: %w", userID, err)
+	}
+	return link, nil
+}
+
 // notStoredReads is how many times a key that answers 409 is read back
 // while GET /responses/{key} answers 404 (the first call may still be in
 // flight), a growing pause apart, before the key counts as spent.

@@ -263,6 +263,20 @@ func (r *run) checkLinks(ctx context.Context, trs []*trigger) {
 		}
 		usedAnswer[base] = l.Trigger.ID
 	}
+	// A link recorded in the ledger is published: the ledger no longer
+	// keeps the event (the token stays out of it), so a record whose
+	// publish was lost would show only here. A link whose life has ended
+	// may have left the stream by its TTL, or legitimately never been
+	// published (a worker down until it died).
+	published := map[string]bool{}
+	for _, l := range links {
+		published[l.id] = true
+	}
+	for _, tr := range trs {
+		if e := tr.entry; e != nil && e.Outcome == events.OutcomeLink && e.ExpiresAt.After(time.Now().Add(5*time.Second)) && !published[e.LinkID] {
+			r.violate(invOutcome, "trigger %s: link %s recorded but never published", tr.ev.ID, e.LinkID)
+		}
+	}
 	for root, ids := range perLineage {
 		if len(ids) > 1 {
 			name := root

@@ -25,7 +25,8 @@
 //
 // [Options] holds what tests change: the consumer, client and simulator
 // settings, a stopped consumer, quiet logging for benchmarks, a
-// replacement links stream and a crash checkpoint.
+// replacement links stream, a crash checkpoint and a wrapper of the
+// Mangopay client the consumer calls.
 //
 // # Helpers
 //

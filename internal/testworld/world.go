@@ -51,6 +51,9 @@ type Options struct {
 	Links *jetstream.StreamConfig
 	// Checkpoint is passed to the consumer as [consumer.Deps.Checkpoint].
 	Checkpoint func(point string)
+	// Mangopay, when set, wraps the client the consumer calls (World.Client
+	// stays the client itself), e.g. to age the links it mints.
+	Mangopay func(consumer.Mangopay) consumer.Mangopay
 }
 
 // World is one test's world; [New] builds it. Its fields are the parts a
@@ -128,8 +131,12 @@ func New(t testing.TB, o Options) *World {
 	if o.Links != nil {
 		w.replaceLinks(ctx, *o.Links)
 	}
+	var mp consumer.Mangopay = w.Client
+	if o.Mangopay != nil {
+		mp = o.Mangopay(mp)
+	}
 	w.Consumer, err = consumer.New(w.Config, consumer.Deps{
-		JS: w.JS, Mangopay: w.Client, Pacer: w.Client.Governor(), Log: w.Log,
+		JS: w.JS, Mangopay: mp, Pacer: w.Client.Governor(), Log: w.Log,
 		Checkpoint: o.Checkpoint,
 		OnOutcome:  w.record,
 	})
