@@ -58,6 +58,9 @@ type replier struct {
 // timeout when its ctx has no deadline. about is how many are in flight
 // at most, usually: more are served, their repliers are not kept.
 func newRequests(nc *nats.Conn, timeout time.Duration, about int) *requests {
+	if timeout <= 0 {
+		timeout = 5 * time.Second // jetstream's own default
+	}
 	return &requests{nc: nc, timeout: timeout, root: nc.NewInbox(), free: make(chan *replier, about)}
 }
 
