@@ -65,8 +65,12 @@ func (b bucket) write(ctx context.Context, key string, value []byte, rev uint64)
 		if rev != 0 {
 			return 0, errConflict
 		}
-		// The key has an entry, or a delete or purge marker that jetstream's
-		// Create writes over: let it tell which.
+		// The key has an entry (the common conflict: one read tells, as
+		// jetstream's Create would read), or a delete or purge marker, which
+		// jetstream's Create writes over.
+		if _, err := b.kv.Get(ctx, key); err == nil {
+			return 0, errConflict
+		}
 		return b.jsWrite(ctx, key, value, 0)
 	}
 	return seq, err
