@@ -102,7 +102,9 @@ func (c *Consumer) report(j *job, s settlement) {
 // goroutine sends all but the last as plain acks and the last as a
 // double ack; JetStream processes a consumer's acks from one connection
 // in order, so the answer to the last confirms them all, with one reply
-// instead of one per message.
+// instead of one per message (when the client reconnected meanwhile, the
+// plain acks may have died with the old connection: each is then
+// confirmed on its own).
 type acks struct {
 	q    *requests
 	in   chan ackRequest
@@ -167,10 +169,26 @@ func (a *acks) run(ctx context.Context, size int) {
 		}
 		errs = errs[:0]
 		last := len(batch) - 1
+		var conn uint64
+		if last > 0 {
+			conn = a.q.nc.Stats().Reconnects
+		}
 		for _, r := range batch[:last] {
 			errs = append(errs, a.q.nc.Publish(r.msg.Reply(), ackBody))
 		}
 		confirmed := a.q.doubleAck(ctx, batch[last].msg)
+		if confirmed == nil && last > 0 && a.q.nc.Stats().Reconnects != conn {
+			// The client reconnected while the group was on its way: plain
+			// acks written to the old connection may never have reached the
+			// server (nats.go drops what it had not flushed, a dying socket
+			// what the server had not read), and the answer came over the
+			// new one. Each is confirmed on its own; an ack twice is harmless.
+			for i, r := range batch[:last] {
+				if errs[i] == nil {
+					errs[i] = a.q.doubleAck(ctx, r.msg)
+				}
+			}
+		}
 		for i, r := range batch[:last] {
 			if errs[i] == nil {
 				errs[i] = confirmed

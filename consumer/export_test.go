@@ -64,3 +64,32 @@ func NewTestAcks(nc *nats.Conn, size int, cleanup func(func())) TestAcks {
 func (a TestAcks) Ack(ctx context.Context, msg jetstream.Msg) error {
 	return a.a.ack(ctx, msg)
 }
+
+// AckTogether acknowledges msgs as one group of the worker's acks on nc
+// (plain acks, then one double ack whose answer confirms them all) and
+// returns each ack's error. between runs once the group is on its way and
+// holds the double ack back until it returns: it must itself wait until
+// the plain acks were written.
+func AckTogether(ctx context.Context, nc *nats.Conn, msgs []jetstream.Msg, between func()) []error {
+	q := newRequests(nc, 5*time.Second, 1)
+	defer q.close()
+	a := &acks{q: q, in: make(chan ackRequest, len(msgs)), done: make(chan struct{})}
+	errcs := make([]chan error, len(msgs))
+	for i, m := range msgs {
+		errcs[i] = make(chan error, 1)
+		a.in <- ackRequest{msg: m, err: errcs[i]}
+	}
+	// No replier is free yet: the double ack makes one under q.mu, so
+	// holding it holds the double ack back.
+	q.mu.Lock()
+	go a.run(ctx, len(msgs))
+	between()
+	q.mu.Unlock()
+	errs := make([]error, len(msgs))
+	for i, c := range errcs {
+		errs[i] = <-c
+	}
+	close(a.in)
+	<-a.done
+	return errs
+}

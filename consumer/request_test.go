@@ -1,8 +1,10 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -130,5 +132,124 @@ func TestRequestAnswers(t *testing.T) {
 	}
 	if got := string(<-answer); got != "on time" {
 		t.Fatalf("second request answered %q, want %q", got, "on time")
+	}
+}
+
+// lossyDialer dials NATS connections whose writes can be lost in transit:
+// while losing, what the client writes to the current connection is
+// swallowed (kept in lost) as a connection that is dying swallows it,
+// until cut closes that connection. The client's next one is sound.
+type lossyDialer struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	losing bool
+	lost   []byte
+}
+
+func (d *lossyDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.conn = c
+	d.mu.Unlock()
+	return lossyConn{Conn: c, d: d}, nil
+}
+
+func (d *lossyDialer) lose() {
+	d.mu.Lock()
+	d.losing, d.lost = true, nil
+	d.mu.Unlock()
+}
+
+func (d *lossyDialer) lostCount(what string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return bytes.Count(d.lost, []byte(what))
+}
+
+func (d *lossyDialer) cut() {
+	d.mu.Lock()
+	d.losing = false
+	_ = d.conn.Close()
+	d.mu.Unlock()
+}
+
+type lossyConn struct {
+	net.Conn
+	d *lossyDialer
+}
+
+func (c lossyConn) Write(b []byte) (int, error) {
+	c.d.mu.Lock()
+	if c.d.losing && c.d.conn == c.Conn {
+		c.d.lost = append(c.d.lost, b...)
+		c.d.mu.Unlock()
+		return len(b), nil
+	}
+	c.d.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// TestAcksAcrossReconnect: plain acks written to a connection that dies
+// never reach the server, and the group's double ack, sent once the client
+// reconnected, is answered; an ack that returns nil must still be one the
+// server processed (the message is no longer held).
+func TestAcksAcrossReconnect(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	srv, js := testworld.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RECONNECT", Subjects: []string{"reconnect.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := js.Publish(ctx, "reconnect."+strconv.Itoa(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != n {
+		t.Fatalf("fetched %d messages, want %d", len(msgs), n)
+	}
+
+	d := &lossyDialer{}
+	nc, err := nats.Connect(srv.ClientURL(), nats.SetCustomDialer(d), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	d.lose()
+	errs := consumer.AckTogether(ctx, nc, msgs, func() {
+		testworld.WaitFor(t, "the plain acks written", 10*time.Second, func() bool { return d.lostCount("+ACK") == n-1 })
+		d.cut()
+		testworld.WaitFor(t, "the client reconnected", 10*time.Second, func() bool { return nc.Stats().Reconnects > 0 && nc.IsConnected() })
+	})
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending > failed {
+		t.Fatalf("%d messages held once their acks returned (errors: %v), want at most the %d that failed", info.NumAckPending, errs, failed)
 	}
 }
