@@ -19,10 +19,13 @@ import (
 // connection's lock, a context with a timer, and a hop through the
 // connection's reply goroutine; here a replier is taken from a free list
 // (one per request in flight), its answer is handed over by the
-// connection's read loop, and its timer is reused. A replier keeps its
-// reply subject, so the server routes its answers from its subject
-// cache; one whose request gave up before its answer came is dropped,
-// and a late answer finds nobody.
+// connection's read loop, and its timer is reused. Each request has a
+// reply subject of its own under its replier's (<root>.<replier>.<n>): an
+// answer to an earlier request — a late one, or a second one, which a
+// stream leader elected before it applied its predecessor's last writes
+// can send — is recognised and dropped, never taken for the answer to the
+// next request. A replier whose request gave up before its answer came is
+// dropped too.
 //
 // A request answers what nats.Conn's would: the reply, nats.ErrNoResponders
 // when no stream listens, ctx's error when ctx ends, and
@@ -44,7 +47,9 @@ type requests struct {
 type replier struct {
 	sub   *nats.Subscription
 	ch    chan *nats.Msg
-	inbox string // <root>.<replier>
+	inbox string // <root>.<replier>.
+	n     uint64 // requests sent: the last one's reply subject is inbox+n
+	reply []byte
 	timer *time.Timer
 	// spoiled: a request gave up before its answer came; the replier is
 	// dropped, since the answer may still come.
@@ -89,13 +94,13 @@ func (q *requests) get() (*replier, error) {
 	}
 	q.n++
 	r := &replier{
-		ch:     make(chan *nats.Msg, 1),
-		inbox:  q.root + "." + strconv.Itoa(q.n),
+		ch:     make(chan *nats.Msg, replierBuffer),
+		inbox:  q.root + "." + strconv.Itoa(q.n) + ".",
 		timer:  time.NewTimer(time.Hour),
 		expect: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{""}},
 	}
 	r.timer.Stop()
-	sub, err := q.nc.ChanSubscribe(r.inbox, r.ch)
+	sub, err := q.nc.ChanSubscribe(r.inbox+"*", r.ch)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +170,9 @@ func (q *requests) roundTrip(ctx context.Context, r *replier) (*nats.Msg, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r.msg.Reply = r.inbox
+	r.n++
+	r.reply = strconv.AppendUint(append(r.reply[:0], r.inbox...), r.n, 10)
+	r.msg.Reply = string(r.reply)
 	var expired <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
 		r.timer.Reset(q.timeout)
@@ -177,20 +184,31 @@ func (q *requests) roundTrip(ctx context.Context, r *replier) (*nats.Msg, error)
 		r.spoiled = true
 		return nil, err
 	}
-	select {
-	case m := <-r.ch:
-		if len(m.Data) == 0 && m.Header.Get("Status") == noResponders {
-			return nil, nats.ErrNoResponders
+	for {
+		select {
+		case m := <-r.ch:
+			if m.Subject != r.msg.Reply {
+				continue // an answer to an earlier request
+			}
+			if len(m.Data) == 0 && m.Header.Get("Status") == noResponders {
+				return nil, nats.ErrNoResponders
+			}
+			return m, nil
+		case <-ctx.Done():
+			r.spoiled = true
+			return nil, ctx.Err()
+		case <-expired:
+			r.spoiled = true
+			return nil, context.DeadlineExceeded
 		}
-		return m, nil
-	case <-ctx.Done():
-		r.spoiled = true
-		return nil, ctx.Err()
-	case <-expired:
-		r.spoiled = true
-		return nil, context.DeadlineExceeded
 	}
 }
+
+// replierBuffer is how many answers a replier's subscription holds: one
+// is expected; the rest leave room for a stray answer to an earlier
+// request, which would otherwise push the expected one out (a channel
+// subscription drops what does not fit).
+const replierBuffer = 4
 
 // noResponders is the status of the answer the server gives for a
 // request nobody listens to.

@@ -253,3 +253,63 @@ func TestAcksAcrossReconnect(t *testing.T) {
 		t.Fatalf("%d messages held once their acks returned (errors: %v), want at most the %d that failed", info.NumAckPending, errs, failed)
 	}
 }
+
+// TestSecondAnswerIsNotTheNextOne: an answer to a request that was
+// already answered (a stream leader elected before it applied its
+// predecessor's last writes may answer a write again) is not taken for
+// the answer to the next request on the same replier.
+func TestSecondAnswerIsNotTheNextOne(t *testing.T) {
+	t.Parallel()
+	js := testworld.JetStream(t)
+	nc := js.Conn()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := consumer.NewTestRequests(nc, 10*time.Second, t.Cleanup)
+	sub, err := nc.SubscribeSync("service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(body string) chan string {
+		answer := make(chan string, 1)
+		go func() {
+			got, err := q.Write(ctx, "service", []byte(body), 0)
+			if err != nil {
+				got = []byte(err.Error())
+			}
+			answer <- string(got)
+		}()
+		return answer
+	}
+	first := ask("first")
+	req1, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req1.Respond([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-first; got != "one" {
+		t.Fatalf("first request answered %q, want %q", got, "one")
+	}
+	// The first request is answered a second time before the next is sent.
+	if err := req1.Respond([]byte("one, again")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	second := ask("second")
+	req2, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req2.Respond([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-second; got != "two" {
+		t.Fatalf("second request answered %q, want %q", got, "two")
+	}
+}
