@@ -63,6 +63,15 @@
 // A compare-and-set conflict means another replica or delivery wrote
 // first; the handler starts over from what it wrote.
 //
+// The ledger and user-state writes and the acks' confirmations are the
+// worker's hot requests: they are published straight to the key's subject
+// with the expected last sequence (bucket.write) and wait on reply
+// subscriptions the worker keeps, each request with a reply subject of its
+// own (requests), instead of jetstream's generic path (a key regexp, a
+// context, an inbox map entry and a JSON decoder per call). A mirrored
+// bucket, a JetStream domain or API prefix, and a create over a delete or
+// purge marker go through jetstream's KV, as do all reads.
+//
 // # Acks and retries
 //
 // Evaluating a trigger gives a verdict (an outcome, a retryable failure, a
