@@ -56,6 +56,11 @@ type job struct {
 	// marked: the user's entry may hold this trigger's mark of a call in
 	// flight (taken by this delivery or an earlier one); see dropMark.
 	marked bool
+	// seen is the ledger entry, at seenRev, that a read or a conflicting
+	// create of this delivery found last: the next pass starts from it
+	// instead of reading it again.
+	seen    *LedgerEntry
+	seenRev uint64
 	// stop ends at SIGTERM (see handle).
 	stop context.Context
 	// linkBody is the send-link event this delivery decided, kept in
@@ -175,9 +180,15 @@ func (c *Consumer) process(stop, work context.Context, j *job, decErr error) set
 	var e *LedgerEntry
 	var rev uint64
 	var err error
-	if j.fresh {
+	switch {
+	case j.fresh:
 		j.fresh = false // a conflict means the entry exists: read it next time
-	} else if e, rev, err = c.ledger.get(work, j.key); err != nil {
+	case j.seen != nil:
+		e, rev, j.seen = j.seen, j.seenRev, nil
+	default:
+		e, rev, err = c.ledger.get(work, j.key)
+	}
+	if err != nil {
 		j.log.Warn("ledger unavailable; redelivering", zap.Error(err))
 		return redeliver(c.retryDelay(1), whyRetry)
 	}
@@ -234,11 +245,12 @@ func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
 		return nil
 	}
 	if j.delivered == 1 && j.replay == "" && j.rev == 0 && j.entry.Attempts == 1 {
-		e, _, err := c.ledger.get(ctx, j.key)
+		e, rev, err := c.ledger.get(ctx, j.key)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errLedger, err)
 		}
 		if e != nil {
+			j.seen, j.seenRev = e, rev
 			return errConflict
 		}
 		j.recorded = true
@@ -246,6 +258,7 @@ func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
 	}
 	rev, err := c.ledger.put(ctx, j.key, j.entry, j.rev)
 	if errors.Is(err, errConflict) {
+		j.keepFound(err)
 		return err
 	}
 	if err != nil {
@@ -253,6 +266,14 @@ func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
 	}
 	j.rev, j.recorded = rev, true
 	return nil
+}
+
+// keepFound keeps the entry a conflicting create found (see foundError)
+// for the next pass.
+func (j *job) keepFound(err error) {
+	if e, rev, ok := found(j.key, err); ok {
+		j.seen, j.seenRev = e, rev
+	}
 }
 
 // conclude maps a verdict to how the delivery ends: a final verdict is
@@ -341,6 +362,7 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 	c.checkpoint("decided")
 	rev, err := c.ledger.put(ctx, j.key, e, rev)
 	if errors.Is(err, errConflict) {
+		j.keepFound(err)
 		return settlement{verb: again}
 	}
 	if err != nil {

@@ -68,13 +68,24 @@ func (b bucket) write(ctx context.Context, key string, value []byte, rev uint64)
 		// The key has an entry (the common conflict: one read tells, as
 		// jetstream's Create would read), or a delete or purge marker, which
 		// jetstream's Create writes over.
-		if _, err := b.kv.Get(ctx, key); err == nil {
-			return 0, errConflict
+		if e, err := b.kv.Get(ctx, key); err == nil {
+			return 0, &foundError{value: e.Value(), rev: e.Revision()}
 		}
 		return b.jsWrite(ctx, key, value, 0)
 	}
 	return seq, err
 }
+
+// foundError is errConflict from a create that found the key's entry; it
+// carries that entry as read, so the writer can start over from it
+// without reading it again.
+type foundError struct {
+	value []byte
+	rev   uint64
+}
+
+func (e *foundError) Error() string { return errConflict.Error() }
+func (e *foundError) Unwrap() error { return errConflict }
 
 // jsWrite is write through jetstream's KV.
 func (b bucket) jsWrite(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {

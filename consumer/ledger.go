@@ -292,11 +292,34 @@ func (l ledger) get(ctx context.Context, key string) (*LedgerEntry, uint64, erro
 	if err != nil {
 		return nil, 0, fmt.Errorf("read ledger: %w", err)
 	}
-	var e LedgerEntry
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
-		return nil, 0, fmt.Errorf("decode ledger entry %s: %w", key, err)
+	e, err := decodeEntry(key, kve.Value())
+	if err != nil {
+		return nil, 0, err
 	}
-	return &e, kve.Revision(), nil
+	return e, kve.Revision(), nil
+}
+
+// decodeEntry decodes the entry stored at key.
+func decodeEntry(key string, b []byte) (*LedgerEntry, error) {
+	var e LedgerEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("decode ledger entry %s: %w", key, err)
+	}
+	return &e, nil
+}
+
+// found returns the entry a conflicting create of key found and read
+// (see foundError), if err is such a conflict.
+func found(key string, err error) (*LedgerEntry, uint64, bool) {
+	var f *foundError
+	if !errors.As(err, &f) {
+		return nil, 0, false
+	}
+	e, derr := decodeEntry(key, f.value)
+	if derr != nil {
+		return nil, 0, false
+	}
+	return e, f.rev, true
 }
 
 // put writes e with compare-and-set: rev 0 creates the key. It returns the
@@ -311,7 +334,7 @@ func (l ledger) put(ctx context.Context, key string, e *LedgerEntry, rev uint64)
 	// The connection copies b before the write returns: enc is free again after it.
 	rev, err = l.write(ctx, key, b, rev)
 	if errors.Is(err, errConflict) {
-		return 0, errConflict
+		return 0, err // errConflict, or a foundError that wraps it
 	}
 	if err != nil {
 		return 0, fmt.Errorf("write ledger: %w", err)
