@@ -244,7 +244,9 @@ func (c *Consumer) recordAttempt(ctx context.Context, j *job) error {
 	if j.recorded || j.entry == nil {
 		return nil
 	}
-	if j.delivered == 1 && j.replay == "" && j.rev == 0 && j.entry.Attempts == 1 {
+	if j.newEntry && j.replay == "" {
+		// A first try: no budget can end during it, so it only reads (see
+		// the package documentation, step 3).
 		e, rev, err := c.ledger.get(ctx, j.key)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errLedger, err)
@@ -321,19 +323,14 @@ func (c *Consumer) decide(ctx context.Context, j *job, e *LedgerEntry, rev uint6
 	e.Outcome, e.Reason, e.DecidedAt = v.outcome, v.reason, now
 	switch v.outcome {
 	case events.OutcomeLink:
-		ev := j.ev
-		id, body, err := events.EncodeLinkSend(j.key, events.LinkSend{
-			UserID: ev.UserID, RedirectURL: v.link.Link, ExpiresAt: v.link.ExpiresAt,
-			Trigger: ev.Ref(),
-			Locale:  v.locale, Email: v.email, Trace: j.trace,
-		}, now)
+		sent := &SentLink{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, RecordedAt: now,
+			StreamSeq: j.streamSeq, KeySeq: e.Seq, Locale: v.locale, Email: v.email}
+		id, body, err := j.encodeLink(v.link.Link, v.link.ExpiresAt, sent)
 		if err != nil { // cannot happen for a decoded trigger; never lose it
 			j.log.Error("encode send-link event", zap.Error(err))
 			return redeliver(c.retryDelay(e.Attempts), whyRetry)
 		}
-		e.LinkID, e.ExpiresAt = id, v.link.ExpiresAt
-		e.Sent = &SentLink{Stream: c.cfg.LinksStream, Subject: c.cfg.Subjects.LinkSend, RecordedAt: now,
-			StreamSeq: j.streamSeq, KeySeq: e.Seq, Locale: v.locale, Email: v.email}
+		e.LinkID, e.ExpiresAt, e.Sent = id, v.link.ExpiresAt, sent
 		j.linkBody = body
 	case events.OutcomeDLQ:
 		e.LastError = errText(v.err)
@@ -523,11 +520,18 @@ func (c *Consumer) rebuildLink(ctx context.Context, j *job, e *LedgerEntry) ([]b
 	if err != nil {
 		return nil, err
 	}
-	_, body, err := events.EncodeLinkSend(j.key, events.LinkSend{
-		UserID: j.ev.UserID, RedirectURL: link, ExpiresAt: e.ExpiresAt, Trigger: j.ev.Ref(),
-		Locale: r.Locale, Email: r.Email, Trace: j.trace,
-	}, r.RecordedAt)
+	_, body, err := j.encodeLink(link, e.ExpiresAt, r)
 	return body, err
+}
+
+// encodeLink encodes trigger j's send-link event for link as sent records
+// it (its time, locale and e-mail): the delivery that decides the link and
+// one that reads it back after a crash encode the very same event.
+func (j *job) encodeLink(link string, expiresAt time.Time, sent *SentLink) (id string, body []byte, err error) {
+	return events.EncodeLinkSend(j.key, events.LinkSend{
+		UserID: j.ev.UserID, RedirectURL: link, ExpiresAt: expiresAt, Trigger: j.ev.Ref(),
+		Locale: sent.Locale, Email: sent.Email, Trace: j.trace,
+	}, sent.RecordedAt)
 }
 
 // errLinkDead: a link has less than a whole second left. It is not
